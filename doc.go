@@ -1,0 +1,45 @@
+// Package clinicalimages gets clinical photos from a GP's camera into the
+// patient's record in Medtech Evolution, through Medtech's ALEX FHIR R4 API.
+//
+// # The flow
+//
+// A GP launches the widget from Evolution for the patient on screen. Photos
+// are captured on the desktop or, through a QR code, on the GP's phone. Each
+// photo is normalised (orientation fixed, location and camera metadata
+// stripped, resized and re-encoded under a byte budget), kept briefly in a
+// blob store, listed in a capture session (10-minute inactivity expiry, kept
+// across restarts) and announced to the desktop in real time. The GP adds body
+// site, laterality, view and a title and commits: each photo becomes one FHIR
+// R4 Media POSTed to ALEX, authenticated with OAuth2 client credentials from
+// Azure AD.
+//
+//	phone/desktop --upload--> AcceptUpload --compress--> BlobStore.Put
+//	                               |               Store.AddImage --> Publisher.Publish
+//	desktop <--SSE / poll-- sync handler <--Subscribe----------------------'
+//	desktop --commit--> Commit --BlobStore.Open--> media.Build --> alex.Client.CreateMedia
+//
+// # Packages
+//
+//   - [github.com/clinicpro/clinicalimages/alex]: the ALEX API client (tokens,
+//     headers, retries, typed errors, Media, Patient, launch context, and
+//     generic FHIR read/search/create), with alex/alextest, an in-process ALEX
+//     simulator for tests.
+//   - [github.com/clinicpro/clinicalimages/compress]: decoding, orientation,
+//     metadata stripping, resizing and JPEG encoding under a byte budget.
+//   - [github.com/clinicpro/clinicalimages/media]: FHIR Media and
+//     DocumentReference building, value sets and validation.
+//   - [github.com/clinicpro/clinicalimages/session]: capture sessions, handoff
+//     (QR) codes and blob stores, with memory, filesystem, Redis and S3
+//     implementations.
+//   - [github.com/clinicpro/clinicalimages/sync]: real-time events to the
+//     desktop (in-memory hub, Redis fan-out, Server-Sent Events).
+//   - examples/cli: the operator's command line; examples/server: the
+//     reference server.
+//
+// # Where to start
+//
+// To talk to ALEX, build an [github.com/clinicpro/clinicalimages/alex.Client]
+// with alex.New. To test code that talks to ALEX without credentials, start
+// an alextest.Server and point the client at it. The README's quick start runs
+// the whole job against the built-in simulator with one command.
+package clinicalimages
