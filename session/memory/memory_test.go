@@ -1,0 +1,52 @@
+package memory_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/clinicpro/clinicalimages/session"
+	"github.com/clinicpro/clinicalimages/session/memory"
+	"github.com/clinicpro/clinicalimages/session/storetest"
+)
+
+func TestStoreConformance(t *testing.T) {
+	t.Parallel()
+	storetest.TestStore(t, func(t *testing.T, now func() time.Time) session.Store {
+		st, err := memory.NewStore(memory.WithClock(now))
+		require.NoError(t, err)
+		return st
+	})
+}
+
+func TestBlobStoreConformance(t *testing.T) {
+	t.Parallel()
+	storetest.TestBlobStore(t, func(t *testing.T) session.BlobStore {
+		b, err := memory.NewBlobStore()
+		require.NoError(t, err)
+		return b
+	}, storetest.WithLargeSize(8<<20), storetest.WithoutMemoryBound())
+}
+
+func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opt  memory.Option
+	}{
+		{"NilClock", memory.WithClock(nil)},
+		{"ZeroGrace", memory.WithGrace(0)},
+		{"NegativeGrace", memory.WithGrace(-time.Second)},
+		{"NilOption", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := memory.NewStore(tc.opt)
+			require.Error(t, err)
+			_, err = memory.NewBlobStore(tc.opt)
+			require.Error(t, err)
+		})
+	}
+}

@@ -1,0 +1,110 @@
+package session
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Store keeps sessions. Implementations must be safe for concurrent use by
+// many goroutines and, for shared backends, by many processes at once.
+//
+// Expiry contract: a record whose ExpiresAt is not after the store's clock
+// is expired. Get and Update return an error wrapping [ErrExpired] for it
+// (Update without calling fn) for as long as the store keeps the record, and
+// [ErrNotFound] once the store has discarded it. A store keeps an expired
+// record for a grace period of its own choosing and then discards it by
+// itself (a TTL) or when [Purger.Purge] is called.
+//
+// Every method returns the context's error (wrapped) if ctx is done before
+// the operation takes effect. session/storetest checks all of this.
+type Store interface {
+	// Create stores a new session. It sets s.Version to 1 on success. It
+	// returns an error wrapping ErrConflict if a session with s.ID exists.
+	Create(ctx context.Context, s *Session) error
+
+	// Get returns a snapshot of the session. The caller owns the result.
+	Get(ctx context.Context, id string) (*Session, error)
+
+	// Update atomically reads the session, calls fn with a copy, and stores
+	// the copy if fn returns nil, bumping Version. fn may be called more
+	// than once when writers race, so it must have no side effects beyond
+	// the session it is handed; an error from fn aborts the update and is
+	// returned as is. fn must not change the session's ID. Update returns a
+	// snapshot of the stored session.
+	Update(ctx context.Context, id string, fn func(*Session) error) (*Session, error)
+
+	// Delete removes the session. Deleting a missing session is not an
+	// error.
+	Delete(ctx context.Context, id string) error
+}
+
+// Purger is implemented by stores that discard expired records only when
+// asked (the memory store); [Manager.Sweep] calls it. Stores with their own
+// TTLs (Redis) need not implement it.
+type Purger interface {
+	// Purge discards records whose grace period after expiry has passed
+	// and returns how many it discarded.
+	Purge(ctx context.Context) (int, error)
+}
+
+// Limiter counts failures under a key in fixed windows, for rate limiting
+// handoff claims. Implementations must be safe for concurrent use; shared
+// ones (Redis) count across processes. Keys are made by the Manager and hold
+// no secrets or addresses in clear.
+type Limiter interface {
+	// Failures returns the count of failures recorded under key in its
+	// current window (0 if none).
+	Failures(ctx context.Context, key string) (int64, error)
+
+	// Fail records one failure under key and returns the new count. The
+	// first failure opens a window of length window; the count resets when
+	// it closes.
+	Fail(ctx context.Context, key string, window time.Duration) (int64, error)
+}
+
+// BlobInfo describes a stored blob.
+type BlobInfo struct {
+	Key         BlobKey
+	Size        int64
+	ContentType string
+	// SHA256 and SHA1 are lower-case hex digests of the bytes. Put always
+	// sets them. Stat and List set them when the backend stores them
+	// (memory and fsblob do; s3blob does not) and leave them empty otherwise.
+	SHA256  string
+	SHA1    string
+	ModTime time.Time
+}
+
+// BlobStore keeps image bytes for a short while. Implementations must be
+// safe for concurrent use, must call [BlobKey.Validate] before any I/O, and
+// must never hold a whole body in memory unless they are memory stores.
+type BlobStore interface {
+	// Put stores the bytes read from r under key, replacing any blob there.
+	// size is the exact length when known, or 0 when unknown; a body that
+	// does not match a non-zero size fails with ErrSizeMismatch and stores
+	// nothing. A reader is never half-stored: a failed Put leaves the
+	// previous blob, or none. Put does not close r.
+	Put(ctx context.Context, key BlobKey, r io.Reader, size int64, contentType string) (BlobInfo, error)
+
+	// Open returns a reader of the blob's bytes. The caller must close it.
+	// A missing blob gives an error wrapping ErrNotFound.
+	Open(ctx context.Context, key BlobKey) (io.ReadCloser, error)
+
+	// Stat describes the blob, or returns an error wrapping ErrNotFound.
+	Stat(ctx context.Context, key BlobKey) (BlobInfo, error)
+
+	// Delete removes the blob. Deleting a missing blob is not an error.
+	Delete(ctx context.Context, key BlobKey) error
+}
+
+// BlobLister is implemented by blob stores that can enumerate their blobs;
+// [Manager.Sweep] uses it to find bytes whose session is gone or whose
+// retention window has passed. All implementations in this module have it.
+type BlobLister interface {
+	// List calls fn for every blob in the store's namespace, in no
+	// particular order, and stops at the first error fn returns (which List
+	// returns). Blobs added or removed during a listing may or may not be
+	// seen.
+	List(ctx context.Context, fn func(BlobInfo) error) error
+}
