@@ -1,0 +1,352 @@
+package compress
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"runtime"
+
+	"github.com/gen2brain/heic"
+	"golang.org/x/image/webp"
+)
+
+// GoEngine is the pure-Go [Engine], the default: it builds with
+// CGO_ENABLED=0. It decodes with the standard library, x/image/webp and a
+// WebAssembly build of libheif (gen2brain/heic), and resizes with a
+// separable Lanczos-3 filter in fixed point, working directly on the
+// decoder's Y, Cb and Cr planes (no RGBA copy of a JPEG), in parallel across
+// cores. Orientation is folded into the resize as flips plus a transpose of
+// the small output. A GoEngine is safe for concurrent use.
+type GoEngine struct {
+	workers int
+	lut     *[encodeLUTSize + 1]uint8
+}
+
+var _ Engine = (*GoEngine)(nil)
+
+// NewGoEngine returns the pure-Go engine using up to workers goroutines per
+// image (0 means GOMAXPROCS at each call).
+func NewGoEngine(workers int) *GoEngine {
+	return &GoEngine{workers: max(workers, 0), lut: srgbEncodeLUT()}
+}
+
+// Name returns "go".
+func (e *GoEngine) Name() string { return "go" }
+
+func (e *GoEngine) nworkers() int {
+	if e.workers > 0 {
+		return e.workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// Decode implements [Engine].
+func (e *GoEngine) Decode(ctx context.Context, src Source, longEdge int) (Picture, error) {
+	img, err := decodeImage(src)
+	if err != nil {
+		return nil, err
+	}
+	b := img.Bounds()
+	if b.Empty() || int64(b.Dx())*int64(b.Dy()) > int64(max(src.Width, 1))*int64(max(src.Height, 1)) {
+		return nil, fmt.Errorf("decoded size %dx%d exceeds the declared %dx%d", b.Dx(), b.Dy(), src.Width, src.Height)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	workers := e.nworkers()
+	y, cb, cr, gray := toPlanes(img, workers)
+	o := orientation(src.Orientation)
+	sw, sh := fitLongEdge(y.w, y.h, longEdge)
+	ct := parseICC(src.ICC)
+	p := &goPicture{gray: gray, workers: workers}
+	p.y = resizePlane(y, sw, sh, o.flipX, o.flipY, workers)
+	if !gray {
+		cw, ch := (sw+1)/2, (sh+1)/2
+		if ct != nil { // convert at full chroma resolution
+			cw, ch = sw, sh
+		}
+		p.cb = resizePlane(cb, cw, ch, o.flipX, o.flipY, workers)
+		p.cr = resizePlane(cr, cw, ch, o.flipX, o.flipY, workers)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if o.transpose {
+		p.y = transposePlane(p.y, workers)
+		if !gray {
+			p.cb = transposePlane(p.cb, workers)
+			p.cr = transposePlane(p.cr, workers)
+		}
+	}
+	if ct != nil && !gray {
+		convertColour(p.y, p.cb, p.cr, ct, e.lut, workers)
+	}
+	return p, nil
+}
+
+// decodeImage decodes with the decoder for the sniffed format. A decoder
+// panic (none is known; this is a last line of defence for hostile input)
+// becomes an error.
+func decodeImage(src Source) (img image.Image, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			img, err = nil, fmt.Errorf("%s decoder panic: %v", src.Format, r)
+		}
+	}()
+	r := bytes.NewReader(src.Data)
+	switch src.Format {
+	case JPEG:
+		return jpeg.Decode(r)
+	case PNG:
+		return png.Decode(r)
+	case GIF:
+		return gif.Decode(r)
+	case WebP:
+		return webp.Decode(r)
+	case HEIC:
+		return heic.Decode(r)
+	}
+	return nil, errors.New("no decoder")
+}
+
+// toPlanes exposes img as Y, Cb, Cr planes, without copying when img is
+// already planar (JPEG, lossy WebP, HEIC), converting and flattening any
+// alpha onto white otherwise. gray reports a single Y plane.
+func toPlanes(img image.Image, workers int) (y, cb, cr plane, gray bool) {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	switch m := img.(type) {
+	case *image.YCbCr:
+		if cw, ch, ok := chromaSize(w, h, m.SubsampleRatio); ok {
+			y = plane{w, h, m.YStride, m.Y[m.YOffset(b.Min.X, b.Min.Y):]}
+			co := m.COffset(b.Min.X, b.Min.Y)
+			cb = plane{cw, ch, m.CStride, m.Cb[co:]}
+			cr = plane{cw, ch, m.CStride, m.Cr[co:]}
+			return y, cb, cr, false
+		}
+	case *image.Gray:
+		return plane{w, h, m.Stride, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):]}, plane{}, plane{}, true
+	case *image.NYCbCrA:
+		if cw, ch, ok := chromaSize(w, h, m.SubsampleRatio); ok {
+			return flattenNYCbCrA(m, w, h, cw, ch, workers)
+		}
+	}
+	if isGray(img) {
+		y = newPlane(w, h)
+		parallelRows(h, workers, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				row := y.row(j)
+				for i := range row {
+					r, _, _, a := img.At(b.Min.X+i, b.Min.Y+j).RGBA()
+					row[i] = uint8((r + 0xffff - a) >> 8)
+				}
+			}
+		})
+		return y, plane{}, plane{}, true
+	}
+	y, cb, cr = newPlane(w, h), newPlane(w, h), newPlane(w, h)
+	put := func(j, i int, r, g, bb uint8) {
+		yy, u, v := color.RGBToYCbCr(r, g, bb)
+		y.pix[j*w+i], cb.pix[j*w+i], cr.pix[j*w+i] = yy, u, v
+	}
+	switch m := img.(type) {
+	case *image.NRGBA:
+		parallelRows(h, workers, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				px := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+j):]
+				for i := 0; i < w; i++ {
+					p := px[4*i : 4*i+4]
+					a := uint32(p[3])
+					if a == 255 {
+						put(j, i, p[0], p[1], p[2])
+						continue
+					}
+					put(j, i, overWhite8(p[0], a), overWhite8(p[1], a), overWhite8(p[2], a))
+				}
+			}
+		})
+	case *image.RGBA:
+		parallelRows(h, workers, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				px := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+j):]
+				for i := 0; i < w; i++ {
+					p := px[4*i : 4*i+4]
+					k := 255 - p[3] // premultiplied: add white times (1 - alpha)
+					put(j, i, p[0]+k, p[1]+k, p[2]+k)
+				}
+			}
+		})
+	case *image.Paletted:
+		var pal [256][3]uint8
+		for k, c := range m.Palette {
+			if k < 256 {
+				r, g, bb, a := c.RGBA()
+				pal[k] = [3]uint8{uint8((r + 0xffff - a) >> 8), uint8((g + 0xffff - a) >> 8), uint8((bb + 0xffff - a) >> 8)}
+			}
+		}
+		parallelRows(h, workers, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				px := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+j):]
+				for i := 0; i < w; i++ {
+					c := pal[px[i]]
+					put(j, i, c[0], c[1], c[2])
+				}
+			}
+		})
+	default: // 16-bit, CMYK and anything else, through the colour model
+		parallelRows(h, workers, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				for i := 0; i < w; i++ {
+					r, g, bb, a := img.At(b.Min.X+i, b.Min.Y+j).RGBA()
+					k := 0xffff - a
+					put(j, i, uint8((r+k)>>8), uint8((g+k)>>8), uint8((bb+k)>>8))
+				}
+			}
+		})
+	}
+	return y, cb, cr, false
+}
+
+func isGray(img image.Image) bool {
+	switch img.ColorModel() {
+	case color.GrayModel, color.Gray16Model:
+		return true
+	}
+	return false
+}
+
+// overWhite8 composites a non-premultiplied 8-bit channel over white.
+func overWhite8(c uint8, a uint32) uint8 {
+	return uint8((uint32(c)*a + 255*(255-a) + 127) / 255)
+}
+
+func chromaSize(w, h int, r image.YCbCrSubsampleRatio) (int, int, bool) {
+	switch r {
+	case image.YCbCrSubsampleRatio444:
+		return w, h, true
+	case image.YCbCrSubsampleRatio422:
+		return (w + 1) / 2, h, true
+	case image.YCbCrSubsampleRatio420:
+		return (w + 1) / 2, (h + 1) / 2, true
+	case image.YCbCrSubsampleRatio440:
+		return w, (h + 1) / 2, true
+	case image.YCbCrSubsampleRatio411:
+		return (w + 3) / 4, h, true
+	case image.YCbCrSubsampleRatio410:
+		return (w + 3) / 4, (h + 1) / 2, true
+	}
+	return 0, 0, false
+}
+
+func flattenNYCbCrA(m *image.NYCbCrA, w, h, cw, ch int, workers int) (y, cb, cr plane, gray bool) {
+	b := m.Bounds()
+	y, cb, cr = newPlane(w, h), newPlane(cw, ch), newPlane(cw, ch)
+	sx, sy := (w+cw-1)/cw, (h+ch-1)/ch
+	parallelRows(h, workers, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			for i := 0; i < w; i++ {
+				a := uint32(m.A[m.AOffset(b.Min.X+i, b.Min.Y+j)])
+				y.pix[j*w+i] = overWhite8(m.Y[m.YOffset(b.Min.X+i, b.Min.Y+j)], a)
+			}
+		}
+	})
+	parallelRows(ch, workers, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			for i := 0; i < cw; i++ {
+				lx, ly := min(i*sx, w-1), min(j*sy, h-1)
+				a := uint32(m.A[m.AOffset(b.Min.X+lx, b.Min.Y+ly)])
+				co := m.COffset(b.Min.X+lx, b.Min.Y+ly)
+				// White is (255, 128, 128) in YCbCr.
+				cb.pix[j*cw+i] = uint8((uint32(m.Cb[co])*a + 128*(255-a) + 127) / 255)
+				cr.pix[j*cw+i] = uint8((uint32(m.Cr[co])*a + 128*(255-a) + 127) / 255)
+			}
+		}
+	})
+	return y, cb, cr, false
+}
+
+// convertColour converts full-resolution Y, Cb, Cr planes in place from the
+// profile's RGB space to sRGB.
+func convertColour(y, cb, cr plane, ct *colourTransform, lut *[encodeLUTSize + 1]uint8, workers int) {
+	m := ct.m
+	enc := func(v float32) uint8 {
+		if v <= 0 {
+			return 0
+		}
+		if v >= 1 {
+			return 255
+		}
+		return lut[int(v*encodeLUTSize+0.5)]
+	}
+	parallelRows(y.h, workers, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			yr, br, rr := y.row(j), cb.row(j), cr.row(j)
+			for i := range yr {
+				r8, g8, b8 := color.YCbCrToRGB(yr[i], br[i], rr[i])
+				lr, lg, lb := ct.lin[0][r8], ct.lin[1][g8], ct.lin[2][b8]
+				r := enc(m[0]*lr + m[1]*lg + m[2]*lb)
+				g := enc(m[3]*lr + m[4]*lg + m[5]*lb)
+				b := enc(m[6]*lr + m[7]*lg + m[8]*lb)
+				yr[i], br[i], rr[i] = color.RGBToYCbCr(r, g, b)
+			}
+		}
+	})
+}
+
+// goPicture is the GoEngine's [Picture]: planes ready for image/jpeg.
+type goPicture struct {
+	y, cb, cr plane
+	gray      bool
+	workers   int
+}
+
+func (p *goPicture) Size() (int, int) { return p.y.w, p.y.h }
+
+func (p *goPicture) image() image.Image {
+	r := image.Rect(0, 0, p.y.w, p.y.h)
+	if p.gray {
+		return &image.Gray{Pix: p.y.pix, Stride: p.y.stride, Rect: r}
+	}
+	ratio := image.YCbCrSubsampleRatio420
+	if p.cb.w == p.y.w {
+		ratio = image.YCbCrSubsampleRatio444
+	}
+	return &image.YCbCr{Y: p.y.pix, Cb: p.cb.pix, Cr: p.cr.pix, YStride: p.y.stride, CStride: p.cb.stride, SubsampleRatio: ratio, Rect: r}
+}
+
+func (p *goPicture) EncodeJPEG(w io.Writer, quality int) error {
+	if p.y.pix == nil {
+		return errors.New("compress: picture is closed")
+	}
+	return jpeg.Encode(w, p.image(), &jpeg.Options{Quality: quality})
+}
+
+func (p *goPicture) Shrink(ctx context.Context, longEdge int) (Picture, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	nw, nh := fitLongEdge(p.y.w, p.y.h, longEdge)
+	q := &goPicture{gray: p.gray, workers: p.workers}
+	q.y = resizePlane(p.y, nw, nh, false, false, p.workers)
+	if !p.gray {
+		cw, ch := (nw+1)/2, (nh+1)/2
+		if p.cb.w == p.y.w {
+			cw, ch = nw, nh
+		}
+		q.cb = resizePlane(p.cb, cw, ch, false, false, p.workers)
+		q.cr = resizePlane(p.cr, cw, ch, false, false, p.workers)
+	}
+	return q, nil
+}
+
+func (p *goPicture) Close() error {
+	p.y, p.cb, p.cr = plane{}, plane{}, plane{}
+	return nil
+}

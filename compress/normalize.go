@@ -1,0 +1,353 @@
+package compress
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"log/slog"
+	"math"
+	"sync"
+
+	"golang.org/x/image/webp"
+)
+
+// Result describes one normalised image. It holds no image content and no
+// metadata values, so it is safe to log.
+type Result struct {
+	// Format is the sniffed input format.
+	Format Format
+	// Engine names the engine that decoded and encoded.
+	Engine string
+	// InBytes is the length of the input.
+	InBytes int64
+	// InWidth and InHeight are the stored input dimensions (before the
+	// orientation was applied).
+	InWidth, InHeight int
+	// Orientation is the EXIF orientation (1..8) that was applied to the
+	// pixels; 1 means none. Always 1 for HEIC (libheif rotates itself).
+	Orientation int
+	// OutWidth and OutHeight are the dimensions of the upright output.
+	OutWidth, OutHeight int
+	// OutBytes is the length of the JPEG written.
+	OutBytes int64
+	// Quality is the JPEG quality chosen by the budget search.
+	Quality int
+	// Stripped lists the metadata kinds present in the input. None of them
+	// is in the output, which carries no EXIF, XMP, IPTC, ICC or comments.
+	Stripped Metadata
+	// ColourConverted reports that the input carried a non-sRGB ICC profile
+	// (Display P3, Adobe RGB...) and its pixels were converted to sRGB.
+	ColourConverted bool
+}
+
+// Normalizer turns untrusted uploaded images into upright, metadata-free,
+// sRGB JPEGs whose long edge is at most MaxLongEdge and whose size is within
+// the byte budget. It is safe for concurrent use; each call's memory is
+// bounded by the input limits (about the decoded image plus the encoded
+// input).
+type Normalizer struct {
+	cfg  config
+	bufs sync.Pool // *bytes.Buffer for inputs and encoded candidates
+}
+
+// New returns a Normalizer with the defaults (see the Default constants) as
+// changed by opts, or the first option's error.
+func New(opts ...Option) (*Normalizer, error) {
+	c := defaultConfig()
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	if c.engine == nil {
+		c.engine = NewGoEngine(0)
+	}
+	return &Normalizer{cfg: c}, nil
+}
+
+// Engine returns the engine in use.
+func (n *Normalizer) Engine() Engine { return n.cfg.engine }
+
+func (n *Normalizer) getBuf() *bytes.Buffer {
+	if b, ok := n.bufs.Get().(*bytes.Buffer); ok {
+		b.Reset()
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+func (n *Normalizer) putBuf(b *bytes.Buffer) {
+	if b.Cap() <= 64<<20 {
+		n.bufs.Put(b)
+	}
+}
+
+// Normalize reads one image from r and writes the normalised JPEG to w.
+// It reads at most the byte limit plus one byte, checks the declared size
+// against the pixel limits before decoding anything, and writes to w only
+// once the whole output is ready (never a partial image on error). Neither
+// r nor w is closed.
+//
+// Errors for bad input are [*Error] values wrapping [ErrUnsupportedFormat],
+// [ErrTooLarge], [ErrTooManyPixels], [ErrCorrupt] or [ErrBudget]; a read or
+// write failure is returned wrapped; a cancelled ctx returns ctx.Err()
+// (wrapped). For the same input and options the output bytes are the same.
+func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (Result, error) {
+	in := n.getBuf()
+	defer n.putBuf(in)
+	src, info, err := n.read(ctx, r, in)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{
+		Format:      src.Format,
+		Engine:      n.cfg.engine.Name(),
+		InBytes:     int64(len(src.Data)),
+		InWidth:     src.Width,
+		InHeight:    src.Height,
+		Orientation: src.Orientation,
+		Stripped:    info.meta,
+	}
+	if len(src.ICC) > 0 && parseICC(src.ICC) != nil {
+		res.ColourConverted = true
+	}
+
+	pic, err := n.cfg.engine.Decode(ctx, src, n.cfg.longEdge)
+	if err != nil {
+		return res, n.fail(ctx, "decode", src, err)
+	}
+	defer func() { _ = pic.Close() }()
+
+	out := n.getBuf()
+	defer n.putBuf(out)
+	q, pic, err := n.fit(ctx, pic, out)
+	if err != nil {
+		return res, n.fail(ctx, "encode", src, err)
+	}
+	res.OutWidth, res.OutHeight = pic.Size()
+	res.Quality = q
+	res.OutBytes = int64(out.Len())
+	if _, err := w.Write(out.Bytes()); err != nil {
+		return res, fmtErr("compress: write output: %w", err)
+	}
+	if l := n.cfg.logger; l != nil {
+		l.LogAttrs(ctx, slog.LevelDebug, "compress: normalised",
+			slog.String("format", string(res.Format)), slog.String("engine", res.Engine),
+			slog.Int64("in_bytes", res.InBytes), slog.Int("in_w", res.InWidth), slog.Int("in_h", res.InHeight),
+			slog.Int("orientation", res.Orientation), slog.Int("out_w", res.OutWidth), slog.Int("out_h", res.OutHeight),
+			slog.Int64("out_bytes", res.OutBytes), slog.Int("quality", res.Quality), slog.String("stripped", res.Stripped.String()))
+	}
+	return res, nil
+}
+
+// fail classifies an engine error: typed errors and the context's error
+// pass through, anything else is reported as corrupt data.
+func (n *Normalizer) fail(ctx context.Context, op string, src Source, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return fmtErr("compress: %w", err)
+	}
+	return &Error{Kind: ErrCorrupt, Op: op, Format: src.Format, Width: src.Width, Height: src.Height, Err: err}
+}
+
+// recorder keeps a copy of everything read through it.
+type recorder struct {
+	r   io.Reader
+	buf *bytes.Buffer
+}
+
+func (c *recorder) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.buf.Write(p[:k])
+	return k, err
+}
+
+// read sniffs and header-checks the input while reading it into buf.
+func (n *Normalizer) read(ctx context.Context, r io.Reader, buf *bytes.Buffer) (Source, sourceInfo, error) {
+	var src Source
+	lr := &io.LimitedReader{R: r, N: n.cfg.maxInput + 1}
+	rec := &recorder{r: lr, buf: buf}
+	var head [sniffLen]byte
+	k, err := io.ReadFull(rec, head[:])
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return src, sourceInfo{}, fmtErr("compress: read input: %w", err)
+	}
+	if k == 0 {
+		return src, sourceInfo{}, &Error{Kind: ErrCorrupt, Op: "read", Err: errors.New("empty input")}
+	}
+	src.Format = Sniff(head[:k])
+	if src.Format == "" || !n.cfg.formats[src.Format] {
+		return src, sourceInfo{}, &Error{Kind: ErrUnsupportedFormat, Op: "sniff", Format: src.Format}
+	}
+	// Read just the header (through the recorder, so nothing is lost) and
+	// check the declared size before reading or decoding the rest.
+	if src.Format != HEIC {
+		cfg, err := decodeConfig(src.Format, io.MultiReader(bytes.NewReader(head[:k]), rec))
+		if err != nil {
+			return src, sourceInfo{}, &Error{Kind: ErrCorrupt, Op: "header", Format: src.Format, Err: err}
+		}
+		src.Width, src.Height = cfg.Width, cfg.Height
+		if err := n.checkPixels(src); err != nil {
+			return src, sourceInfo{}, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return src, sourceInfo{}, fmtErr("compress: %w", err)
+	}
+	if _, err := buf.ReadFrom(lr); err != nil {
+		return src, sourceInfo{}, fmtErr("compress: read input: %w", err)
+	}
+	if int64(buf.Len()) > n.cfg.maxInput {
+		return src, sourceInfo{}, &Error{Kind: ErrTooLarge, Op: "read", Format: src.Format, Width: src.Width, Height: src.Height, Limit: n.cfg.maxInput, Actual: int64(buf.Len())}
+	}
+	src.Data = buf.Bytes()
+	info := scanMeta(src.Format, src.Data)
+	if src.Format == HEIC {
+		src.Width, src.Height = info.width, info.height
+		if src.Width <= 0 || src.Height <= 0 {
+			return src, info, &Error{Kind: ErrCorrupt, Op: "header", Format: src.Format, Err: errors.New("no image size (ispe) in the HEIF meta box")}
+		}
+		if err := n.checkPixels(src); err != nil {
+			return src, info, err
+		}
+		info.orientation = 1
+	}
+	src.Orientation = info.orientation
+	src.ICC = info.icc
+	return src, info, nil
+}
+
+func (n *Normalizer) checkPixels(src Source) error {
+	if src.Width <= 0 || src.Height <= 0 {
+		return &Error{Kind: ErrCorrupt, Op: "header", Format: src.Format, Err: errors.New("zero image size")}
+	}
+	px := int64(src.Width) * int64(src.Height)
+	if src.Width > n.cfg.maxDim || src.Height > n.cfg.maxDim {
+		return &Error{Kind: ErrTooManyPixels, Op: "limits", Format: src.Format, Width: src.Width, Height: src.Height, Limit: int64(n.cfg.maxDim), Actual: int64(max(src.Width, src.Height))}
+	}
+	if px > n.cfg.maxPixels {
+		return &Error{Kind: ErrTooManyPixels, Op: "limits", Format: src.Format, Width: src.Width, Height: src.Height, Limit: n.cfg.maxPixels, Actual: px}
+	}
+	return nil
+}
+
+func decodeConfig(f Format, r io.Reader) (image.Config, error) {
+	switch f {
+	case JPEG:
+		return jpeg.DecodeConfig(r)
+	case PNG:
+		return png.DecodeConfig(r)
+	case GIF:
+		return gif.DecodeConfig(r)
+	case WebP:
+		return webp.DecodeConfig(r)
+	}
+	return image.Config{}, errors.New("no header decoder")
+}
+
+// limitBuffer stores at most limit bytes and counts the rest, so a
+// candidate over budget costs no memory beyond the budget.
+type limitBuffer struct {
+	buf   *bytes.Buffer
+	limit int64
+	n     int64
+}
+
+func (b *limitBuffer) Write(p []byte) (int, error) {
+	if room := b.limit - int64(b.buf.Len()); room > 0 {
+		b.buf.Write(p[:min(int64(len(p)), room)])
+	}
+	b.n += int64(len(p))
+	return len(p), nil
+}
+
+func (b *limitBuffer) WriteByte(c byte) error {
+	_, err := b.Write([]byte{c})
+	return err
+}
+
+func (b *limitBuffer) Flush() error { return nil }
+
+// fit finds the highest quality in [minQ, maxQ] whose JPEG fits the budget,
+// scaling the picture down when even minQ does not fit. It leaves the chosen
+// JPEG in out and returns the picture that produced it (which the caller
+// must not close separately if it differs: fit closes what it replaces).
+func (n *Normalizer) fit(ctx context.Context, pic Picture, out *bytes.Buffer) (int, Picture, error) {
+	c := n.cfg
+	cand := n.getBuf()
+	defer n.putBuf(cand)
+	encode := func(p Picture, q int) (int64, error) {
+		cand.Reset()
+		lb := &limitBuffer{buf: cand, limit: c.budget}
+		if err := p.EncodeJPEG(lb, q); err != nil {
+			return 0, err
+		}
+		return lb.n, nil
+	}
+	keep := func() { out.Reset(); out.Write(cand.Bytes()) }
+	for attempt := 0; attempt < 8; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return 0, pic, err
+		}
+		size, err := encode(pic, c.maxQ)
+		if err != nil {
+			return 0, pic, err
+		}
+		if size <= c.budget {
+			keep()
+			return c.maxQ, pic, nil
+		}
+		// Search (c.minQ .. c.maxQ) for the highest quality that fits:
+		// lo always fits (once checked), hi never does.
+		lo, hi := c.minQ, c.maxQ
+		loSize, err := encode(pic, lo)
+		if err != nil {
+			return 0, pic, err
+		}
+		if loSize <= c.budget {
+			keep()
+			for hi-lo > 1 {
+				if err := ctx.Err(); err != nil {
+					return 0, pic, err
+				}
+				mid := (lo + hi) / 2
+				s, err := encode(pic, mid)
+				if err != nil {
+					return 0, pic, err
+				}
+				if s <= c.budget {
+					lo = mid
+					keep()
+				} else {
+					hi = mid
+				}
+			}
+			return lo, pic, nil
+		}
+		// Even the floor is too big: shrink by the square root of the
+		// overshoot, with a margin, and search again.
+		w, h := pic.Size()
+		long := max(w, h)
+		next := int(float64(long) * math.Sqrt(float64(c.budget)/float64(loSize)) * 0.95)
+		next = min(next, long-1)
+		if next < 16 {
+			break
+		}
+		smaller, err := pic.Shrink(ctx, next)
+		if err != nil {
+			return 0, pic, err
+		}
+		_ = pic.Close()
+		pic = smaller
+	}
+	w, h := pic.Size()
+	return 0, pic, &Error{Kind: ErrBudget, Op: "encode", Width: w, Height: h, Limit: c.budget}
+}

@@ -1,0 +1,269 @@
+package compress
+
+import (
+	"math"
+	"sync"
+)
+
+// plane is one 8-bit image channel.
+type plane struct {
+	w, h, stride int
+	pix          []byte
+}
+
+func newPlane(w, h int) plane { return plane{w, h, w, make([]byte, w*h)} }
+
+func (p plane) row(y int) []byte { return p.pix[y*p.stride : y*p.stride+p.w] }
+
+// Fixed-point filter weights: 14 fractional bits keep a 12-tap Lanczos sum
+// of 8-bit samples well inside int32.
+const wBits = 14
+
+// weights is a precomputed separable filter from inN samples to outN: each
+// output i reads taps consecutive inputs from start[i].
+type weights struct {
+	taps  int
+	start []int
+	w     []int32
+}
+
+func lanczos3(x float64) float64 {
+	if x < 0 {
+		x = -x
+	}
+	if x >= 3 {
+		return 0
+	}
+	if x < 1e-9 {
+		return 1
+	}
+	px := math.Pi * x
+	return 3 * math.Sin(px) * math.Sin(px/3) / (px * px)
+}
+
+// makeWeights builds a Lanczos-3 filter widened by the reduction factor, so
+// downscaling does not alias. Edges are handled by renormalising over the
+// samples that exist.
+func makeWeights(inN, outN int) *weights {
+	scale := float64(outN) / float64(inN)
+	fscale := math.Min(scale, 1)
+	support := 3 / fscale
+	taps := min(int(2*support)+2, inN)
+	ws := &weights{taps: taps, start: make([]int, outN), w: make([]int32, outN*taps)}
+	f := make([]float64, taps)
+	for i := 0; i < outN; i++ {
+		center := (float64(i)+0.5)/scale - 0.5
+		lo := max(int(math.Ceil(center-support)), 0)
+		hi := min(int(math.Floor(center+support)), inN-1)
+		if hi-lo+1 > taps {
+			hi = lo + taps - 1
+		}
+		if hi < lo { // far outside (cannot happen for sane sizes); nearest sample
+			lo = min(max(int(math.Round(center)), 0), inN-1)
+			hi = lo
+		}
+		start, shift := lo, 0
+		if lo+taps > inN {
+			start = inN - taps
+			shift = lo - start
+		}
+		clear(f)
+		sum := 0.0
+		for k := lo; k <= hi; k++ {
+			v := lanczos3((float64(k) - center) * fscale)
+			f[k-lo+shift] = v
+			sum += v
+		}
+		if sum == 0 {
+			f[shift] = 1
+			sum = 1
+		}
+		out := ws.w[i*taps : (i+1)*taps]
+		total, big := int32(0), 0
+		for k, v := range f {
+			out[k] = int32(math.Round(v / sum * (1 << wBits)))
+			total += out[k]
+			if out[k] > out[big] {
+				big = k
+			}
+		}
+		out[big] += 1<<wBits - total // exact unity gain
+		ws.start[i] = start
+	}
+	return ws
+}
+
+func clamp8(v int32) byte {
+	if uint32(v) > 255 {
+		if v < 0 {
+			return 0
+		}
+		return 255
+	}
+	return byte(v)
+}
+
+// parallelRows runs fn over [0, n) split into contiguous chunks, one per
+// worker, and waits for all of them.
+func parallelRows(n, workers int, fn func(lo, hi int)) {
+	if workers > n {
+		workers = n
+	}
+	if workers <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		wg.Go(func() { fn(lo, min(lo+chunk, n)) })
+	}
+	wg.Wait()
+}
+
+// resizePlane scales src to dw x dh with a separable Lanczos-3 filter,
+// mirroring horizontally and/or vertically on the way (EXIF orientation is
+// applied as flips here plus an optional transpose by the caller). It
+// never upsamples beyond what it is asked; scale 1 in a direction is a copy.
+func resizePlane(src plane, dw, dh int, flipX, flipY bool, workers int) plane {
+	// Horizontal pass: src.h rows of dw samples.
+	tmp := src
+	if dw != src.w || flipX {
+		tmp = newPlane(dw, src.h)
+		if dw == src.w {
+			parallelRows(src.h, workers, func(lo, hi int) {
+				for y := lo; y < hi; y++ {
+					in, out := src.row(y), tmp.row(y)
+					for i, v := range in {
+						out[len(out)-1-i] = v
+					}
+				}
+			})
+		} else {
+			ws := makeWeights(src.w, dw)
+			parallelRows(src.h, workers, func(lo, hi int) { hpass(tmp, src, ws, lo, hi, flipX) })
+		}
+	}
+	if dh == tmp.h && !flipY {
+		return tmp // may share src's pixels: callers own src and discard it
+	}
+	dst := newPlane(dw, dh)
+	if dh == tmp.h {
+		parallelRows(dh, workers, func(lo, hi int) {
+			for y := lo; y < hi; y++ {
+				copy(dst.row(dh-1-y), tmp.row(y))
+			}
+		})
+		return dst
+	}
+	ws := makeWeights(tmp.h, dh)
+	parallelRows(dh, workers, func(lo, hi int) { vpass(dst, tmp, ws, lo, hi, flipY) })
+	return dst
+}
+
+func hpass(dst, src plane, ws *weights, y0, y1 int, flip bool) {
+	taps := ws.taps
+	for y := y0; y < y1; y++ {
+		in, out := src.row(y), dst.row(y)
+		last := len(out) - 1
+		for i := range out {
+			w := ws.w[i*taps : i*taps+taps]
+			s := ws.start[i]
+			r := in[s : s+len(w)]
+			acc := int32(1 << (wBits - 1))
+			for k, wk := range w {
+				acc += int32(r[k]) * wk
+			}
+			if flip {
+				out[last-i] = clamp8(acc >> wBits)
+			} else {
+				out[i] = clamp8(acc >> wBits)
+			}
+		}
+	}
+}
+
+func vpass(dst, src plane, ws *weights, j0, j1 int, flip bool) {
+	taps := ws.taps
+	acc := make([]int32, dst.w)
+	for j := j0; j < j1; j++ {
+		for x := range acc {
+			acc[x] = 1 << (wBits - 1)
+		}
+		w := ws.w[j*taps : j*taps+taps]
+		s := ws.start[j]
+		for k, wk := range w {
+			if wk == 0 {
+				continue
+			}
+			in := src.row(s + k)
+			in = in[:len(acc)]
+			for x, v := range in {
+				acc[x] += int32(v) * wk
+			}
+		}
+		oj := j
+		if flip {
+			oj = dst.h - 1 - j
+		}
+		out := dst.row(oj)
+		out = out[:len(acc)]
+		for x, a := range acc {
+			out[x] = clamp8(a >> wBits)
+		}
+	}
+}
+
+// transposePlane mirrors p across its main diagonal, in cache-sized tiles.
+func transposePlane(p plane, workers int) plane {
+	d := newPlane(p.h, p.w)
+	const tile = 32
+	parallelRows((p.h+tile-1)/tile, workers, func(lo, hi int) {
+		for ty := lo * tile; ty < min(hi*tile, p.h); ty += tile {
+			for tx := 0; tx < p.w; tx += tile {
+				for y := ty; y < min(ty+tile, p.h); y++ {
+					row := p.pix[y*p.stride:]
+					for x := tx; x < min(tx+tile, p.w); x++ {
+						d.pix[x*d.stride+y] = row[x]
+					}
+				}
+			}
+		}
+	})
+	return d
+}
+
+// orient describes an EXIF orientation as flips of the stored image
+// followed by an optional transpose.
+type orient struct{ flipX, flipY, transpose bool }
+
+func orientation(o int) orient {
+	switch o {
+	case 2:
+		return orient{flipX: true}
+	case 3:
+		return orient{flipX: true, flipY: true}
+	case 4:
+		return orient{flipY: true}
+	case 5:
+		return orient{transpose: true}
+	case 6:
+		return orient{flipY: true, transpose: true}
+	case 7:
+		return orient{flipX: true, flipY: true, transpose: true}
+	case 8:
+		return orient{flipX: true, transpose: true}
+	}
+	return orient{}
+}
+
+// fitLongEdge returns w, h scaled so the longer side is at most long,
+// keeping the aspect ratio and never upscaling.
+func fitLongEdge(w, h, long int) (int, int) {
+	m := max(w, h)
+	if m <= long {
+		return w, h
+	}
+	s := float64(long) / float64(m)
+	return max(1, int(math.Round(float64(w)*s))), max(1, int(math.Round(float64(h)*s)))
+}
