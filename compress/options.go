@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 )
 
 // Defaults applied by [New] when an option is not given.
@@ -167,5 +166,3 @@ func WithLogger(l *slog.Logger) Option {
 		return nil
 	}
 }
-
-func defaultWorkers() int { return runtime.GOMAXPROCS(0) }

@@ -181,8 +181,8 @@ func testAlpha(t *testing.T, e compress.Engine) {
 // Inputs returns named, deterministic test inputs in every format that can
 // be generated in Go, each paired with its upright reference image.
 func Inputs() []struct {
-	Name   string
-	Data   []byte
+	Name    string
+	Data    []byte
 	Upright image.Image
 } {
 	type in = struct {

@@ -247,7 +247,11 @@ var srgbD50 = [9]float64{
 // parametric sRGB-shaped tone curves), enough for any colour-managed reader.
 func DisplayP3Profile() []byte {
 	be := binary.BigEndian
-	s15 := func(v float64) []byte { b := make([]byte, 4); be.PutUint32(b, uint32(int32(math.Round(v*65536)))); return b }
+	s15 := func(v float64) []byte {
+		b := make([]byte, 4)
+		be.PutUint32(b, uint32(int32(math.Round(v*65536))))
+		return b
+	}
 	xyz := func(x, y, z float64) []byte {
 		b := append([]byte("XYZ \x00\x00\x00\x00"), s15(x)...)
 		return append(append(b, s15(y)...), s15(z)...)
