@@ -1,0 +1,469 @@
+// Package redisnotify implements sync.Publisher, sync.Subscriber,
+// sync.History and sync.PresenceReader on Redis, so that any number of
+// server instances sharing one Redis behave as one hub: an event published
+// on one instance reaches subscribers on every other, and a client that
+// reconnects to a different instance resumes exactly where it left off.
+//
+// # Storage
+//
+// Each session's history is a Redis Stream whose entry ids are "0-<event id>",
+// capped at the configured history length (XADD MAXLEN) and expiring a
+// retention period after the session's last event (or a short grace period
+// after its session.expired event). A counter key assigns event ids; one Lua
+// script increments it, appends the entry, refreshes the expiry, records
+// presence and publishes a wake-up, so ids and stream order always agree.
+// The keys of one session share a hash tag, so the hub works on Redis
+// Cluster through a redis.UniversalClient.
+//
+// # Wake-ups
+//
+// Every instance holds one pub/sub subscription to a single wake-up channel;
+// messages carry only a session id. A wake-up makes that instance's
+// subscribers of the session read the stream from their cursor. Pub/sub may
+// drop messages (a reconnect, a full buffer); the stream never does, and
+// each subscriber re-reads the stream at least every recheck interval, so a
+// lost wake-up delays an event by at most that interval and never loses it.
+package redisnotify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	gosync "sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/clinicpro/clinicalimages/sync"
+)
+
+// DefaultPrefix starts every key and the wake-up channel name.
+const DefaultPrefix = "clinicalimages:sync"
+
+// Option configures a [Hub].
+type Option func(*config) error
+
+type config struct {
+	prefix    string
+	history   int
+	retention time.Duration
+	grace     time.Duration
+	now       func() time.Time
+	logger    *slog.Logger
+	follow    sync.FollowConfig
+}
+
+// WithPrefix sets the prefix of every key and of the wake-up channel
+// (default [DefaultPrefix]). Instances that must behave as one hub use the
+// same prefix; tests use a unique one.
+func WithPrefix(p string) Option {
+	return func(c *config) error {
+		if p == "" || strings.ContainsAny(p, "{} \t\r\n") {
+			return errors.New("redisnotify: prefix must be non-empty, without braces or spaces")
+		}
+		c.prefix = p
+		return nil
+	}
+}
+
+// WithHistory sets how many events per session the stream keeps (default
+// sync.DefaultHistory, at least sync.MinHistory).
+func WithHistory(n int) Option {
+	return func(c *config) error {
+		if n < sync.MinHistory {
+			return fmt.Errorf("redisnotify: history of %d events is below the minimum of %d", n, sync.MinHistory)
+		}
+		c.history = n
+		return nil
+	}
+}
+
+// WithRetention sets how long a session's keys live after its last event
+// (default sync.DefaultRetention, at least a minute).
+func WithRetention(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Minute {
+			return fmt.Errorf("redisnotify: retention %v is shorter than a minute", d)
+		}
+		c.retention = d
+		return nil
+	}
+}
+
+// WithRecheck sets how often an idle subscriber re-reads its stream without
+// a wake-up (default 2s), bounding the delay a lost pub/sub message causes.
+func WithRecheck(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 10*time.Millisecond || d > time.Minute {
+			return fmt.Errorf("redisnotify: recheck %v outside [10ms, 1m]", d)
+		}
+		c.follow.Recheck = d
+		return nil
+	}
+}
+
+// WithSubscriptionBuffer sets the capacity of each subscription's Events
+// channel (default 64).
+func WithSubscriptionBuffer(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 1<<16 {
+			return fmt.Errorf("redisnotify: subscription buffer %d outside [1, 65536]", n)
+		}
+		c.follow.Buffer = n
+		return nil
+	}
+}
+
+// WithClock sets the clock that stamps events (default time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("redisnotify: nil clock")
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// WithLogger sets a logger for diagnostics (default: silent). Logs carry
+// session ids, event types and Redis errors, never event data.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("redisnotify: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// Hub is a sync hub on Redis. It is safe for concurrent use. It owns one
+// pub/sub connection and one goroutine (the wake-up listener) from [New]
+// until [Hub.Close]; it does not own the Redis client, which the caller
+// closes after the Hub.
+type Hub struct {
+	rdb     redis.UniversalClient
+	cfg     config
+	wakeCh  string
+	publish *redis.Script
+	pubsub  *redis.PubSub
+
+	closed   chan struct{}
+	once     gosync.Once
+	subs     gosync.WaitGroup
+	listener chan struct{} // closed when the listener has exited
+
+	mu      gosync.Mutex
+	waiters map[string]*waiter
+}
+
+type waiter struct {
+	ch   chan struct{}
+	refs int
+}
+
+var (
+	_ sync.Publisher      = (*Hub)(nil)
+	_ sync.Subscriber     = (*Hub)(nil)
+	_ sync.History        = (*Hub)(nil)
+	_ sync.PresenceReader = (*Hub)(nil)
+	_ sync.Log            = redisLog{}
+)
+
+// publishScript assigns the id, appends, caps, refreshes expiry, records
+// presence and wakes every instance, atomically.
+//
+// KEYS: stream, counter, presence. ARGV: entry JSON, maxlen, ttl ms, wake
+// channel, session, presence ("", "1" or "0"), presence time (unix ms).
+const publishScript = `
+local id = redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '0-' .. id, 'e', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[3], 'phone', ARGV[6], 'since', ARGV[7])
+end
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return id
+`
+
+// New returns a hub on rdb and subscribes to the wake-up channel, failing if
+// Redis cannot be reached within ctx.
+func New(ctx context.Context, rdb redis.UniversalClient, opts ...Option) (*Hub, error) {
+	if rdb == nil {
+		return nil, errors.New("redisnotify: nil Redis client")
+	}
+	cfg := config{
+		prefix:    DefaultPrefix,
+		history:   sync.DefaultHistory,
+		retention: sync.DefaultRetention,
+		grace:     sync.DefaultExpiredGrace,
+		now:       time.Now,
+		logger:    slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	h := &Hub{
+		rdb:      rdb,
+		cfg:      cfg,
+		wakeCh:   cfg.prefix + ":wake",
+		publish:  redis.NewScript(publishScript),
+		closed:   make(chan struct{}),
+		listener: make(chan struct{}),
+		waiters:  make(map[string]*waiter),
+	}
+	h.cfg.follow.Done = h.closed
+	h.cfg.follow.Group = &h.subs
+	h.cfg.follow.Now = cfg.now
+
+	h.pubsub = rdb.Subscribe(ctx, h.wakeCh)
+	if _, err := h.pubsub.Receive(ctx); err != nil {
+		_ = h.pubsub.Close()
+		return nil, fmt.Errorf("redisnotify: subscribing to wake-ups: %w", err)
+	}
+	go h.listen(h.pubsub.Channel(redis.WithChannelSize(1024)))
+	return h, nil
+}
+
+func (h *Hub) listen(msgs <-chan *redis.Message) {
+	defer close(h.listener)
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return
+			}
+			h.wake(m.Payload)
+		case <-h.closed:
+			return
+		}
+	}
+}
+
+func (h *Hub) wake(session string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w := h.waiters[session]; w != nil {
+		close(w.ch)
+		w.ch = make(chan struct{})
+	}
+}
+
+// keys returns the stream, counter and presence keys of a session; the
+// braces make them one hash slot on Redis Cluster.
+func (h *Hub) keys(session string) (stream, counter, presence string) {
+	base := h.cfg.prefix + ":{" + session + "}:"
+	return base + "events", base + "seq", base + "presence"
+}
+
+func validSession(session string) error {
+	if !sync.ValidSessionID(session) || strings.ContainsAny(session, "{}") {
+		return fmt.Errorf("%w: bad session id", sync.ErrInvalidEvent)
+	}
+	return nil
+}
+
+func (h *Hub) isClosed() bool {
+	select {
+	case <-h.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Publish implements sync.Publisher: one round trip to Redis.
+func (h *Hub) Publish(ctx context.Context, ev sync.Event) (sync.Event, error) {
+	if err := ev.Validate(); err != nil {
+		return sync.Event{}, err
+	}
+	if err := validSession(ev.Session); err != nil {
+		return sync.Event{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return sync.Event{}, err
+	}
+	if h.isClosed() {
+		return sync.Event{}, sync.ErrClosed
+	}
+	now := h.cfg.now()
+	ev = ev.Stamp(0, now)
+	entry, err := json.Marshal(ev)
+	if err != nil {
+		return sync.Event{}, fmt.Errorf("redisnotify: encoding event: %w", err)
+	}
+	ttl := h.cfg.retention
+	if ev.Type == sync.SessionExpired {
+		ttl = h.cfg.grace
+	}
+	presence := ""
+	switch ev.Type {
+	case sync.PhoneConnected:
+		presence = "1"
+	case sync.PhoneDisconnected:
+		presence = "0"
+	}
+	stream, counter, pres := h.keys(ev.Session)
+	id, err := h.publish.Run(ctx, h.rdb, []string{stream, counter, pres},
+		entry, h.cfg.history, ttl.Milliseconds(), h.wakeCh, ev.Session, presence, now.UnixMilli()).Uint64()
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return sync.Event{}, ctxErr
+		}
+		return sync.Event{}, fmt.Errorf("redisnotify: publish: %w", err)
+	}
+	ev.ID = id
+	h.wake(ev.Session) // local subscribers need not wait for the pub/sub round trip
+	h.cfg.logger.DebugContext(ctx, "redisnotify: published", "session", ev.Session, "type", ev.Type, "id", id)
+	return ev, nil
+}
+
+// Subscribe implements sync.Subscriber.
+func (h *Hub) Subscribe(ctx context.Context, session string, after uint64) (sync.Subscription, error) {
+	if err := validSession(session); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if h.isClosed() {
+		return nil, sync.ErrClosed
+	}
+	return sync.Follow(ctx, redisLog{h}, session, after, h.cfg.follow), nil
+}
+
+// Since implements sync.History.
+func (h *Hub) Since(ctx context.Context, session string, after uint64, limit int) ([]sync.Event, error) {
+	if err := validSession(session); err != nil {
+		return nil, err
+	}
+	if h.isClosed() {
+		return nil, sync.ErrClosed
+	}
+	return sync.ReadSince(ctx, redisLog{h}, session, after, limit, h.cfg.now())
+}
+
+// Presence implements sync.PresenceReader.
+func (h *Hub) Presence(ctx context.Context, session string) (sync.Presence, error) {
+	if err := validSession(session); err != nil {
+		return sync.Presence{}, err
+	}
+	if h.isClosed() {
+		return sync.Presence{}, sync.ErrClosed
+	}
+	_, _, key := h.keys(session)
+	m, err := h.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return sync.Presence{}, fmt.Errorf("redisnotify: reading presence: %w", err)
+	}
+	var p sync.Presence
+	p.Phone = m["phone"] == "1"
+	if ms, err := strconv.ParseInt(m["since"], 10, 64); err == nil {
+		p.Since = time.UnixMilli(ms)
+	}
+	return p, nil
+}
+
+// Close ends every subscription (their Err reports sync.ErrClosed), closes
+// the pub/sub connection and waits for the hub's goroutines to exit. It does
+// not close the Redis client. It is idempotent.
+func (h *Hub) Close() error {
+	var err error
+	h.once.Do(func() {
+		close(h.closed)
+		err = h.pubsub.Close()
+	})
+	<-h.listener
+	h.subs.Wait()
+	if err != nil {
+		return fmt.Errorf("redisnotify: closing pub/sub: %w", err)
+	}
+	return nil
+}
+
+// redisLog is the Hub seen as a sync.Log.
+type redisLog struct{ h *Hub }
+
+func (l redisLog) Read(ctx context.Context, session string, after uint64, limit int) ([]sync.Event, uint64, error) {
+	stream, counter, _ := l.h.keys(session)
+	var xr *redis.XMessageSliceCmd
+	var seq *redis.StringCmd
+	_, err := l.h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		xr = p.XRangeN(ctx, stream, "0-"+strconv.FormatUint(after+1, 10), "+", int64(limit))
+		seq = p.Get(ctx, counter)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, 0, err
+	}
+	var latest uint64
+	if s, err := seq.Result(); err == nil {
+		if latest, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return nil, 0, fmt.Errorf("counter is not a number: %w", err)
+		}
+	} else if !errors.Is(err, redis.Nil) {
+		return nil, 0, err
+	}
+	msgs, err := xr.Result()
+	if err != nil {
+		return nil, 0, err
+	}
+	events := make([]sync.Event, 0, len(msgs))
+	for _, m := range msgs {
+		ev, err := decode(m)
+		if err != nil {
+			return nil, 0, err
+		}
+		events = append(events, ev)
+	}
+	return events, latest, nil
+}
+
+func decode(m redis.XMessage) (sync.Event, error) {
+	ms, seq, ok := strings.Cut(m.ID, "-")
+	id, err := strconv.ParseUint(seq, 10, 64)
+	if !ok || ms != "0" || err != nil {
+		return sync.Event{}, fmt.Errorf("unexpected stream entry id %q", m.ID)
+	}
+	raw, ok := m.Values["e"].(string)
+	if !ok {
+		return sync.Event{}, fmt.Errorf("stream entry %s has no event", m.ID)
+	}
+	var ev sync.Event
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		return sync.Event{}, fmt.Errorf("stream entry %s: %w", m.ID, err)
+	}
+	ev.ID = id
+	return ev, nil
+}
+
+func (l redisLog) Wait(session string) (<-chan struct{}, func()) {
+	h := l.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w := h.waiters[session]
+	if w == nil {
+		w = &waiter{ch: make(chan struct{})}
+		h.waiters[session] = w
+	}
+	w.refs++
+	var once gosync.Once
+	return w.ch, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			w.refs--
+			if w.refs == 0 && h.waiters[session] == w {
+				delete(h.waiters, session)
+			}
+		})
+	}
+}

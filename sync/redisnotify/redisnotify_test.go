@@ -1,0 +1,296 @@
+package redisnotify_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clinicpro/clinicalimages/internal/testenv"
+	"github.com/clinicpro/clinicalimages/sync"
+	"github.com/clinicpro/clinicalimages/sync/notifytest"
+	"github.com/clinicpro/clinicalimages/sync/redisnotify"
+)
+
+// client connects to the test Redis (skipping, or failing under CI, when
+// there is none) and returns a client closed with the test.
+func client(t testing.TB) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(testenv.RedisURL(t))
+	require.NoError(t, err)
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+// newHub returns a hub on rdb under prefix, closed with the test.
+func newHub(t testing.TB, rdb redis.UniversalClient, prefix string, opts ...redisnotify.Option) *redisnotify.Hub {
+	t.Helper()
+	h, err := redisnotify.New(context.Background(), rdb, append([]redisnotify.Option{redisnotify.WithPrefix(prefix)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// cleanupKeys deletes every key under prefix when the test ends (SCAN, not
+// FLUSHDB: other packages share the server).
+func cleanupKeys(t testing.TB, rdb *redis.Client, prefix string) {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+":*", 500).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if len(keys) > 0 {
+			_ = rdb.Del(ctx, keys...).Err()
+		}
+	})
+}
+
+func TestConformanceOneInstance(t *testing.T) {
+	t.Parallel()
+	rdb := client(t)
+	notifytest.Run(t, func(t *testing.T) notifytest.Pair {
+		prefix := testenv.Prefix(t)
+		cleanupKeys(t, rdb, prefix)
+		h := newHub(t, rdb, prefix, redisnotify.WithHistory(sync.MinHistory), redisnotify.WithSubscriptionBuffer(8))
+		return notifytest.Pair{Publisher: h, Subscriber: h, History: sync.MinHistory, Close: h.Close}
+	})
+}
+
+// TestConformanceTwoInstances publishes through one hub and subscribes
+// through another on the same Redis: every rule must hold across instances.
+func TestConformanceTwoInstances(t *testing.T) {
+	t.Parallel()
+	rdb := client(t)
+	notifytest.Run(t, func(t *testing.T) notifytest.Pair {
+		prefix := testenv.Prefix(t)
+		cleanupKeys(t, rdb, prefix)
+		a := newHub(t, rdb, prefix, redisnotify.WithHistory(sync.MinHistory))
+		// A recheck far beyond the suite's timeout: B's subscribers must be
+		// woken by A's pub/sub messages, not by polling.
+		b := newHub(t, rdb, prefix, redisnotify.WithHistory(sync.MinHistory), redisnotify.WithSubscriptionBuffer(8),
+			redisnotify.WithRecheck(time.Minute))
+		return notifytest.Pair{Publisher: a, Subscriber: b, History: sync.MinHistory, Close: func() error {
+			return errorsJoin(a.Close(), b.Close())
+		}}
+	})
+}
+
+func errorsJoin(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// TestTwoInstancesReconnectingSSE is the proof the issue asks for: 1,000
+// events published through instance A while a desktop's EventSource on
+// instance B is cut off three times mid-stream and reconnects with
+// Last-Event-ID (twice to B, once to A). It must receive all 1,000, in
+// order, exactly once, with no resync.
+func TestTwoInstancesReconnectingSSE(t *testing.T) {
+	t.Parallel()
+	rdb := client(t)
+	prefix := testenv.Prefix(t)
+	cleanupKeys(t, rdb, prefix)
+	a := newHub(t, rdb, prefix)
+	b := newHub(t, rdb, prefix)
+	session := notifytest.Session(t)
+	serve := func(hub *redisnotify.Hub) string {
+		h, err := sync.NewSSEHandler(hub, func(*http.Request) (string, error) { return session, nil })
+		require.NoError(t, err)
+		srv := httptest.NewServer(h)
+		t.Cleanup(func() { _ = h.Close(); srv.Close() })
+		return srv.URL
+	}
+	urlA, urlB := serve(a), serve(b)
+
+	const total = 1000
+	published := make(chan error, 1)
+	go func() {
+		for i := range total {
+			if _, err := a.Publish(t.Context(), sync.Event{Session: session, Type: sync.ImageAdded, Image: strconv.Itoa(i)}); err != nil {
+				published <- err
+				return
+			}
+			if i%50 == 0 {
+				time.Sleep(2 * time.Millisecond) // spread the stream over the reconnects
+			}
+		}
+		published <- nil
+	}()
+
+	var got []uint64
+	cuts := []int{137, 402, 777} // reconnect after this many events
+	targets := []string{urlB, urlB, urlA, urlB}
+	last := ""
+	for leg, url := range targets {
+		stop := total
+		if leg < len(cuts) {
+			stop = cuts[leg]
+		}
+		ids := readSSE(t, url, last, stop-len(got))
+		got = append(got, ids...)
+		last = strconv.FormatUint(got[len(got)-1], 10)
+	}
+	require.NoError(t, <-published)
+	require.Len(t, got, total)
+	for i, id := range got {
+		require.Equalf(t, uint64(i+1), id, "event %d out of order, duplicated or missing", i)
+	}
+}
+
+// readSSE opens an EventSource-like stream, reads n events (failing on a
+// resync) and disconnects.
+func readSSE(t *testing.T, url, lastID string, n int) []uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), notifytest.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	require.NoError(t, err)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var ids []uint64
+	sc := bufio.NewScanner(resp.Body)
+	for len(ids) < n && sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "event: "); ok {
+			require.NotEqual(t, string(sync.Resync), v, "no event may be lost")
+		}
+		if v, ok := strings.CutPrefix(line, "id: "); ok {
+			id, err := strconv.ParseUint(v, 10, 64)
+			require.NoError(t, err)
+			ids = append(ids, id)
+		}
+	}
+	require.Len(t, ids, n, "stream ended early: %v", sc.Err())
+	return ids
+}
+
+func TestHistoryIsCappedAndExpires(t *testing.T) {
+	t.Parallel()
+	rdb := client(t)
+	prefix := testenv.Prefix(t)
+	cleanupKeys(t, rdb, prefix)
+	h := newHub(t, rdb, prefix, redisnotify.WithHistory(sync.MinHistory), redisnotify.WithRetention(30*time.Minute))
+	ctx := t.Context()
+	session := notifytest.Session(t)
+	stream := prefix + ":{" + session + "}:events"
+
+	for range sync.MinHistory + 25 {
+		_, err := h.Publish(ctx, sync.Event{Session: session, Type: sync.ImageUpdated})
+		require.NoError(t, err)
+	}
+	n, err := rdb.XLen(ctx, stream).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(sync.MinHistory), n, "the stream is capped at the history length")
+	ttl, err := rdb.PTTL(ctx, stream).Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, 29*time.Minute)
+	assert.LessOrEqual(t, ttl, 30*time.Minute, "the stream expires a retention after the last event")
+	seqTTL, err := rdb.PTTL(ctx, prefix+":{"+session+"}:seq").Result()
+	require.NoError(t, err)
+	assert.Greater(t, seqTTL, 29*time.Minute, "the id counter expires with the stream")
+
+	_, err = h.Publish(ctx, sync.Event{Session: session, Type: sync.SessionExpired})
+	require.NoError(t, err)
+	ttl, err = rdb.PTTL(ctx, stream).Result()
+	require.NoError(t, err)
+	assert.Positive(t, ttl)
+	assert.LessOrEqual(t, ttl, sync.DefaultExpiredGrace, "an expired session's history goes after the grace period")
+}
+
+func TestPresenceAcrossInstances(t *testing.T) {
+	t.Parallel()
+	rdb := client(t)
+	prefix := testenv.Prefix(t)
+	cleanupKeys(t, rdb, prefix)
+	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	a := newHub(t, rdb, prefix, redisnotify.WithClock(func() time.Time { return now }))
+	b := newHub(t, rdb, prefix)
+	ctx := t.Context()
+	session := notifytest.Session(t)
+
+	p, err := b.Presence(ctx, session)
+	require.NoError(t, err)
+	assert.Equal(t, sync.Presence{}, p)
+	steps := []struct {
+		name  string
+		typ   sync.EventType
+		phone bool
+	}{
+		{"connect", sync.PhoneConnected, true},
+		{"unrelated event", sync.ImageAdded, true},
+		{"disconnect", sync.PhoneDisconnected, false},
+	}
+	for _, st := range steps {
+		_, err := a.Publish(ctx, sync.Event{Session: session, Type: st.typ})
+		require.NoError(t, err, st.name)
+		p, err := b.Presence(ctx, session)
+		require.NoError(t, err, st.name)
+		assert.Equal(t, st.phone, p.Phone, st.name)
+		assert.True(t, p.Since.Equal(now), st.name)
+	}
+}
+
+func TestRejectsUnsafeSessionIDs(t *testing.T) {
+	t.Parallel()
+	rdb := client(t)
+	prefix := testenv.Prefix(t)
+	h := newHub(t, rdb, prefix)
+	for _, s := range []string{"a{b", "a}b", ""} {
+		_, err := h.Publish(t.Context(), sync.Event{Session: s, Type: sync.ImageAdded})
+		assert.ErrorIs(t, err, sync.ErrInvalidEvent, s)
+		_, err = h.Subscribe(t.Context(), s, 0)
+		assert.ErrorIs(t, err, sync.ErrInvalidEvent, s)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opt  redisnotify.Option
+	}{
+		{"empty prefix", redisnotify.WithPrefix("")},
+		{"prefix with brace", redisnotify.WithPrefix("a{b")},
+		{"small history", redisnotify.WithHistory(10)},
+		{"short retention", redisnotify.WithRetention(time.Second)},
+		{"tiny recheck", redisnotify.WithRecheck(time.Microsecond)},
+		{"zero buffer", redisnotify.WithSubscriptionBuffer(0)},
+		{"nil clock", redisnotify.WithClock(nil)},
+		{"nil logger", redisnotify.WithLogger(nil)},
+	}
+	// Options are checked before Redis is contacted, so an unreachable
+	// address is fine here.
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = rdb.Close() })
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := redisnotify.New(t.Context(), rdb, tc.opt)
+			require.Error(t, err)
+		})
+	}
+	_, err := redisnotify.New(t.Context(), nil)
+	require.Error(t, err)
+	_, err = redisnotify.New(t.Context(), rdb)
+	require.Error(t, err, "New fails when Redis is unreachable")
+}
