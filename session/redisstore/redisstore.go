@@ -1,0 +1,348 @@
+// Package redisstore is a [session.Store] and [session.Limiter] on Redis,
+// for running many instances behind a load balancer. It takes a
+// redis.UniversalClient, so one code path serves a single node, Sentinel
+// and Cluster: every operation touches exactly one key.
+//
+// Each session is one JSON value under "<prefix>session:<id>". Update is an
+// optimistic transaction (WATCH, GET, MULTI/SET/EXEC) retried when another
+// writer got in first, so concurrent writers never lose each other's
+// changes. Every write sets the key's time-to-live to the session's
+// ExpiresAt plus the grace period, so the TTL moves in step with the
+// inactivity expiry and Redis discards abandoned sessions by itself.
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/clinicpro/clinicalimages/session"
+)
+
+// Defaults.
+const (
+	DefaultPrefix     = "clinicalimages:"
+	DefaultGrace      = time.Hour // an expired session reads as ErrExpired this long, then is gone
+	DefaultMaxRetries = 1000      // optimistic-transaction attempts before Update gives up with ErrConflict
+)
+
+// Store is a session.Store and session.Limiter on Redis. It is safe for
+// concurrent use by any number of goroutines and processes. It does not own
+// the client: closing it is the caller's job.
+type Store struct {
+	c          redis.UniversalClient
+	prefix     string
+	now        func() time.Time
+	grace      time.Duration
+	maxRetries int
+	log        *slog.Logger
+}
+
+var (
+	_ session.Store   = (*Store)(nil)
+	_ session.Limiter = (*Store)(nil)
+)
+
+// Option configures a Store.
+type Option func(*Store) error
+
+// WithPrefix sets the prefix of every key the Store writes (default
+// DefaultPrefix). Use it to share one Redis between applications or tests.
+func WithPrefix(p string) Option {
+	return func(s *Store) error {
+		if p == "" {
+			return errors.New("redisstore: WithPrefix: empty prefix")
+		}
+		s.prefix = p
+		return nil
+	}
+}
+
+// WithClock sets the clock used for expiry decisions and TTLs (default
+// time.Now). Give the Manager the same clock.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) error {
+		if now == nil {
+			return errors.New("redisstore: WithClock: nil clock")
+		}
+		s.now = now
+		return nil
+	}
+}
+
+// WithGrace sets how long an expired session is kept, reading as
+// session.ErrExpired, before Redis discards it (default DefaultGrace).
+func WithGrace(d time.Duration) Option {
+	return func(s *Store) error {
+		if d <= 0 {
+			return fmt.Errorf("redisstore: WithGrace: %v is not positive", d)
+		}
+		s.grace = d
+		return nil
+	}
+}
+
+// WithMaxRetries sets how many times Update retries a transaction that lost
+// a race (default DefaultMaxRetries).
+func WithMaxRetries(n int) Option {
+	return func(s *Store) error {
+		if n <= 0 {
+			return fmt.Errorf("redisstore: WithMaxRetries: %d is not positive", n)
+		}
+		s.maxRetries = n
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default: discard). Only session ids and
+// error kinds are logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Store) error {
+		if l == nil {
+			return errors.New("redisstore: WithLogger: nil logger")
+		}
+		s.log = l
+		return nil
+	}
+}
+
+// New returns a Store on c.
+func New(c redis.UniversalClient, opts ...Option) (*Store, error) {
+	if c == nil {
+		return nil, errors.New("redisstore: nil client")
+	}
+	s := &Store{
+		c: c, prefix: DefaultPrefix, now: time.Now, grace: DefaultGrace,
+		maxRetries: DefaultMaxRetries, log: slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("redisstore: nil option")
+		}
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Store) key(id string) string { return s.prefix + "session:" + id }
+
+// ttl is how long Redis should keep a record written now.
+func (s *Store) ttl(rec *session.Session) time.Duration {
+	return max(rec.ExpiresAt.Add(s.grace).Sub(s.now()), time.Millisecond)
+}
+
+// decode reads a stored record and applies the expiry contract.
+func (s *Store) decode(data []byte) (*session.Session, error) {
+	var rec session.Session
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("redisstore: corrupt session record: %w", err)
+	}
+	now := s.now()
+	switch {
+	case !now.Before(rec.ExpiresAt.Add(s.grace)):
+		return nil, fmt.Errorf("%w: session", session.ErrNotFound)
+	case rec.Expired(now):
+		return nil, fmt.Errorf("%w: session", session.ErrExpired)
+	}
+	return &rec, nil
+}
+
+func wrap(op string, err error) error {
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// Create implements session.Store with SET NX.
+func (s *Store) Create(ctx context.Context, rec *session.Session) error {
+	if err := ctx.Err(); err != nil {
+		return wrap("create", err)
+	}
+	if rec == nil || !session.ValidID(rec.ID) {
+		return fmt.Errorf("%w: malformed session id", session.ErrInvalidID)
+	}
+	c := rec.Clone()
+	c.Version = 1
+	data, err := json.Marshal(c)
+	if err != nil {
+		return wrap("create", err)
+	}
+	ok, err := s.c.SetNX(ctx, s.key(rec.ID), data, s.ttl(c)).Result()
+	if err != nil {
+		return wrap("create", err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: session id exists", session.ErrConflict)
+	}
+	rec.Version = 1
+	return nil
+}
+
+// Get implements session.Store.
+func (s *Store) Get(ctx context.Context, id string) (*session.Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap("get", err)
+	}
+	if !session.ValidID(id) {
+		return nil, fmt.Errorf("%w: session", session.ErrNotFound)
+	}
+	data, err := s.c.Get(ctx, s.key(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("%w: session", session.ErrNotFound)
+	}
+	if err != nil {
+		return nil, wrap("get", err)
+	}
+	return s.decode(data)
+}
+
+// Update implements session.Store as an optimistic transaction: fn runs
+// once per attempt, and the write lands only if no other writer changed the
+// key since it was read. After WithMaxRetries lost races it returns an
+// error wrapping session.ErrConflict.
+func (s *Store) Update(ctx context.Context, id string, fn func(*session.Session) error) (*session.Session, error) {
+	if !session.ValidID(id) {
+		return nil, fmt.Errorf("%w: session", session.ErrNotFound)
+	}
+	key := s.key(id)
+	var out *session.Session
+	var fnErr error
+	txf := func(tx *redis.Tx) error {
+		data, err := tx.Get(ctx, key).Bytes()
+		if errors.Is(err, redis.Nil) {
+			fnErr = fmt.Errorf("%w: session", session.ErrNotFound)
+			return fnErr
+		}
+		if err != nil {
+			return err
+		}
+		rec, err := s.decode(data)
+		if err != nil {
+			fnErr = err
+			return err
+		}
+		version := rec.Version
+		if err := fn(rec); err != nil {
+			fnErr = err
+			return err
+		}
+		if rec.ID != id {
+			fnErr = fmt.Errorf("%w: update changed the session id", session.ErrConflict)
+			return fnErr
+		}
+		rec.Version = version + 1
+		enc, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Set(ctx, key, enc, s.ttl(rec))
+			return nil
+		})
+		if err == nil {
+			out = rec
+		}
+		return err
+	}
+	for attempt := range s.maxRetries {
+		if err := ctx.Err(); err != nil {
+			return nil, wrap("update", err)
+		}
+		fnErr = nil
+		err := s.c.Watch(ctx, txf, key)
+		switch {
+		case err == nil:
+			return out, nil
+		case fnErr != nil:
+			return nil, fnErr
+		case errors.Is(err, redis.TxFailedErr):
+			// Another writer won this round. Back off a little, more as
+			// contention persists, so a crowd of writers spreads out.
+			if attempt > 2 {
+				d := time.Duration(rand.Int64N(int64(min(attempt, 50)) * int64(100*time.Microsecond)))
+				select {
+				case <-ctx.Done():
+					return nil, wrap("update", ctx.Err())
+				case <-time.After(d):
+				}
+			}
+		default:
+			return nil, wrap("update", err)
+		}
+	}
+	s.log.WarnContext(ctx, "update gave up after repeated conflicts", "session", id, "attempts", s.maxRetries)
+	return nil, fmt.Errorf("%w: too much contention on the session", session.ErrConflict)
+}
+
+// Delete implements session.Store.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap("delete", err)
+	}
+	if !session.ValidID(id) {
+		return nil
+	}
+	if err := s.c.Del(ctx, s.key(id)).Err(); err != nil {
+		return wrap("delete", err)
+	}
+	return nil
+}
+
+// The limiter keeps a hash {n, until} per key; until is in the Store's
+// clock (so windows follow an injected clock), and a real PEXPIRE of the
+// window length makes Redis drop the key by itself.
+var failScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local untilms = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
+if untilms <= now then
+  redis.call('HSET', KEYS[1], 'n', 0, 'until', now + tonumber(ARGV[2]))
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return redis.call('HINCRBY', KEYS[1], 'n', 1)
+`)
+
+func (s *Store) limitKey(key string) string { return s.prefix + "limit:" + key }
+
+// Failures implements session.Limiter.
+func (s *Store) Failures(ctx context.Context, key string) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, wrap("failures", err)
+	}
+	vals, err := s.c.HMGet(ctx, s.limitKey(key), "n", "until").Result()
+	if err != nil {
+		return 0, wrap("failures", err)
+	}
+	n, _ := vals[0].(string)
+	until, _ := vals[1].(string)
+	u, err := strconv.ParseInt(until, 10, 64)
+	if err != nil || u <= s.now().UnixMilli() {
+		return 0, nil
+	}
+	count, err := strconv.ParseInt(n, 10, 64)
+	if err != nil {
+		return 0, nil
+	}
+	return count, nil
+}
+
+// Fail implements session.Limiter atomically with a Lua script.
+func (s *Store) Fail(ctx context.Context, key string, window time.Duration) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, wrap("fail", err)
+	}
+	if window < time.Millisecond {
+		return 0, fmt.Errorf("redisstore: fail: window %v is shorter than a millisecond", window)
+	}
+	n, err := failScript.Run(ctx, s.c, []string{s.limitKey(key)}, s.now().UnixMilli(), window.Milliseconds()).Int64()
+	if err != nil {
+		return 0, wrap("fail", err)
+	}
+	return n, nil
+}

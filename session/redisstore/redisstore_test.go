@@ -1,0 +1,190 @@
+package redisstore_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clinicpro/clinicalimages/internal/testenv"
+	"github.com/clinicpro/clinicalimages/session"
+	"github.com/clinicpro/clinicalimages/session/memory"
+	"github.com/clinicpro/clinicalimages/session/redisstore"
+	"github.com/clinicpro/clinicalimages/session/storetest"
+)
+
+// client connects to the test Redis (or skips/fails through testenv).
+func client(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	opt, err := redis.ParseURL(testenv.RedisURL(t))
+	require.NoError(t, err)
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// prefix returns a key prefix unique to the test and removes its keys
+// afterwards (never FLUSHDB: other packages share the server).
+func prefix(t testing.TB, c redis.UniversalClient) string {
+	t.Helper()
+	p := "clinicalimages-test:" + testenv.Prefix(t) + ":"
+	t.Cleanup(func() {
+		ctx := t.Context()
+		var keys []string
+		iter := c.Scan(ctx, 0, p+"*", 100).Iterator()
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if len(keys) > 0 {
+			c.Del(ctx, keys...)
+		}
+	})
+	return p
+}
+
+func keys(t *testing.T, c redis.UniversalClient, p string) []string {
+	t.Helper()
+	var out []string
+	iter := c.Scan(t.Context(), 0, p+"*", 100).Iterator()
+	for iter.Next(t.Context()) {
+		out = append(out, iter.Val())
+	}
+	require.NoError(t, iter.Err())
+	return out
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	storetest.TestStore(t, func(t *testing.T, now func() time.Time) session.Store {
+		st, err := redisstore.New(c, redisstore.WithPrefix(prefix(t, c)), redisstore.WithClock(now))
+		require.NoError(t, err)
+		return st
+	})
+}
+
+// TestTTLFollowsActivity checks the Redis TTL moves with the inactivity
+// expiry, on the real server clock.
+func TestTTLFollowsActivity(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	p := prefix(t, c)
+	clk := storetest.NewClock(time.Now())
+	st, err := redisstore.New(c, redisstore.WithPrefix(p), redisstore.WithClock(clk.Now), redisstore.WithGrace(time.Minute))
+	require.NoError(t, err)
+	blobs, err := memory.NewBlobStore()
+	require.NoError(t, err)
+	m, err := session.New(st, blobs, session.WithClock(clk.Now), session.WithIdleTimeout(10*time.Minute))
+	require.NoError(t, err)
+
+	s, err := m.Start(t.Context(), session.Launch{Facility: "f", PatientID: "p", NHI: "ZZZ0016", Practitioner: "d"})
+	require.NoError(t, err)
+	key := p + "session:" + s.ID
+	ttl := c.PTTL(t.Context(), key).Val()
+	assert.InDelta(t, (11 * time.Minute).Seconds(), ttl.Seconds(), 2, "idle timeout plus grace")
+
+	// Five minutes on, a write that is not activity keeps the expiry...
+	clk.Advance(5 * time.Minute)
+	_, err = st.Update(t.Context(), s.ID, func(s *session.Session) error { s.Phone.Device = "x"; return nil })
+	require.NoError(t, err)
+	ttl = c.PTTL(t.Context(), key).Val()
+	assert.InDelta(t, (6 * time.Minute).Seconds(), ttl.Seconds(), 2, "TTL counts down to expiry plus grace")
+
+	// ...and activity pushes it out again.
+	_, err = m.Touch(t.Context(), s.ID)
+	require.NoError(t, err)
+	ttl = c.PTTL(t.Context(), key).Val()
+	assert.InDelta(t, (11 * time.Minute).Seconds(), ttl.Seconds(), 2, "activity pushes the TTL out")
+}
+
+// TestRealExpiryLeavesNothing runs on the real clock with short timeouts:
+// once a session's TTL passes and the sweeper has run, no key of the store
+// (session, handoff code, rate-limit counters) and no blob remains.
+func TestRealExpiryLeavesNothing(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	p := prefix(t, c)
+	st, err := redisstore.New(c, redisstore.WithPrefix(p), redisstore.WithGrace(300*time.Millisecond))
+	require.NoError(t, err)
+	blobs, err := memory.NewBlobStore()
+	require.NoError(t, err)
+	m, err := session.New(st, blobs, session.WithIdleTimeout(700*time.Millisecond),
+		session.WithClaimLimits(5, 5, 800*time.Millisecond))
+	require.NoError(t, err)
+	ctx := t.Context()
+
+	s, err := m.Start(ctx, session.Launch{Facility: "f", PatientID: "p", NHI: "ZZZ0016", Practitioner: "d"})
+	require.NoError(t, err)
+	for i := range 3 {
+		_, err := m.AddImage(ctx, s.ID, session.Upload{Body: bytes.NewReader([]byte{byte(i)}), ContentType: "image/jpeg"})
+		require.NoError(t, err)
+	}
+	_, _, err = m.IssueHandoff(ctx, s.ID)
+	require.NoError(t, err)
+	_, _, err = m.ClaimHandoff(ctx, s.ID+"."+session.NewID(), "ua", "192.0.2.10")
+	require.ErrorIs(t, err, session.ErrInvalidCode)
+	assert.Len(t, keys(t, c, p), 3, "the session and two rate-limit counters")
+
+	time.Sleep(700 * time.Millisecond)
+	_, err = m.Get(ctx, s.ID)
+	require.ErrorIs(t, err, session.ErrExpired, "within the grace period")
+	time.Sleep(400 * time.Millisecond)
+	_, err = m.Get(ctx, s.ID)
+	require.ErrorIs(t, err, session.ErrNotFound, "Redis dropped the key")
+
+	rep, err := m.Sweep(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 3, rep.BlobsDeleted)
+	assert.Empty(t, keys(t, c, p), "no key remains")
+	n := 0
+	require.NoError(t, blobs.List(ctx, func(session.BlobInfo) error { n++; return nil }))
+	assert.Zero(t, n, "no blob remains")
+}
+
+func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	t.Cleanup(func() { _ = c.Close() })
+	tests := []struct {
+		name string
+		opt  redisstore.Option
+	}{
+		{"EmptyPrefix", redisstore.WithPrefix("")},
+		{"NilClock", redisstore.WithClock(nil)},
+		{"ZeroGrace", redisstore.WithGrace(0)},
+		{"ZeroRetries", redisstore.WithMaxRetries(0)},
+		{"NilLogger", redisstore.WithLogger(nil)},
+		{"NilOption", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := redisstore.New(c, tc.opt)
+			require.Error(t, err)
+		})
+	}
+	_, err := redisstore.New(nil)
+	require.Error(t, err)
+}
+
+// TestCorruptRecord: a value that is not a session is an error, not a
+// panic or an empty session.
+func TestCorruptRecord(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	p := prefix(t, c)
+	st, err := redisstore.New(c, redisstore.WithPrefix(p))
+	require.NoError(t, err)
+	id := session.NewID()
+	require.NoError(t, c.Set(t.Context(), p+"session:"+id, "{not json", time.Minute).Err())
+	_, err = st.Get(t.Context(), id)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, session.ErrNotFound)
+	called := false
+	_, err = st.Update(t.Context(), id, func(*session.Session) error { called = true; return nil })
+	require.Error(t, err)
+	assert.False(t, called)
+}
