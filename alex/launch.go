@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -46,8 +47,13 @@ func (c *Client) LaunchContext(ctx context.Context, launchContext, signature str
 	if launchContext == "" || signature == "" || len(launchContext) > 8192 || len(signature) > 8192 {
 		return nil, fmt.Errorf("%w: launch context and signature are required", ErrValidation)
 	}
-	u := c.root.JoinPath("vendorforms", "api", "getlaunchcontextstring", launchContext, signature)
-	r := request{method: http.MethodGet, url: u, accept: "application/json", noFacility: true}
+	// Escaped like JavaScript's encodeURIComponent: the values are often
+	// base64 and carry '/', '+' and '='.
+	seg := func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
+	u := *c.root
+	u.Path = "/vendorforms/api/getlaunchcontextstring/" + launchContext + "/" + signature
+	u.RawPath = "/vendorforms/api/getlaunchcontextstring/" + seg(launchContext) + "/" + seg(signature)
+	r := request{method: http.MethodGet, url: &u, accept: "application/json", noFacility: true}
 	if _, err := c.facilityFor(ctx); err == nil {
 		r.noFacility = false
 	}
