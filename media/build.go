@@ -2,7 +2,6 @@ package media
 
 import (
 	"encoding/base64"
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -251,9 +250,6 @@ func (b *Builder) checkInput(ps *problems, in Input) {
 	// checked here.
 	if in.Image.Size > maxInt32 {
 		ps.add("Media.content.size", "image size does not fit FHIR's unsignedInt")
-	}
-	if n := len(in.Image.SHA1); n != 0 && n != 20 {
-		ps.add("Media.content.hash", fmt.Sprintf("SHA-1 digest has %d bytes, want 20", n))
 	}
 	if in.Image.Width < 0 || in.Image.Height < 0 {
 		ps.add("Media.width", "image dimensions must not be negative")
