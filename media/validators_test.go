@@ -31,7 +31,9 @@ type validatorResult struct {
 	Medplum []string `json:"medplum"`
 }
 
-func (r validatorResult) errors() []string { return append(append([]string{}, r.FHIRJS...), r.Medplum...) }
+func (r validatorResult) errors() []string {
+	return append(append([]string{}, r.FHIRJS...), r.Medplum...)
+}
 
 // runValidators runs both independent FHIR R4 validators over resources
 // (JSON documents) in one node process. A missing node or missing packages
