@@ -201,6 +201,9 @@ func parseIssues(body []byte) []Issue {
 		if is.Details != nil {
 			i.Details = is.Details.Text
 		}
+		if i.Code == "" && i.Diagnostics == "" && i.Details == "" {
+			continue // an empty issue says nothing
+		}
 		out = append(out, i)
 	}
 	if len(out) == 0 && ob.Message != "" {

@@ -229,7 +229,9 @@ func TestFindPatientByNHI(t *testing.T) {
 func TestReadChecksResourceType(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	f.handle(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, `{"resourceType":"Practitioner","id":"x"}`) })
+	f.handle(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, `{"resourceType":"Practitioner","id":"x"}`)
+	})
 	_, err := f.client(t).ReadPatient(t.Context(), "x")
 	require.ErrorContains(t, err, `want "Patient"`)
 	_, err = f.client(t).ReadPatient(t.Context(), "../Practitioner/x")
