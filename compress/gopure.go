@@ -71,6 +71,7 @@ func (e *GoEngine) Decode(ctx context.Context, src Source, longEdge int) (Pictur
 		cw, ch := (sw+1)/2, (sh+1)/2
 		if ct != nil { // convert at full chroma resolution
 			cw, ch = sw, sh
+			p.full = true
 		}
 		p.cb = resizePlane(cb, cw, ch, o.flipX, o.flipY, workers)
 		p.cr = resizePlane(cr, cw, ch, o.flipX, o.flipY, workers)
@@ -304,6 +305,7 @@ func convertColour(y, cb, cr plane, ct *colourTransform, lut *[encodeLUTSize + 1
 type goPicture struct {
 	y, cb, cr plane
 	gray      bool
+	full      bool // chroma at full resolution (4:4:4), else 4:2:0
 	workers   int
 }
 
@@ -315,7 +317,7 @@ func (p *goPicture) image() image.Image {
 		return &image.Gray{Pix: p.y.pix, Stride: p.y.stride, Rect: r}
 	}
 	ratio := image.YCbCrSubsampleRatio420
-	if p.cb.w == p.y.w {
+	if p.full {
 		ratio = image.YCbCrSubsampleRatio444
 	}
 	return &image.YCbCr{Y: p.y.pix, Cb: p.cb.pix, Cr: p.cr.pix, YStride: p.y.stride, CStride: p.cb.stride, SubsampleRatio: ratio, Rect: r}
@@ -333,11 +335,11 @@ func (p *goPicture) Shrink(ctx context.Context, longEdge int) (Picture, error) {
 		return nil, err
 	}
 	nw, nh := fitLongEdge(p.y.w, p.y.h, longEdge)
-	q := &goPicture{gray: p.gray, workers: p.workers}
+	q := &goPicture{gray: p.gray, full: p.full, workers: p.workers}
 	q.y = resizePlane(p.y, nw, nh, false, false, p.workers)
 	if !p.gray {
 		cw, ch := (nw+1)/2, (nh+1)/2
-		if p.cb.w == p.y.w {
+		if p.full {
 			cw, ch = nw, nh
 		}
 		q.cb = resizePlane(p.cb, cw, ch, false, false, p.workers)
