@@ -202,7 +202,7 @@ func TestKeyNeverLeaks(t *testing.T) {
 		"%v":         fmt.Sprintf("%v", p),
 		"%+v":        fmt.Sprintf("%+v", p),
 		"%#v":        fmt.Sprintf("%#v", p),
-		"%s":         fmt.Sprintf("%s", p),
+		"String":     p.String(),
 		"slog value": p.LogValue().String(),
 	} {
 		assert.NotContains(t, s, testSecret, name)
