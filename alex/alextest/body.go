@@ -1,0 +1,266 @@
+package alextest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"io"
+	"strconv"
+)
+
+// Request bodies carry images as base64 strings. Decoding a 10 MB image with
+// encoding/json would hold the JSON (13 MB), the Go string (13 MB) and the
+// decoded bytes at once. captureReader avoids both base64 copies: it passes the
+// JSON through, but streams the value of every "data" member holding a string
+// through a base64 decoder into a buffer of its own and leaves a short
+// placeholder in the JSON instead. The decoded bytes, which the simulator keeps
+// anyway, are the only full copy.
+
+// blobPrefix starts every placeholder. It contains '@' and ':', which base64
+// never produces, so a placeholder cannot be mistaken for real content.
+const blobPrefix = "@@alextest:blob:"
+
+func placeholder(key string) string { return blobPrefix + key + "@@" }
+
+// blob is one captured "data" value.
+type blob struct {
+	buf     bytes.Buffer // decoded bytes
+	pending []byte       // base64 characters not yet decoded (fewer than a chunk)
+	padded  bool         // a '=' has been seen: only more '=' may follow
+	invalid bool         // not valid standard base64, or an unsupported escape
+	empty   bool         // the JSON string was ""
+}
+
+// flush decodes the pending characters. final is set at the closing quote:
+// then the pending length must be a multiple of 4.
+func (b *blob) flush(final bool) {
+	if b.invalid {
+		b.pending = b.pending[:0]
+		return
+	}
+	n := len(b.pending)
+	if !final {
+		n -= n % 4
+	} else if n%4 != 0 {
+		b.invalid = true
+		return
+	}
+	if n == 0 {
+		return
+	}
+	dst := make([]byte, base64.StdEncoding.DecodedLen(n))
+	m, err := base64.StdEncoding.Decode(dst, b.pending[:n])
+	if err != nil {
+		b.invalid = true
+		return
+	}
+	b.buf.Write(dst[:m])
+	b.pending = append(b.pending[:0], b.pending[n:]...)
+}
+
+func (b *blob) add(c byte) {
+	switch {
+	case c == '\n' || c == '\r':
+		return // tolerated by every base64 decoder, and by encoding/base64
+	case c == '=':
+		b.padded = true
+	case b.padded:
+		b.invalid = true // data after padding
+		return
+	}
+	b.pending = append(b.pending, c)
+	if len(b.pending) >= 32<<10 {
+		b.flush(false)
+	}
+}
+
+type capState uint8
+
+const (
+	capNormal    capState = iota // outside any string
+	capString                    // inside a string that is kept
+	capStringEsc                 // after a backslash in a kept string
+	capBlob                      // inside a "data" value being captured
+	capBlobEsc                   // after a backslash in a captured string
+)
+
+// captureReader is the filter described above. Placeholders are numbered in
+// the order the values appear ("0", "1", ...); blobs holds them in that order.
+// A member name spelt with escapes is not recognised as "data".
+type captureReader struct {
+	src          *bufio.Reader
+	state        capState
+	key          [5]byte
+	keyLen       int
+	keyLong      bool
+	lastWasData  bool
+	afterDataKey bool
+	out          []byte // bytes produced but not yet returned to the reader
+	blobs        []*blob
+	err          error
+}
+
+func newCaptureReader(r io.Reader) *captureReader {
+	return &captureReader{src: bufio.NewReaderSize(r, 32<<10)}
+}
+
+func (c *captureReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if len(c.out) > 0 {
+			k := copy(p[n:], c.out)
+			c.out = c.out[k:]
+			n += k
+			continue
+		}
+		if c.err != nil {
+			break
+		}
+		ch, err := c.src.ReadByte()
+		if err != nil {
+			c.err = err
+			break
+		}
+		switch c.state {
+		case capNormal:
+			switch ch {
+			case '"':
+				if c.afterDataKey {
+					c.afterDataKey = false
+					c.state = capBlob
+					c.blobs = append(c.blobs, &blob{empty: true})
+					continue // the opening quote is emitted with the placeholder
+				}
+				c.state = capString
+				c.keyLen, c.keyLong = 0, false
+			case ':':
+				c.afterDataKey = c.lastWasData
+				c.lastWasData = false
+			case ' ', '\t', '\n', '\r':
+			default:
+				c.afterDataKey, c.lastWasData = false, false
+			}
+			p[n] = ch
+			n++
+		case capString:
+			switch ch {
+			case '\\':
+				c.state = capStringEsc
+				c.keyLong = true
+			case '"':
+				c.state = capNormal
+				c.lastWasData = !c.keyLong && c.keyLen == 4 && string(c.key[:4]) == "data"
+			default:
+				if c.keyLen < len(c.key) {
+					c.key[c.keyLen] = ch
+					c.keyLen++
+				} else {
+					c.keyLong = true
+				}
+			}
+			p[n] = ch
+			n++
+		case capStringEsc:
+			c.state = capString
+			p[n] = ch
+			n++
+		case capBlob:
+			b := c.blobs[len(c.blobs)-1]
+			switch ch {
+			case '\\':
+				c.state = capBlobEsc
+			case '"':
+				c.state = capNormal
+				b.flush(true)
+				c.out = append(c.out[:0], `"`+placeholder(strconv.Itoa(len(c.blobs)-1))+`"`...)
+			default:
+				b.empty = false
+				b.add(ch)
+			}
+		case capBlobEsc:
+			c.state = capBlob
+			b := c.blobs[len(c.blobs)-1]
+			b.empty = false
+			switch ch {
+			case '/':
+				b.add('/') // "\/" is a legal JSON spelling of '/'
+			case 'n':
+				b.add('\n')
+			case 'r':
+				b.add('\r')
+			default:
+				b.invalid = true
+			}
+		}
+	}
+	if n == 0 && c.err != nil {
+		return 0, c.err
+	}
+	return n, nil
+}
+
+// capturedData resolves a decoded Attachment.data value: the placeholder left
+// by the captureReader gives the captured blob. ok is false when data is
+// absent; valid is false when it was not valid base64 (or empty).
+func (c *captureReader) capturedData(data *string) (b []byte, present, valid bool) {
+	if data == nil {
+		return nil, false, false
+	}
+	s := *data
+	if len(s) < len(blobPrefix)+2 || s[:len(blobPrefix)] != blobPrefix {
+		return nil, true, false
+	}
+	i, err := strconv.Atoi(s[len(blobPrefix) : len(s)-2])
+	if err != nil || i < 0 || i >= len(c.blobs) {
+		return nil, true, false
+	}
+	bl := c.blobs[i]
+	if bl.empty {
+		return nil, false, false
+	}
+	if bl.invalid {
+		return nil, true, false
+	}
+	return bl.buf.Bytes(), true, true
+}
+
+// writeWithBlobs writes body to w, replacing every quoted placeholder whose key
+// is in blobs with the standard base64 of those bytes, streamed in chunks so
+// that no base64 copy of a stored image is ever held whole.
+func writeWithBlobs(w io.Writer, body []byte, blobs map[string][]byte) error {
+	bw := bufio.NewWriterSize(w, 32<<10)
+	for {
+		i := bytes.Index(body, []byte(blobPrefix))
+		if i < 0 {
+			break
+		}
+		rest := body[i+len(blobPrefix):]
+		j := bytes.Index(rest, []byte("@@"))
+		if j < 0 {
+			break
+		}
+		data, ok := blobs[string(rest[:j])]
+		if !ok {
+			if _, err := bw.Write(body[:i+len(blobPrefix)]); err != nil {
+				return err
+			}
+			body = rest
+			continue
+		}
+		if _, err := bw.Write(body[:i]); err != nil {
+			return err
+		}
+		enc := base64.NewEncoder(base64.StdEncoding, bw)
+		if _, err := enc.Write(data); err != nil {
+			return err
+		}
+		if err := enc.Close(); err != nil {
+			return err
+		}
+		body = rest[j+2:]
+	}
+	if _, err := bw.Write(body); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
