@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+	"golang.org/x/oauth2"
 )
 
 // Header names ALEX uses.
@@ -401,4 +402,11 @@ func peekBody(resp *http.Response, n int64) []byte {
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
 	return b
+}
+
+// AccessToken returns the client's current access token, fetching one if
+// needed, for diagnostics (the CLI's token and doctor commands). Treat it as
+// a secret: never log it.
+func (c *Client) AccessToken(ctx context.Context) (*oauth2.Token, error) {
+	return c.tokens.Token(ctx)
 }

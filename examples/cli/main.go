@@ -43,6 +43,9 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"compress": {"normalise image files into upright, metadata-free JPEGs under a byte budget", runCompress},
+		"token":    {"fetch an ALEX access token and print its expiry and roles", runToken},
+		"patient":  {"look a patient up in ALEX by NHI or id", runPatient},
+		"doctor":   {"diagnose an ALEX configuration (secret, scope, roles, egress IP, facility)", runDoctor},
 	}
 }
 

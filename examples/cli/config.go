@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/clinicpro/clinicalimages/alex"
+	"github.com/clinicpro/clinicalimages/alex/alextest"
+)
+
+// Environment variables read by the ALEX commands. Flags override them.
+const (
+	envBaseURL      = "ALEX_BASE_URL"      // FHIR base; default UAT
+	envTenantID     = "ALEX_TENANT_ID"     // Azure AD tenant; default Medtech's
+	envTokenURL     = "ALEX_TOKEN_URL"     // token endpoint; default from the tenant
+	envClientID     = "ALEX_CLIENT_ID"     // app (client) id
+	envClientSecret = "ALEX_CLIENT_SECRET" // client secret
+	envScope        = "ALEX_SCOPE"         // api://<guid>/.default
+	envFacility     = "ALEX_FACILITY_ID"   // HPI facility id, mt-facilityid
+	envAppID        = "ALEX_APP_ID"        // optional mt-appid
+	envProxy        = "ALEX_PROXY"         // optional egress proxy URL
+)
+
+// alexFlags are the flags every ALEX command shares.
+type alexFlags struct {
+	simulate bool
+	baseURL  string
+	facility string
+	timeout  time.Duration
+	verbose  bool
+}
+
+func (f *alexFlags) register(fs *flag.FlagSet, getenv func(string) string) {
+	fs.BoolVar(&f.simulate, "simulate", false, "run against the built-in ALEX simulator (no credentials, no network)")
+	fs.StringVar(&f.baseURL, "base-url", envOr(getenv, envBaseURL, alex.UATBaseURL), "ALEX FHIR base URL (env "+envBaseURL+")")
+	fs.StringVar(&f.facility, "facility", getenv(envFacility), "HPI facility id sent as mt-facilityid (env "+envFacility+")")
+	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "overall time limit for the command")
+	fs.BoolVar(&f.verbose, "v", false, "log each ALEX attempt to stderr (no tokens or patient data)")
+}
+
+func envOr(getenv func(string) string, key, def string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// target is a configured client and, in simulate mode, the simulator behind it.
+type target struct {
+	client *alex.Client
+	creds  alex.Credentials
+	sim    *alextest.Server
+}
+
+func (t *target) Close() {
+	if t.sim != nil {
+		t.sim.Close()
+	}
+}
+
+// credentialsFromEnv reads the client credentials.
+func credentialsFromEnv(getenv func(string) string) alex.Credentials {
+	return alex.Credentials{
+		TokenURL:     getenv(envTokenURL),
+		TenantID:     getenv(envTenantID),
+		ClientID:     getenv(envClientID),
+		ClientSecret: getenv(envClientSecret),
+		Scope:        getenv(envScope),
+	}
+}
+
+// connect builds the client from flags and environment, or starts the
+// simulator. extra options are appended (doctor uses them).
+func (f *alexFlags) connect(io stdio, extra ...alex.Option) (*target, error) {
+	return f.connectWith(io, simSetup{}, extra...)
+}
+
+// simSetup adjusts the simulated world (doctor uses it to stage faults).
+type simSetup struct {
+	opts   []alextest.Option
+	adjust func(t *target, base, facility *string)
+}
+
+func (f *alexFlags) connectWith(io stdio, ss simSetup, extra ...alex.Option) (*target, error) {
+	var t target
+	base, facility := f.baseURL, f.facility
+	if f.simulate {
+		t.sim = alextest.NewServer(ss.opts...)
+		id, secret, scope := t.sim.Credentials()
+		t.creds = alex.Credentials{TokenURL: t.sim.TokenURL(), ClientID: id, ClientSecret: secret, Scope: scope}
+		base = t.sim.BaseURL()
+		if facility == "" {
+			facility = t.sim.Facility()
+		}
+		if ss.adjust != nil {
+			ss.adjust(&t, &base, &facility)
+		}
+		fmt.Fprintf(io.Err, "SIMULATED ALEX (facility %s): nothing leaves this machine\n", facility)
+	} else {
+		t.creds = credentialsFromEnv(io.Getenv)
+		if t.creds.ClientID == "" || t.creds.ClientSecret == "" || t.creds.Scope == "" {
+			return nil, fmt.Errorf("set %s, %s and %s (or use --simulate)", envClientID, envClientSecret, envScope)
+		}
+	}
+	opts := []alex.Option{alex.WithClientCredentials(t.creds)}
+	if facility != "" {
+		opts = append(opts, alex.WithFacility(facility))
+	}
+	if v := io.Getenv(envAppID); v != "" {
+		opts = append(opts, alex.WithAppID(v))
+	}
+	if v := io.Getenv(envProxy); v != "" && !f.simulate {
+		opts = append(opts, alex.WithProxy(v))
+	}
+	if f.verbose {
+		opts = append(opts, alex.WithLogger(slog.New(slog.NewTextHandler(io.Err, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	}
+	c, err := alex.New(base, append(opts, extra...)...)
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	t.client = c
+	return &t, nil
+}
+
+// parse parses args, printing usage on --help (exit 0) or a usage error
+// (exit 2). ok is false when the command should return code.
+func parse(fs *flag.FlagSet, args []string, io stdio, usage string) (code int, ok bool) {
+	fs.SetOutput(io.Err)
+	fs.Usage = func() {
+		fmt.Fprintln(io.Err, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
