@@ -97,8 +97,10 @@ type follower struct {
 
 var _ Subscription = (*follower)(nil)
 
+// Events implements [Subscription].
 func (f *follower) Events() <-chan Event { return f.ch }
 
+// Err implements [Subscription].
 func (f *follower) Err() error {
 	select {
 	case <-f.exited:
@@ -110,6 +112,7 @@ func (f *follower) Err() error {
 	return f.err
 }
 
+// Close implements [Subscription]: it cancels the goroutine and waits for it.
 func (f *follower) Close() error {
 	f.mu.Lock()
 	f.closed = true

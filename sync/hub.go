@@ -293,6 +293,7 @@ func (h *Hub) sweepLocked(now time.Time) {
 // hubLog is the Hub seen as a [Log].
 type hubLog struct{ h *Hub }
 
+// Read implements [Log] under the hub's lock, so events and latest agree.
 func (l hubLog) Read(_ context.Context, session string, after uint64, limit int) ([]Event, uint64, error) {
 	h := l.h
 	h.mu.Lock()
@@ -313,6 +314,8 @@ func (l hubLog) Read(_ context.Context, session string, after uint64, limit int)
 	return append([]Event(nil), s.events[start:end]...), s.latest, nil
 }
 
+// Wait implements [Log]: the session's wake channel is closed by the next
+// Publish; the waiter count keeps the record alive meanwhile.
 func (l hubLog) Wait(session string) (<-chan struct{}, func()) {
 	h := l.h
 	h.mu.Lock()

@@ -51,6 +51,7 @@ type Error struct {
 	Message string
 }
 
+// Error describes the failure: status, Ably code and message, never the key.
 func (e *Error) Error() string {
 	s := "ablynotify: Ably returned HTTP " + strconv.Itoa(e.StatusCode)
 	if e.Code != 0 {

@@ -392,6 +392,8 @@ func (h *Hub) Close() error {
 // redisLog is the Hub seen as a sync.Log.
 type redisLog struct{ h *Hub }
 
+// Read implements sync.Log: XRANGE and the counter in one MULTI, so the
+// events and the newest id are one snapshot.
 func (l redisLog) Read(ctx context.Context, session string, after uint64, limit int) ([]sync.Event, uint64, error) {
 	stream, counter, _ := l.h.keys(session)
 	var xr *redis.XMessageSliceCmd
@@ -445,6 +447,8 @@ func decode(m redis.XMessage) (sync.Event, error) {
 	return ev, nil
 }
 
+// Wait implements sync.Log: the channel is closed by the next wake-up for the
+// session, from this instance's Publish or any instance's pub/sub message.
 func (l redisLog) Wait(session string) (<-chan struct{}, func()) {
 	h := l.h
 	h.mu.Lock()
