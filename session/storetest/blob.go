@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -360,40 +362,80 @@ func (p *pattern) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// heapPeak samples the heap (live and not yet collected objects) every
+// millisecond without stopping the world, and reports the peak above the
+// level when it started.
+type heapPeak struct {
+	base, peak uint64
+	stop       chan struct{}
+	done       chan struct{}
+}
+
+func heapObjects() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+func startHeapPeak() *heapPeak {
+	runtime.GC()
+	h := &heapPeak{base: heapObjects(), stop: make(chan struct{}), done: make(chan struct{})}
+	h.peak = h.base
+	go func() {
+		defer close(h.done)
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-h.stop:
+				return
+			case <-t.C:
+				h.peak = max(h.peak, heapObjects())
+			}
+		}
+	}()
+	return h
+}
+
+// Stop ends sampling and returns the peak growth in bytes.
+func (h *heapPeak) Stop() uint64 {
+	close(h.stop)
+	<-h.done
+	h.peak = max(h.peak, heapObjects())
+	return h.peak - h.base
+}
+
 func testLarge(t *testing.T, newBlobs NewBlobStore, cfg blobConfig) {
 	b := newBlobs(t)
 	key := newKey()
 	want := sha256.New()
 	body := io.TeeReader(newPattern(cfg.largeSize), want)
+	mib := func(n uint64) float64 { return float64(n) / (1 << 20) }
 
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
+	peak := startHeapPeak()
 	info, err := b.Put(t.Context(), key, body, 0, "image/jpeg")
-	runtime.ReadMemStats(&after)
+	grew := peak.Stop()
 	require.NoError(t, err)
 	require.Equal(t, cfg.largeSize, info.Size)
 	require.Equal(t, hex.EncodeToString(want.Sum(nil)), info.SHA256)
-	allocated := after.TotalAlloc - before.TotalAlloc
-	t.Logf("Put of %d MiB (size unknown) allocated %.1f MiB", cfg.largeSize>>20, float64(allocated)/(1<<20))
+	t.Logf("Put of %d MiB (size unknown): heap peak +%.1f MiB", cfg.largeSize>>20, mib(grew))
 	if cfg.memoryBound {
-		assert.Less(t, allocated, uint64(cfg.largeSize/4), "Put must stream, not buffer the body")
+		assert.Less(t, grew, uint64(cfg.largeSize/4), "Put must stream, not buffer the body")
 	}
 
 	rc, err := b.Open(t.Context(), key)
 	require.NoError(t, err)
 	got := sha256.New()
-	runtime.ReadMemStats(&before)
+	peak = startHeapPeak()
 	n, err := io.Copy(got, rc)
-	runtime.ReadMemStats(&after)
+	grew = peak.Stop()
 	require.NoError(t, err)
 	require.NoError(t, rc.Close())
 	assert.Equal(t, cfg.largeSize, n)
 	assert.Equal(t, info.SHA256, hex.EncodeToString(got.Sum(nil)), "read back byte-identical")
-	allocated = after.TotalAlloc - before.TotalAlloc
-	t.Logf("Open and read of %d MiB allocated %.1f MiB", cfg.largeSize>>20, float64(allocated)/(1<<20))
+	t.Logf("Open and read of %d MiB: heap peak +%.1f MiB", cfg.largeSize>>20, mib(grew))
 	if cfg.memoryBound {
-		assert.Less(t, allocated, uint64(cfg.largeSize/4), "Open must stream")
+		assert.Less(t, grew, uint64(cfg.largeSize/4), "Open must stream")
 	}
 	require.NoError(t, b.Delete(t.Context(), key))
 }
