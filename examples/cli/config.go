@@ -75,8 +75,8 @@ func credentialsFromEnv(getenv func(string) string) alex.Credentials {
 
 // connect builds the client from flags and environment, or starts the
 // simulator. extra options are appended (doctor uses them).
-func (f *alexFlags) connect(io stdio, extra ...alex.Option) (*target, error) {
-	return f.connectWith(io, simSetup{}, extra...)
+func (f *alexFlags) connect(std stdio, extra ...alex.Option) (*target, error) {
+	return f.connectWith(std, simSetup{}, extra...)
 }
 
 // simSetup adjusts the simulated world (doctor uses it to stage faults).
@@ -85,7 +85,7 @@ type simSetup struct {
 	adjust func(t *target, base, facility *string)
 }
 
-func (f *alexFlags) connectWith(io stdio, ss simSetup, extra ...alex.Option) (*target, error) {
+func (f *alexFlags) connectWith(std stdio, ss simSetup, extra ...alex.Option) (*target, error) {
 	var t target
 	base, facility := f.baseURL, f.facility
 	if f.simulate {
@@ -99,9 +99,9 @@ func (f *alexFlags) connectWith(io stdio, ss simSetup, extra ...alex.Option) (*t
 		if ss.adjust != nil {
 			ss.adjust(&t, &base, &facility)
 		}
-		fmt.Fprintf(io.Err, "SIMULATED ALEX (facility %s): nothing leaves this machine\n", facility)
+		fmt.Fprintf(std.Err, "SIMULATED ALEX (facility %s): nothing leaves this machine\n", facility)
 	} else {
-		t.creds = credentialsFromEnv(io.Getenv)
+		t.creds = credentialsFromEnv(std.Getenv)
 		if t.creds.ClientID == "" || t.creds.ClientSecret == "" || t.creds.Scope == "" {
 			return nil, fmt.Errorf("set %s, %s and %s (or use --simulate)", envClientID, envClientSecret, envScope)
 		}
@@ -110,14 +110,14 @@ func (f *alexFlags) connectWith(io stdio, ss simSetup, extra ...alex.Option) (*t
 	if facility != "" {
 		opts = append(opts, alex.WithFacility(facility))
 	}
-	if v := io.Getenv(envAppID); v != "" {
+	if v := std.Getenv(envAppID); v != "" {
 		opts = append(opts, alex.WithAppID(v))
 	}
-	if v := io.Getenv(envProxy); v != "" && !f.simulate {
+	if v := std.Getenv(envProxy); v != "" && !f.simulate {
 		opts = append(opts, alex.WithProxy(v))
 	}
 	if f.verbose {
-		opts = append(opts, alex.WithLogger(slog.New(slog.NewTextHandler(io.Err, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+		opts = append(opts, alex.WithLogger(slog.New(slog.NewTextHandler(std.Err, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	}
 	c, err := alex.New(base, append(opts, extra...)...)
 	if err != nil {
@@ -130,10 +130,10 @@ func (f *alexFlags) connectWith(io stdio, ss simSetup, extra ...alex.Option) (*t
 
 // parse parses args, printing usage on --help (exit 0) or a usage error
 // (exit 2). ok is false when the command should return code.
-func parse(fs *flag.FlagSet, args []string, io stdio, usage string) (code int, ok bool) {
-	fs.SetOutput(io.Err)
+func parse(fs *flag.FlagSet, args []string, std stdio, usage string) (code int, ok bool) {
+	fs.SetOutput(std.Err)
 	fs.Usage = func() {
-		fmt.Fprintln(io.Err, usage)
+		fmt.Fprintln(std.Err, usage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -27,31 +27,31 @@ var requiredRoles = []struct{ role, use string }{
 // faults staged by --simulate-fault, so each diagnosis can be seen (and tested).
 var simFaults = []string{"bad-secret", "bad-scope", "unknown-app", "no-egress", "facility-not-linked", "missing-role"}
 
-func runDoctor(ctx context.Context, args []string, io stdio) int {
+func runDoctor(ctx context.Context, args []string, std stdio) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	var af alexFlags
-	af.register(fs, io.Getenv)
+	af.register(fs, std.Getenv)
 	nhi := fs.String("nhi", "", "also look up this (test) NHI, to prove patient search works")
 	connectTimeout := fs.Duration("connect-timeout", 15*time.Second, "how long to wait for ALEX to answer before blaming the network")
 	fault := fs.String("simulate-fault", "", "with --simulate, stage a fault to see its diagnosis: "+strings.Join(simFaults, ", "))
-	if code, ok := parse(fs, args, io, "usage: cli doctor [flags]\n\nDiagnoses an ALEX configuration step by step: credentials, token, roles,\nnetwork path to ALEX (egress allow-list), facility link, patient search."); !ok {
+	if code, ok := parse(fs, args, std, "usage: cli doctor [flags]\n\nDiagnoses an ALEX configuration step by step: credentials, token, roles,\nnetwork path to ALEX (egress allow-list), facility link, patient search."); !ok {
 		return code
 	}
 	if *fault != "" && (!af.simulate || !slices.Contains(simFaults, *fault)) {
-		fmt.Fprintf(io.Err, "cli doctor: --simulate-fault needs --simulate and one of: %s\n", strings.Join(simFaults, ", "))
+		fmt.Fprintf(std.Err, "cli doctor: --simulate-fault needs --simulate and one of: %s\n", strings.Join(simFaults, ", "))
 		return exitUsage
 	}
 	ctx, cancel := withTimeout(ctx, af.timeout)
 	defer cancel()
 
-	d := &doctor{io: io}
+	d := &doctor{std: std}
 	ss, cleanup := stageFault(*fault)
 	defer cleanup()
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: *connectTimeout}).DialContext
 	tr.TLSHandshakeTimeout = *connectTimeout
 	tr.ResponseHeaderTimeout = *connectTimeout
-	if v := io.Getenv(envProxy); v != "" && !af.simulate {
+	if v := std.Getenv(envProxy); v != "" && !af.simulate {
 		d.ok("egress proxy configured (%s)", envProxy)
 		// connect adds WithProxy; a transport and a proxy cannot both be set.
 		tr = nil
@@ -61,7 +61,7 @@ func runDoctor(ctx context.Context, args []string, io stdio) int {
 		extra = append(extra, alex.WithTransport(tr))
 	}
 	extra = append(extra, alex.WithRetryPolicy(alex.NoRetries))
-	t, err := af.connectWith(io, ss, extra...)
+	t, err := af.connectWith(std, ss, extra...)
 	if err != nil {
 		d.fail("configuration: %v", err)
 		return d.verdict()
@@ -147,25 +147,25 @@ func runDoctor(ctx context.Context, args []string, io stdio) int {
 }
 
 type doctor struct {
-	io     stdio
+	std    stdio
 	failed bool
 }
 
-func (d *doctor) ok(format string, a ...any) { fmt.Fprintf(d.io.Out, "  ok    "+format+"\n", a...) }
+func (d *doctor) ok(format string, a ...any) { fmt.Fprintf(d.std.Out, "  ok    "+format+"\n", a...) }
 func (d *doctor) warn(format string, a ...any) {
-	fmt.Fprintf(d.io.Out, "  warn  "+format+"\n", a...)
+	fmt.Fprintf(d.std.Out, "  warn  "+format+"\n", a...)
 }
 func (d *doctor) fail(format string, a ...any) {
 	d.failed = true
-	fmt.Fprintf(d.io.Out, "  FAIL  "+format+"\n", a...)
+	fmt.Fprintf(d.std.Out, "  FAIL  "+format+"\n", a...)
 }
 
 func (d *doctor) verdict() int {
 	if d.failed {
-		fmt.Fprintln(d.io.Out, "doctor: problems found (see FAIL lines)")
+		fmt.Fprintln(d.std.Out, "doctor: problems found (see FAIL lines)")
 		return exitBadConfig
 	}
-	fmt.Fprintln(d.io.Out, "doctor: configuration looks healthy")
+	fmt.Fprintln(d.std.Out, "doctor: configuration looks healthy")
 	return exitOK
 }
 

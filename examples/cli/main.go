@@ -37,7 +37,7 @@ type stdio struct {
 
 type command struct {
 	summary string
-	run     func(ctx context.Context, args []string, io stdio) int
+	run     func(ctx context.Context, args []string, std stdio) int
 }
 
 func commands() map[string]command {
@@ -45,6 +45,7 @@ func commands() map[string]command {
 		"compress": {"normalise image files into upright, metadata-free JPEGs under a byte budget", runCompress},
 		"token":    {"fetch an ALEX access token and print its expiry and roles", runToken},
 		"patient":  {"look a patient up in ALEX by NHI or id", runPatient},
+		"upload":   {"normalise photos and commit each to a patient's record as a FHIR Media", runUpload},
 		"doctor":   {"diagnose an ALEX configuration (secret, scope, roles, egress IP, facility)", runDoctor},
 	}
 }
@@ -56,10 +57,10 @@ func main() {
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, io stdio) int {
+func run(ctx context.Context, args []string, std stdio) int {
 	cmds := commands()
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(io.Out, cmds)
+		usage(std.Out, cmds)
 		if len(args) == 0 {
 			return exitUsage
 		}
@@ -67,11 +68,11 @@ func run(ctx context.Context, args []string, io stdio) int {
 	}
 	c, ok := cmds[args[0]]
 	if !ok {
-		fmt.Fprintf(io.Err, "cli: unknown command %q\n\n", args[0])
-		usage(io.Err, cmds)
+		fmt.Fprintf(std.Err, "cli: unknown command %q\n\n", args[0])
+		usage(std.Err, cmds)
 		return exitUsage
 	}
-	return c.run(ctx, args[1:], io)
+	return c.run(ctx, args[1:], std)
 }
 
 func usage(w io.Writer, cmds map[string]command) {

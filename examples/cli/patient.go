@@ -9,24 +9,24 @@ import (
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
 
-func runPatient(ctx context.Context, args []string, io stdio) int {
+func runPatient(ctx context.Context, args []string, std stdio) int {
 	fs := flag.NewFlagSet("patient", flag.ContinueOnError)
 	var af alexFlags
-	af.register(fs, io.Getenv)
+	af.register(fs, std.Getenv)
 	nhi := fs.String("nhi", "", "the patient's NHI (checked before any call)")
 	id := fs.String("id", "", "the patient's ALEX id, instead of --nhi")
-	if code, ok := parse(fs, args, io, "usage: cli patient --nhi NHI | --id ID [flags]\n\nLooks a patient up in ALEX and prints the id, name, birth date and NHI."); !ok {
+	if code, ok := parse(fs, args, std, "usage: cli patient --nhi NHI | --id ID [flags]\n\nLooks a patient up in ALEX and prints the id, name, birth date and NHI."); !ok {
 		return code
 	}
 	if (*nhi == "") == (*id == "") {
-		fmt.Fprintln(io.Err, "cli patient: give exactly one of --nhi and --id")
+		fmt.Fprintln(std.Err, "cli patient: give exactly one of --nhi and --id")
 		return exitUsage
 	}
 	ctx, cancel := withTimeout(ctx, af.timeout)
 	defer cancel()
-	t, err := af.connect(io)
+	t, err := af.connect(std)
 	if err != nil {
-		fmt.Fprintln(io.Err, "cli patient:", err)
+		fmt.Fprintln(std.Err, "cli patient:", err)
 		return exitBadConfig
 	}
 	defer t.Close()
@@ -37,26 +37,26 @@ func runPatient(ctx context.Context, args []string, io stdio) int {
 		p, err = t.client.ReadPatient(ctx, *id)
 	}
 	if err != nil {
-		fmt.Fprintln(io.Err, "cli patient:", explain(err))
+		fmt.Fprintln(std.Err, "cli patient:", explain(err))
 		return exitFailed
 	}
-	printPatient(io, p)
+	printPatient(std, p)
 	return exitOK
 }
 
-func printPatient(io stdio, p *fhir.Patient) {
-	fmt.Fprintf(io.Out, "id:          %s\n", deref(p.Id))
+func printPatient(std stdio, p *fhir.Patient) {
+	fmt.Fprintf(std.Out, "id:          %s\n", deref(p.Id))
 	for _, n := range p.Name {
-		fmt.Fprintf(io.Out, "name:        %s %s\n", strings.Join(n.Given, " "), deref(n.Family))
+		fmt.Fprintf(std.Out, "name:        %s %s\n", strings.Join(n.Given, " "), deref(n.Family))
 		break
 	}
-	fmt.Fprintf(io.Out, "birth date:  %s\n", deref(p.BirthDate))
+	fmt.Fprintf(std.Out, "birth date:  %s\n", deref(p.BirthDate))
 	if p.Gender != nil {
-		fmt.Fprintf(io.Out, "gender:      %s\n", p.Gender.Code())
+		fmt.Fprintf(std.Out, "gender:      %s\n", p.Gender.Code())
 	}
 	for _, idf := range p.Identifier {
 		if deref(idf.System) == "https://standards.digital.health.nz/ns/nhi-id" {
-			fmt.Fprintf(io.Out, "NHI:         %s\n", deref(idf.Value))
+			fmt.Fprintf(std.Out, "NHI:         %s\n", deref(idf.Value))
 		}
 	}
 }

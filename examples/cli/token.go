@@ -36,38 +36,38 @@ func decodeClaims(jwt string) (claims, error) {
 	return c, nil
 }
 
-func runToken(ctx context.Context, args []string, io stdio) int {
+func runToken(ctx context.Context, args []string, std stdio) int {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	var af alexFlags
-	af.register(fs, io.Getenv)
+	af.register(fs, std.Getenv)
 	show := fs.Bool("show-token", false, "also print the access token itself (a secret: do not paste it anywhere)")
-	if code, ok := parse(fs, args, io, "usage: cli token [flags]\n\nFetches an access token and prints its expiry and roles, never the token unless --show-token."); !ok {
+	if code, ok := parse(fs, args, std, "usage: cli token [flags]\n\nFetches an access token and prints its expiry and roles, never the token unless --show-token."); !ok {
 		return code
 	}
 	ctx, cancel := withTimeout(ctx, af.timeout)
 	defer cancel()
-	t, err := af.connect(io)
+	t, err := af.connect(std)
 	if err != nil {
-		fmt.Fprintln(io.Err, "cli token:", err)
+		fmt.Fprintln(std.Err, "cli token:", err)
 		return exitBadConfig
 	}
 	defer t.Close()
 	tok, err := t.client.AccessToken(ctx)
 	if err != nil {
-		fmt.Fprintln(io.Err, "cli token:", err)
+		fmt.Fprintln(std.Err, "cli token:", err)
 		return exitFailed
 	}
-	fmt.Fprintf(io.Out, "token type:  %s\n", tok.Type())
-	fmt.Fprintf(io.Out, "expires:     %s (in %s)\n", tok.Expiry.Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second))
+	fmt.Fprintf(std.Out, "token type:  %s\n", tok.Type())
+	fmt.Fprintf(std.Out, "expires:     %s (in %s)\n", tok.Expiry.Format(time.RFC3339), time.Until(tok.Expiry).Round(time.Second))
 	if c, err := decodeClaims(tok.AccessToken); err == nil {
-		fmt.Fprintf(io.Out, "app id:      %s\n", c.AppID)
-		fmt.Fprintf(io.Out, "audience:    %v\n", c.Audience)
-		fmt.Fprintf(io.Out, "roles:       %s\n", strings.Join(c.Roles, ", "))
+		fmt.Fprintf(std.Out, "app id:      %s\n", c.AppID)
+		fmt.Fprintf(std.Out, "audience:    %v\n", c.Audience)
+		fmt.Fprintf(std.Out, "roles:       %s\n", strings.Join(c.Roles, ", "))
 	} else {
-		fmt.Fprintf(io.Out, "claims:      unreadable (%v)\n", err)
+		fmt.Fprintf(std.Out, "claims:      unreadable (%v)\n", err)
 	}
 	if *show {
-		fmt.Fprintf(io.Out, "token:       %s\n", tok.AccessToken)
+		fmt.Fprintf(std.Out, "token:       %s\n", tok.AccessToken)
 	}
 	return exitOK
 }

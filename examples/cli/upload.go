@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/clinicpro/clinicalimages/alex"
+	"github.com/clinicpro/clinicalimages/compress"
+	"github.com/clinicpro/clinicalimages/media"
+)
+
+// runUpload is the SDK's main job from the command line: photos in, each
+// normalised, built into a FHIR Media and POSTed to the patient's record.
+func runUpload(ctx context.Context, args []string, std stdio) int {
+	fs := flag.NewFlagSet("upload", flag.ContinueOnError)
+	var af alexFlags
+	af.register(fs, std.Getenv)
+	nhi := fs.String("nhi", "", "the patient's NHI")
+	patientID := fs.String("patient-id", "", "the patient's ALEX id, instead of --nhi")
+	practitioner := fs.String("practitioner", "", "ALEX Practitioner id of the GP (Media.operator)")
+	bodySite := fs.String("body-site", "", "SNOMED CT body site code (see media.SearchBodySites)")
+	laterality := fs.String("laterality", "", "SNOMED CT laterality: 7771000 left, 24028007 right, 51440002 bilateral, 399488007 midline")
+	view := fs.String("view", "", "view code (see media.Views)")
+	title := fs.String("title", "", "title shown in the Evolution Inbox (default: generated from the metadata)")
+	if code, ok := parse(fs, args, std, "usage: cli upload [--simulate] (--nhi NHI | --patient-id ID) [flags] [FILE...]\n\nNormalises each photo (upright, metadata stripped, under 1 MB) and commits it to the\npatient's record as a FHIR Media. With --simulate and no files, a generated sample photo is sent."); !ok {
+		return code
+	}
+	files := fs.Args()
+	if len(files) == 0 && !af.simulate {
+		fmt.Fprintln(std.Err, "cli upload: name at least one image file")
+		return exitUsage
+	}
+	if *nhi != "" && *patientID != "" {
+		fmt.Fprintln(std.Err, "cli upload: give --nhi or --patient-id, not both")
+		return exitUsage
+	}
+	ctx, cancel := withTimeout(ctx, af.timeout)
+	defer cancel()
+	t, err := af.connect(std)
+	if err != nil {
+		fmt.Fprintln(std.Err, "cli upload:", err)
+		return exitBadConfig
+	}
+	defer t.Close()
+	c := t.client
+	if t.sim != nil {
+		if *nhi == "" && *patientID == "" {
+			*nhi = t.sim.Patients()[0].NHI
+		}
+		if *practitioner == "" {
+			*practitioner = t.sim.Practitioners()[0].ID
+		}
+	}
+	if *nhi == "" && *patientID == "" {
+		fmt.Fprintln(std.Err, "cli upload: --nhi or --patient-id is required")
+		return exitUsage
+	}
+
+	// Resolve the patient both ways: the id for the subject, the NHI for
+	// reconciling a commit whose reply is lost.
+	var pid, pnhi string
+	if *nhi != "" {
+		p, err := c.FindPatientByNHI(ctx, *nhi)
+		if err != nil {
+			fmt.Fprintln(std.Err, "cli upload: patient:", explain(err))
+			return exitFailed
+		}
+		pid, pnhi = deref(p.Id), mustNHI(*nhi)
+	} else {
+		p, err := c.ReadPatient(ctx, *patientID)
+		if err != nil {
+			fmt.Fprintln(std.Err, "cli upload: patient:", explain(err))
+			return exitFailed
+		}
+		pid = deref(p.Id)
+		for _, idf := range p.Identifier {
+			if deref(idf.System) == alex.NHISystem {
+				pnhi = deref(idf.Value)
+			}
+		}
+	}
+
+	norm, err := compress.New()
+	if err != nil {
+		fmt.Fprintln(std.Err, "cli upload:", err)
+		return exitFailed
+	}
+	builder, err := media.New()
+	if err != nil {
+		fmt.Fprintln(std.Err, "cli upload:", err)
+		return exitFailed
+	}
+	type source struct {
+		name string
+		open func() (*os.File, []byte, error)
+	}
+	var sources []source
+	if len(files) == 0 {
+		sample := samplePhoto()
+		sources = append(sources, source{"generated-sample.jpg", func() (*os.File, []byte, error) { return nil, sample, nil }})
+	}
+	for _, f := range files {
+		sources = append(sources, source{filepath.Base(f), func() (*os.File, []byte, error) {
+			fh, err := os.Open(f)
+			return fh, nil, err
+		}})
+	}
+
+	fmt.Fprintf(std.Out, "patient %s, facility %s, %d photo(s)\n", pid, c.Facility(), len(sources))
+	tw := tabwriter.NewWriter(std.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FILE\tIN\tOUT\tSIZE\tQUALITY\tMEDIA ID\tRESULT")
+	failed := 0
+	for _, s := range sources {
+		row, err := uploadOne(ctx, c, norm, builder, s.name, s.open, media.Input{
+			Patient:  media.Patient{ID: pid, NHI: pnhi},
+			Operator: *practitioner,
+			Facility: c.Facility(),
+			Metadata: media.Metadata{BodySite: *bodySite, Laterality: *laterality, View: *view, Title: *title},
+		}, pnhi)
+		if err != nil {
+			failed++
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t%s\n", s.name, row, explain(err))
+			continue
+		}
+		fmt.Fprintln(tw, row)
+	}
+	_ = tw.Flush()
+	if failed > 0 {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func mustNHI(s string) string {
+	n, _ := alex.NormalizeNHI(s)
+	return n
+}
+
+func uploadOne(ctx context.Context, c *alex.Client, norm *compress.Normalizer, b *media.Builder, name string,
+	open func() (*os.File, []byte, error), in media.Input, nhi string) (string, error) {
+	f, data, err := open()
+	if err != nil {
+		return "", err
+	}
+	var src io.Reader = bytes.NewReader(data)
+	if f != nil {
+		defer f.Close()
+		src = f
+	}
+	var out bytes.Buffer
+	res, err := norm.Normalize(ctx, src, &out)
+	if err != nil {
+		return "", err
+	}
+	sum := sha1.Sum(out.Bytes())
+	in.Image = media.ImageFacts{
+		ID:          newImageID(),
+		ContentType: "image/jpeg",
+		Size:        int64(out.Len()),
+		SHA1:        sum[:],
+		Width:       res.OutWidth,
+		Height:      res.OutHeight,
+		Created:     time.Now(),
+	}
+	m, err := b.Build(in)
+	if err != nil {
+		return "", err
+	}
+	if err := b.Validate(m); err != nil {
+		return "", err
+	}
+	dims := fmt.Sprintf("%s %dx%d", res.Format, res.InWidth, res.InHeight)
+	cr, err := c.CreateMedia(ctx, m, alex.BytesContent(out.Bytes()))
+	if errors.Is(err, alex.ErrOutcomeUnknown) && nhi != "" {
+		// The reply was lost: look before sending again.
+		if found, ferr := c.FindMediaByIdentifier(ctx, nhi, "", in.Image.ID); ferr == nil {
+			return fmt.Sprintf("%s\t%s\t%dx%d\t%d KB\t%d\t%s\tcommitted (reconciled)", name, dims, res.OutWidth, res.OutHeight, res.OutBytes>>10, res.Quality, deref(found.Id)), nil
+		}
+		return dims, err
+	}
+	if err != nil {
+		return dims, err
+	}
+	return fmt.Sprintf("%s\t%s\t%dx%d\t%d KB\t%d\t%s\tcommitted", name, dims, res.OutWidth, res.OutHeight, res.OutBytes>>10, res.Quality, cr.ID), nil
+}
+
+func newImageID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// samplePhoto draws a 3000x2000 test photo with skin-like tones and fine
+// detail, so the quick start shows resizing and the byte budget at work.
+func samplePhoto() []byte {
+	const w, h = 3000, 2000
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			n := uint8((x*7 ^ y*13) & 0x1f) // texture
+			img.Set(x, y, color.RGBA{R: 180 + n, G: uint8(120 + y*60/h), B: uint8(100 + x*40/w), A: 255})
+		}
+	}
+	// A darker lesion-like spot in the middle.
+	for y := h/2 - 150; y < h/2+150; y++ {
+		for x := w/2 - 200; x < w/2+200; x++ {
+			dx, dy := x-w/2, y-h/2
+			if dx*dx*9+dy*dy*16 < 200*200*9 {
+				img.Set(x, y, color.RGBA{R: 110, G: 60, B: 50, A: 255})
+			}
+		}
+	}
+	var buf bytes.Buffer
+	_ = jpeg.Encode(&buf, img, &jpeg.Options{Quality: 95})
+	return buf.Bytes()
+}
