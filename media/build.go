@@ -178,8 +178,8 @@ func (b *Builder) Build(in Input) (*fhir.Media, error) {
 			Code:    ptr("image"),
 			Display: ptr("Image"),
 		}}},
-		Subject:         patientReference(in.Patient),
-		Operator:        &fhir.Reference{Reference: ptr("Practitioner/" + in.Operator)},
+		Subject:         b.patientReference(in.Patient),
+		Operator:        b.ref("Practitioner", in.Operator),
 		CreatedDateTime: ptr(when),
 		Content: fhir.Attachment{
 			ContentType: ptr(in.Image.ContentType),
@@ -189,7 +189,7 @@ func (b *Builder) Build(in Input) (*fhir.Media, error) {
 		},
 	}
 	if in.Encounter != "" {
-		m.Encounter = &fhir.Reference{Reference: ptr("Encounter/" + in.Encounter)}
+		m.Encounter = b.ref("Encounter", in.Encounter)
 	}
 	if in.Image.Size > 0 && in.Image.Size <= maxInt32 {
 		m.Content.Size = ptr(int(in.Image.Size))
@@ -215,14 +215,14 @@ func (b *Builder) Build(in Input) (*fhir.Media, error) {
 	}
 	if note := strings.TrimSpace(in.Metadata.Note); note != "" {
 		m.Note = append(m.Note, fhir.Annotation{
-			AuthorReference: &fhir.Reference{Reference: ptr("Practitioner/" + in.Operator)},
+			AuthorReference: b.ref("Practitioner", in.Operator),
 			Time:            ptr(when),
 			Text:            note,
 		})
 	}
 	if c := in.Consent; c != nil {
 		m.Note = append(m.Note, fhir.Annotation{
-			AuthorReference: &fhir.Reference{Reference: ptr("Practitioner/" + c.RecordedBy)},
+			AuthorReference: b.ref("Practitioner", c.RecordedBy),
 			Time:            ptr(b.dateTime(c.RecordedAt)),
 			Text:            consentText(c),
 		})
@@ -303,8 +303,18 @@ func (b *Builder) dateTime(t time.Time) string {
 	return t.In(b.cfg.loc).Truncate(time.Second).Format("2006-01-02T15:04:05-07:00")
 }
 
-func patientReference(p Patient) *fhir.Reference {
-	r := &fhir.Reference{Reference: ptr("Patient/" + p.ID)}
+// ref returns a reference to the resource of type kind with id, relative
+// or under the configured base.
+func (b *Builder) ref(kind, id string) *fhir.Reference {
+	r := kind + "/" + id
+	if b.cfg.refBase != "" {
+		r = b.cfg.refBase + "/" + r
+	}
+	return &fhir.Reference{Reference: &r}
+}
+
+func (b *Builder) patientReference(p Patient) *fhir.Reference {
+	r := b.ref("Patient", p.ID)
 	if p.NHI != "" {
 		r.Identifier = &fhir.Identifier{System: ptr(NHISystem), Value: ptr(strings.ToUpper(p.NHI))}
 	}

@@ -53,6 +53,7 @@ type config struct {
 	contentTypes   []string
 	now            func() time.Time
 	requireConsent bool
+	refBase        string
 }
 
 // WithIdentifierSystem sets the identifier system URI written beside each
@@ -122,6 +123,22 @@ func WithClock(now func() time.Time) Option {
 			return errors.New("media: nil clock")
 		}
 		c.now = now
+		return nil
+	}
+}
+
+// WithReferenceBase makes references absolute under base, for example
+// "https://alexapiuat.medtechglobal.com/fhir" gives
+// "https://alexapiuat.medtechglobal.com/fhir/Patient/<id>". Medtech's Inbox
+// Scan examples use absolute subject references; ALEX also accepted relative
+// ones ("Patient/<id>", the default) for Media.
+func WithReferenceBase(base string) Option {
+	return func(c *config) error {
+		base = strings.TrimRight(base, "/")
+		if !absoluteURI(base) {
+			return fmt.Errorf("media: reference base %q is not an absolute URL", base)
+		}
+		c.refBase = base
 		return nil
 	}
 }

@@ -53,16 +53,7 @@ func (b *Builder) validateMedia(ps *problems, m *fhir.Media) {
 	if !hasCoding(m.Type, MediaTypeSystem, "image") {
 		ps.add("Media.type", "type must be image from the media-type code system")
 	}
-	checkReference(ps, "Media.subject", m.Subject, "Patient", true)
-	if m.Subject != nil && m.Subject.Identifier != nil {
-		id := m.Subject.Identifier
-		if deref(id.System) != NHISystem {
-			ps.add("Media.subject.identifier.system", "patient identifier must use the NHI system")
-		}
-		if !nhiRE.MatchString(deref(id.Value)) {
-			ps.add("Media.subject.identifier.value", "NHI must be three letters (not I or O) and four characters")
-		}
-	}
+	b.checkSubject(ps, "Media.subject", m.Subject)
 	checkReference(ps, "Media.operator", m.Operator, "Practitioner", true)
 	checkReference(ps, "Media.encounter", m.Encounter, "Encounter", false)
 	checkDateTime(ps, "Media.createdDateTime", m.CreatedDateTime, true)
@@ -148,6 +139,20 @@ func checkReference(ps *problems, field string, r *fhir.Reference, kind string, 
 	}
 	if r.Type != nil && *r.Type != kind {
 		ps.add(field+".type", "reference type must be "+kind)
+	}
+}
+
+// checkSubject checks a Patient reference and its optional NHI identifier.
+func (b *Builder) checkSubject(ps *problems, field string, r *fhir.Reference) {
+	checkReference(ps, field, r, "Patient", true)
+	if r == nil || r.Identifier == nil {
+		return
+	}
+	if deref(r.Identifier.System) != NHISystem {
+		ps.add(field+".identifier.system", "patient identifier must use the NHI system")
+	}
+	if !nhiRE.MatchString(deref(r.Identifier.Value)) {
+		ps.add(field+".identifier.value", "NHI must be three letters (not I or O) and four characters")
 	}
 }
 
