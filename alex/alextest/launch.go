@@ -15,9 +15,9 @@ import (
 // means no patient is open (the endpoint then returns "patientId": null);
 // facility "" means the default facility.
 //
-// Both values are standard base64 and always contain characters that must be
-// escaped in a URL path ('/' or '+', and '='), so a client that forgets to
-// URL-encode them fails here as it would against Evolution.
+// Both values are standard base64 (the context always contains a '/', and
+// both end in '=' padding), so a client that forgets to URL-encode the path
+// segments fails here as it would against Evolution.
 func (s *Server) IssueLaunch(patientID, facility, providerID string) (context, signature string) {
 	if facility == "" {
 		facility = s.Facility()
@@ -26,7 +26,7 @@ func (s *Server) IssueLaunch(patientID, facility, providerID string) (context, s
 		var b [25]byte // 25 bytes: base64 ends in "=="
 		_, _ = rand.Read(b[:])
 		context = base64.StdEncoding.EncodeToString(b[:])
-		if strings.ContainsAny(context, "/+") {
+		if strings.Contains(context, "/") {
 			break
 		}
 	}
