@@ -242,7 +242,9 @@ func TestCreateDocumentReferenceRejects(t *testing.T) {
 			d["type"] = map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "11488-4"}}}
 		}, code: "invalid", diag: "DocumentReference.type must be LOINC 72170-4"},
 		{name: "no subject", edit: func(d map[string]any) { delete(d, "subject") }, code: "required", diag: "DocumentReference.subject must reference a Patient"},
-		{name: "unknown patient", edit: func(d map[string]any) { d["subject"] = map[string]any{"reference": "Patient/" + strings.Repeat("c", 32)} }, code: "business-rule", diag: "The subject Patient was not found"},
+		{name: "unknown patient", edit: func(d map[string]any) {
+			d["subject"] = map[string]any{"reference": "Patient/" + strings.Repeat("c", 32)}
+		}, code: "business-rule", diag: "The subject Patient was not found"},
 		{name: "no author", edit: func(d map[string]any) { delete(d, "author") }, code: "required", diag: "DocumentReference.author must reference a Practitioner"},
 		{name: "author not a practitioner", edit: func(d map[string]any) { d["author"] = []any{map[string]any{"reference": "Organization/x"}} }, code: "required", diag: "DocumentReference.author must reference a Practitioner"},
 		{name: "no content", edit: func(d map[string]any) { delete(d, "content") }, code: "required", diag: "DocumentReference.content is required"},
