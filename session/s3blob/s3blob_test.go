@@ -21,20 +21,11 @@ import (
 // and makes a bucket of the test's own, removed with its objects afterwards.
 func server(t testing.TB) (*minio.Client, string, string) {
 	t.Helper()
-	cfg := testenv.S3(t)
-	u, err := url.Parse(cfg.Endpoint)
-	require.NoError(t, err)
-	c, err := minio.New(u.Host, &minio.Options{
-		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
-		Secure:       u.Scheme == "https",
-		Region:       cfg.Region,
-		BucketLookup: minio.BucketLookupPath,
-	})
-	require.NoError(t, err)
+	c, region := serverClient(t)
 	bucket := testenv.Prefix(t)
 	st, err := s3blob.New(c, bucket)
 	require.NoError(t, err)
-	require.NoError(t, st.EnsureBucket(t.Context(), cfg.Region))
+	require.NoError(t, st.EnsureBucket(t.Context(), region))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -45,7 +36,23 @@ func server(t testing.TB) (*minio.Client, string, string) {
 		}
 		_ = c.RemoveBucket(ctx, bucket)
 	})
-	return c, bucket, cfg.Region
+	return c, bucket, region
+}
+
+// serverClient connects to the test S3 server without making a bucket.
+func serverClient(t testing.TB) (*minio.Client, string) {
+	t.Helper()
+	cfg := testenv.S3(t)
+	u, err := url.Parse(cfg.Endpoint)
+	require.NoError(t, err)
+	c, err := minio.New(u.Host, &minio.Options{
+		Creds:        credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:       u.Scheme == "https",
+		Region:       cfg.Region,
+		BucketLookup: minio.BucketLookupPath,
+	})
+	require.NoError(t, err)
+	return c, cfg.Region
 }
 
 func TestConformance(t *testing.T) {
