@@ -327,7 +327,7 @@ func (p *goPicture) EncodeJPEG(w io.Writer, quality int) error {
 	if p.y.pix == nil {
 		return errors.New("compress: picture is closed")
 	}
-	return jpeg.Encode(w, p.image(), &jpeg.Options{Quality: quality})
+	return encodeStrips(w, p.image(), quality, p.workers)
 }
 
 func (p *goPicture) Shrink(ctx context.Context, longEdge int) (Picture, error) {

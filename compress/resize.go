@@ -168,11 +168,16 @@ func hpass(dst, src plane, ws *weights, y0, y1 int, flip bool) {
 		last := len(out) - 1
 		for i := range out {
 			w := ws.w[i*taps : i*taps+taps]
-			s := ws.start[i]
-			r := in[s : s+len(w)]
+			r := in[ws.start[i]:]
+			r = r[:len(w)]
 			acc := int32(1 << (wBits - 1))
-			for k, wk := range w {
-				acc += int32(r[k]) * wk
+			k := 0
+			for ; k+4 <= len(w); k += 4 {
+				ww, rr := w[k:k+4:k+4], r[k:k+4:k+4]
+				acc += int32(rr[0])*ww[0] + int32(rr[1])*ww[1] + int32(rr[2])*ww[2] + int32(rr[3])*ww[3]
+			}
+			for ; k < len(w); k++ {
+				acc += int32(r[k]) * w[k]
 			}
 			if flip {
 				out[last-i] = clamp8(acc >> wBits)

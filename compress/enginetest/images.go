@@ -50,7 +50,7 @@ func Photo(w, h int, seed uint64, markers bool) *image.RGBA {
 					r, g, b = r+d.cr, g+d.cg, b+d.cb
 				}
 			}
-			n := rng.NormFloat64() * 5
+			n := rng.NormFloat64() * 6.5
 			p := row[4*x : 4*x+4]
 			p[0], p[1], p[2], p[3] = clamp(r+n), clamp(g+n+rng.NormFloat64()*2), clamp(b+n), 255
 		}
