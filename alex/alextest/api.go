@@ -464,7 +464,7 @@ func decodeResource(w http.ResponseWriter, r *http.Request, resourceType string,
 		writeOO(w, http.StatusUnsupportedMediaType, "not-supported", "Content-Type must be application/fhir+json")
 		return nil, nil, false
 	}
-	cr := newCaptureReader(r.Body)
+	cr := newCaptureReader(r.Body, r.ContentLength)
 	var raw json.RawMessage
 	if err := json.NewDecoder(cr).Decode(&raw); err != nil {
 		var tooBig *http.MaxBytesError

@@ -48,7 +48,10 @@ func (b *blob) flush(final bool) {
 	if n == 0 {
 		return
 	}
-	dst := make([]byte, base64.StdEncoding.DecodedLen(n))
+	// Decode straight into the buffer's spare capacity: no scratch copy.
+	need := base64.StdEncoding.DecodedLen(n)
+	b.buf.Grow(need)
+	dst := b.buf.AvailableBuffer()[:need]
 	m, err := base64.StdEncoding.Decode(dst, b.pending[:n])
 	if err != nil {
 		b.invalid = true
@@ -97,11 +100,15 @@ type captureReader struct {
 	afterDataKey bool
 	out          []byte // bytes produced but not yet returned to the reader
 	blobs        []*blob
+	sizeHint     int64 // request body length, to size the first blob's buffer
 	err          error
 }
 
-func newCaptureReader(r io.Reader) *captureReader {
-	return &captureReader{src: bufio.NewReaderSize(r, 32<<10)}
+// newCaptureReader filters r. sizeHint is the body's length if known (else
+// 0 or -1): the first captured value, usually the only one, is given a
+// buffer of about its decoded size up front instead of growing by doubling.
+func newCaptureReader(r io.Reader, sizeHint int64) *captureReader {
+	return &captureReader{src: bufio.NewReaderSize(r, 32<<10), sizeHint: sizeHint}
 }
 
 func (c *captureReader) Read(p []byte) (int, error) {
@@ -128,7 +135,11 @@ func (c *captureReader) Read(p []byte) (int, error) {
 				if c.afterDataKey {
 					c.afterDataKey = false
 					c.state = capBlob
-					c.blobs = append(c.blobs, &blob{empty: true})
+					b := &blob{empty: true}
+					if len(c.blobs) == 0 && c.sizeHint > 0 && c.sizeHint <= MaxBodyBytes {
+						b.buf.Grow(int(c.sizeHint / 4 * 3))
+					}
+					c.blobs = append(c.blobs, b)
 					continue // the opening quote is emitted with the placeholder
 				}
 				c.state = capString

@@ -38,7 +38,7 @@ func TestCaptureReader(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			for _, chunk := range []int{1, 7, 64 << 10} {
-				cr := newCaptureReader(strings.NewReader(tc.in))
+				cr := newCaptureReader(strings.NewReader(tc.in), int64(len(tc.in)))
 				var out bytes.Buffer
 				buf := make([]byte, chunk)
 				for {
@@ -87,7 +87,7 @@ func FuzzCaptureReader(f *testing.F) {
 	f.Add(`{"a":{"data":"\\\"","b":[1,"data",{"data":null}]}}`)
 	f.Add(`[{"data" : "x"}, {"dat":"y","data":"QQ=="}]`)
 	f.Fuzz(func(t *testing.T, in string) {
-		cr := newCaptureReader(strings.NewReader(in))
+		cr := newCaptureReader(strings.NewReader(in), -1)
 		out, err := io.ReadAll(cr)
 		require.NoError(t, err)
 		if !json.Valid([]byte(in)) || strings.Contains(in, `\u`) {
