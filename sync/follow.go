@@ -152,6 +152,12 @@ func (f *follower) run(ctx context.Context, cursor uint64) {
 	timer := time.NewTimer(f.cfg.Recheck)
 	defer timer.Stop()
 	for {
+		select {
+		case <-f.cfg.Done:
+			err = ErrClosed
+			return
+		default:
+		}
 		changed, release := f.log.Wait(f.session)
 		events, latest, rerr := f.log.Read(ctx, f.session, cursor, f.cfg.Batch)
 		if rerr != nil {
@@ -196,10 +202,11 @@ func (f *follower) run(ctx context.Context, cursor uint64) {
 			}
 		default:
 			release()
-			if err = f.send(ctx, Event{ID: latest, Session: f.session, Type: Resync, Time: f.cfg.Now()}); err != nil {
+			to := resyncPoint(events, latest)
+			if err = f.send(ctx, Event{ID: to, Session: f.session, Type: Resync, Time: f.cfg.Now()}); err != nil {
 				return
 			}
-			cursor = latest
+			cursor = to
 		}
 	}
 }
@@ -236,8 +243,18 @@ func ReadSince(ctx context.Context, log Log, session string, after uint64, limit
 	case len(events) == 0 && latest == after:
 		return []Event{}, nil
 	default:
-		return []Event{{ID: latest, Session: session, Type: Resync, Time: now}}, nil
+		return []Event{{ID: resyncPoint(events, latest), Session: session, Type: Resync, Time: now}}, nil
 	}
+}
+
+// resyncPoint is where a subscriber resumes after a Resync: the newest id.
+// A Log that breaks its contract (events newer than latest, say after a
+// counter key was lost) still moves the cursor forward, never into a loop.
+func resyncPoint(events []Event, latest uint64) uint64 {
+	if n := len(events); n > 0 && events[n-1].ID > latest {
+		return events[n-1].ID
+	}
+	return latest
 }
 
 // errIsEnd reports whether err is one of the normal ways a subscription ends.

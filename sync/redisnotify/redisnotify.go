@@ -9,11 +9,13 @@
 // Each session's history is a Redis Stream whose entry ids are "0-<event id>",
 // capped at the configured history length (XADD MAXLEN) and expiring a
 // retention period after the session's last event (or a short grace period
-// after its session.expired event). A counter key assigns event ids; one Lua
-// script increments it, appends the entry, refreshes the expiry, records
-// presence and publishes a wake-up, so ids and stream order always agree.
-// The keys of one session share a hash tag, so the hub works on Redis
-// Cluster through a redis.UniversalClient.
+// after its session.expired event). The stream is its own id counter: one
+// Lua script reads the newest entry, appends the next id, refreshes the
+// expiry, records presence and publishes a wake-up, atomically. Trimming
+// keeps the newest entry, so ids never repeat while the stream lives; when
+// it expires (or is evicted) the session starts again at 1 and resuming
+// clients get a Resync. The keys of one session share a hash tag, so the hub
+// works on Redis Cluster through a redis.UniversalClient. Redis 5 or later.
 //
 // # Wake-ups
 //
@@ -174,21 +176,25 @@ var (
 	_ sync.Log            = redisLog{}
 )
 
-// publishScript assigns the id, appends, caps, refreshes expiry, records
-// presence and wakes every instance, atomically.
+// publishScript assigns the id (one more than the newest entry's), appends,
+// caps, refreshes expiry, records presence and wakes every instance,
+// atomically.
 //
-// KEYS: stream, counter, presence. ARGV: entry JSON, maxlen, ttl ms, wake
-// channel, session, presence ("", "1" or "0"), presence time (unix ms).
+// KEYS: stream, presence. ARGV: entry JSON, maxlen, ttl ms, wake channel,
+// session, presence ("", "1" or "0"), presence time (unix ms).
 const publishScript = `
-local id = redis.call('INCR', KEYS[2])
+local id = 1
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #last > 0 then
+  id = tonumber(string.match(last[1][1], '^0%-(%d+)$')) + 1
+end
 redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '0-' .. id, 'e', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-if ARGV[6] ~= '' then
-  redis.call('HSET', KEYS[3], 'phone', ARGV[6], 'since', ARGV[7])
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[2], 'phone', ARGV[5], 'since', ARGV[6])
 end
-redis.call('PEXPIRE', KEYS[3], ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[7])
 return id
 `
 
@@ -257,11 +263,11 @@ func (h *Hub) wake(session string) {
 	}
 }
 
-// keys returns the stream, counter and presence keys of a session; the
-// braces make them one hash slot on Redis Cluster.
-func (h *Hub) keys(session string) (stream, counter, presence string) {
+// keys returns the stream and presence keys of a session; the braces make
+// them one hash slot on Redis Cluster.
+func (h *Hub) keys(session string) (stream, presence string) {
 	base := h.cfg.prefix + ":{" + session + "}:"
-	return base + "events", base + "seq", base + "presence"
+	return base + "events", base + "presence"
 }
 
 func validSession(session string) error {
@@ -311,9 +317,9 @@ func (h *Hub) Publish(ctx context.Context, ev sync.Event) (sync.Event, error) {
 	case sync.PhoneDisconnected:
 		presence = "0"
 	}
-	stream, counter, pres := h.keys(ev.Session)
-	id, err := h.publish.Run(ctx, h.rdb, []string{stream, counter, pres},
-		entry, h.cfg.history, ttl.Milliseconds(), h.wakeCh, ev.Session, presence, now.UnixMilli()).Uint64()
+	stream, pres := h.keys(ev.Session)
+	id, err := h.publish.Run(ctx, h.rdb, []string{stream, pres},
+		entry, h.cfg.history, ttl.Milliseconds(), h.wakeCh, presence, now.UnixMilli(), ev.Session).Uint64()
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return sync.Event{}, ctxErr
@@ -359,7 +365,7 @@ func (h *Hub) Presence(ctx context.Context, session string) (sync.Presence, erro
 	if h.isClosed() {
 		return sync.Presence{}, sync.ErrClosed
 	}
-	_, _, key := h.keys(session)
+	_, key := h.keys(session)
 	m, err := h.rdb.HGetAll(ctx, key).Result()
 	if err != nil {
 		return sync.Presence{}, fmt.Errorf("redisnotify: reading presence: %w", err)
@@ -392,32 +398,26 @@ func (h *Hub) Close() error {
 // redisLog is the Hub seen as a sync.Log.
 type redisLog struct{ h *Hub }
 
-// Read implements sync.Log: XRANGE and the counter in one MULTI, so the
-// events and the newest id are one snapshot.
+// Read implements sync.Log: the range after "after" and the newest entry in
+// one MULTI, so the events and the newest id are one snapshot.
 func (l redisLog) Read(ctx context.Context, session string, after uint64, limit int) ([]sync.Event, uint64, error) {
-	stream, counter, _ := l.h.keys(session)
-	var xr *redis.XMessageSliceCmd
-	var seq *redis.StringCmd
+	stream, _ := l.h.keys(session)
+	var xr, newest *redis.XMessageSliceCmd
 	_, err := l.h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		xr = p.XRangeN(ctx, stream, "0-"+strconv.FormatUint(after+1, 10), "+", int64(limit))
-		seq = p.Get(ctx, counter)
+		newest = p.XRevRangeN(ctx, stream, "+", "-", 1)
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, 0, err
-	}
-	var latest uint64
-	if s, err := seq.Result(); err == nil {
-		if latest, err = strconv.ParseUint(s, 10, 64); err != nil {
-			return nil, 0, fmt.Errorf("counter is not a number: %w", err)
-		}
-	} else if !errors.Is(err, redis.Nil) {
-		return nil, 0, err
-	}
-	msgs, err := xr.Result()
 	if err != nil {
 		return nil, 0, err
 	}
+	var latest uint64
+	if top := newest.Val(); len(top) > 0 {
+		if latest, err = entryID(top[0].ID); err != nil {
+			return nil, 0, err
+		}
+	}
+	msgs := xr.Val()
 	events := make([]sync.Event, 0, len(msgs))
 	for _, m := range msgs {
 		ev, err := decode(m)
@@ -429,11 +429,20 @@ func (l redisLog) Read(ctx context.Context, session string, after uint64, limit 
 	return events, latest, nil
 }
 
-func decode(m redis.XMessage) (sync.Event, error) {
-	ms, seq, ok := strings.Cut(m.ID, "-")
+// entryID parses a stream entry id "0-<event id>".
+func entryID(s string) (uint64, error) {
+	ms, seq, ok := strings.Cut(s, "-")
 	id, err := strconv.ParseUint(seq, 10, 64)
-	if !ok || ms != "0" || err != nil {
-		return sync.Event{}, fmt.Errorf("unexpected stream entry id %q", m.ID)
+	if !ok || ms != "0" || err != nil || id == 0 {
+		return 0, fmt.Errorf("unexpected stream entry id %q", s)
+	}
+	return id, nil
+}
+
+func decode(m redis.XMessage) (sync.Event, error) {
+	id, err := entryID(m.ID)
+	if err != nil {
+		return sync.Event{}, err
 	}
 	raw, ok := m.Values["e"].(string)
 	if !ok {

@@ -194,10 +194,13 @@ func TestHistoryIsCappedAndExpires(t *testing.T) {
 	session := notifytest.Session(t)
 	stream := prefix + ":{" + session + "}:events"
 
+	var last sync.Event
 	for range sync.MinHistory + 25 {
-		_, err := h.Publish(ctx, sync.Event{Session: session, Type: sync.ImageUpdated})
+		ev, err := h.Publish(ctx, sync.Event{Session: session, Type: sync.ImageUpdated})
 		require.NoError(t, err)
+		last = ev
 	}
+	assert.Equal(t, uint64(sync.MinHistory+25), last.ID, "trimming never reuses ids")
 	n, err := rdb.XLen(ctx, stream).Result()
 	require.NoError(t, err)
 	assert.Equal(t, int64(sync.MinHistory), n, "the stream is capped at the history length")
@@ -205,9 +208,6 @@ func TestHistoryIsCappedAndExpires(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, ttl, 29*time.Minute)
 	assert.LessOrEqual(t, ttl, 30*time.Minute, "the stream expires a retention after the last event")
-	seqTTL, err := rdb.PTTL(ctx, prefix+":{"+session+"}:seq").Result()
-	require.NoError(t, err)
-	assert.Greater(t, seqTTL, 29*time.Minute, "the id counter expires with the stream")
 
 	_, err = h.Publish(ctx, sync.Event{Session: session, Type: sync.SessionExpired})
 	require.NoError(t, err)
@@ -293,4 +293,36 @@ func TestOptionsValidate(t *testing.T) {
 	require.Error(t, err)
 	_, err = redisnotify.New(t.Context(), rdb)
 	require.Error(t, err, "New fails when Redis is unreachable")
+}
+
+// TestLostStreamRestartsWithResync: when a session's stream disappears
+// (expiry, eviction), ids start again at 1 and a client resuming from an old
+// id is told to re-read rather than silently missing events.
+func TestLostStreamRestartsWithResync(t *testing.T) {
+	t.Parallel()
+	rdb := client(t)
+	prefix := testenv.Prefix(t)
+	cleanupKeys(t, rdb, prefix)
+	h := newHub(t, rdb, prefix)
+	ctx := t.Context()
+	session := notifytest.Session(t)
+	for range 5 {
+		_, err := h.Publish(ctx, sync.Event{Session: session, Type: sync.ImageAdded})
+		require.NoError(t, err)
+	}
+	require.NoError(t, rdb.Del(ctx, prefix+":{"+session+"}:events").Err())
+	ev, err := h.Publish(ctx, sync.Event{Session: session, Type: sync.ImageAdded})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), ev.ID)
+
+	sub, err := h.Subscribe(ctx, session, 5)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
+	select {
+	case got := <-sub.Events():
+		assert.Equal(t, sync.Resync, got.Type)
+		assert.Equal(t, uint64(1), got.ID)
+	case <-time.After(notifytest.Timeout):
+		require.FailNow(t, "no resync")
+	}
 }
