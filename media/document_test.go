@@ -302,14 +302,13 @@ func readPPM(t *testing.T, path string) image.Image {
 	require.Equal(t, 255, maxv)
 	_, err = r.ReadByte() // the single white space after the header
 	require.NoError(t, err)
+	raw := make([]byte, w*h*3)
+	_, err = io.ReadFull(r, raw)
+	require.NoError(t, err)
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	px := make([]byte, 3)
-	for y := range h {
-		for x := range w {
-			_, err := io.ReadFull(r, px)
-			require.NoError(t, err)
-			img.Set(x, y, color.RGBA{px[0], px[1], px[2], 255})
-		}
+	for i := range w * h {
+		copy(img.Pix[i*4:i*4+3], raw[i*3:i*3+3])
+		img.Pix[i*4+3] = 255
 	}
 	return img
 }
@@ -394,6 +393,7 @@ func TestPDFRendersInAPDFReader(t *testing.T) {
 
 	for i, tc := range tests {
 		t.Run(fmt.Sprintf("orientation %d", tc.orientation), func(t *testing.T) {
+			t.Parallel()
 			img := renderPage(t, pdf.Bytes(), i+1)
 			if img == nil {
 				return

@@ -117,7 +117,7 @@ func TestEncodeErrors(t *testing.T) {
 // B/op. Run: go test -run '^$' -bench Encode -benchmem ./media
 func BenchmarkEncode(b *testing.B) {
 	data := randomBytes(10<<20, 1)
-	m, err := New()
+	m, err := New(WithMaxSize(int64(len(data))))
 	require.NoError(b, err)
 	in := testInput()
 	in.Image.Size = int64(len(data))

@@ -300,3 +300,53 @@ func TestValidateHandMadeMedia(t *testing.T) {
 		})
 	}
 }
+
+func TestBuiltDocumentsPassIndependentValidators(t *testing.T) {
+	t.Parallel()
+	img := quadrantJPEG(t, 64, 48)
+	page := func(md Metadata) DocumentPage {
+		return DocumentPage{JPEG: bytes.NewReader(img), Created: testCreated, Metadata: md}
+	}
+	abs := testBuilder(t, WithReferenceBase("https://alexapiuat.medtechglobal.com/fhir"))
+	rel := testBuilder(t, WithIdentifierSystem(""))
+	withEncounter := testDocumentInput(page(Metadata{BodySite: "53505006"}))
+	withEncounter.Encounter = "enc-2"
+	noNHI := testDocumentInput(page(Metadata{Title: "Whānau – ✓"}), page(Metadata{View: "dermoscopic"}))
+	noNHI.Patient.NHI = ""
+	cases := []struct {
+		name string
+		b    *Builder
+		in   DocumentInput
+	}{
+		{"absolute references, one page", abs, testDocumentInput(page(Metadata{BodySite: "14975008", Laterality: LateralityLeft}))},
+		{"relative references, encounter", rel, withEncounter},
+		{"two pages, no NHI, unicode title", rel, noNHI},
+	}
+	docs := make([][]byte, len(cases))
+	pdfs := make([][]byte, len(cases))
+	for i, c := range cases {
+		var pdf bytes.Buffer
+		d, err := c.b.BuildDocument(&pdf, c.in)
+		require.NoError(t, err, c.name)
+		var out bytes.Buffer
+		_, err = Encode(&out, d, bytes.NewReader(pdf.Bytes()))
+		require.NoError(t, err)
+		docs[i], pdfs[i] = out.Bytes(), pdf.Bytes()
+	}
+	results := runValidators(t, docs)
+	if results == nil {
+		return
+	}
+	for i, c := range cases {
+		assert.Emptyf(t, results[i].errors(), "%s: %.600s", c.name, docs[i])
+		back, err := fhir.UnmarshalDocumentReference(docs[i])
+		require.NoError(t, err)
+		again, err := json.Marshal(back)
+		require.NoError(t, err)
+		assert.Equal(t, string(docs[i]), string(again), "%s: byte-identical after a round trip", c.name)
+		require.NoError(t, cases[i].b.ValidateDocument(&back), c.name)
+		data, err := base64.StdEncoding.DecodeString(*back.Content[0].Attachment.Data)
+		require.NoError(t, err)
+		assert.True(t, bytes.Equal(pdfs[i], data), "the attachment is the PDF")
+	}
+}
