@@ -56,7 +56,7 @@ type Metadata struct {
 	Laterality string
 	// View is a code from [Views]; empty if not given.
 	View string
-	// Title overrides the generated title (see [Title]); at most
+	// Title overrides the generated title (see [Builder.Title]); at most
 	// [MaxTitleLength] characters.
 	Title string
 	// Note is free text written as a Media note; at most [MaxNoteLength]
@@ -321,19 +321,8 @@ func (b *Builder) patientReference(p Patient) *fhir.Reference {
 	return r
 }
 
-// bodySiteConcept codes a site, refined by a laterality when one is given.
-//
-// Laterality is written as a SNOMED CT post-coordinated expression in
-// Coding.code ("14975008:272741003=7771000", forearm with laterality
-// left), which R4's SNOMED CT guidance allows for http://snomed.info/sct,
-// with the human text ("Left forearm") in display and CodeableConcept.text.
-// The alternatives fail here: the core bodySite extension needs a
-// BodyStructure resource, which ALEX has no endpoint for and which the
-// samply Media type cannot carry as a contained resource; the R5
-// BodyStructure laterality backports are defined only on BodyStructure or
-// Observation; realm extensions (such as mCODE's laterality qualifier) are
-// not part of the core registry. A site without laterality is the plain
-// concept id.
+// bodySiteConcept codes a site, refined by a laterality when one is given,
+// as a SNOMED CT expression (the package documentation says why).
 func bodySiteConcept(site BodySite, lat Laterality) *fhir.CodeableConcept {
 	code, text, display := site.Code, site.Name, site.Display
 	if lat.Code != "" {

@@ -29,18 +29,41 @@
 // dermatology photography uses) are data in this package. [SearchBodySites]
 // and [SearchViews] serve a picker as the GP types.
 //
+// # Laterality
+//
 // Laterality is written as a SNOMED CT post-coordinated expression in the
-// bodySite coding, for example "14975008:272741003=7771000" (forearm, with
-// laterality left), which R4 allows for the SNOMED CT system; see
-// bodySite in [Builder.Build] for why not an extension. Both validators the
-// tests run accept it, and the text ("Left forearm") travels beside it.
+// single bodySite coding, for example "14975008:272741003=7771000"
+// (14975008 |Forearm structure| refined by 272741003 |Laterality| =
+// 7771000 |Left|), with "Left forearm" as the coding's display and the
+// CodeableConcept's text. A site without laterality is the plain concept id.
+// Why this form:
+//
+//   - R4's page on SNOMED CT (https://hl7.org/fhir/R4/snomedct.html) lists
+//     concept ids and expressions in SNOMED CT Compositional Grammar, without
+//     terms, as valid codes for http://snomed.info/sct, and the
+//     Laterality attribute is how SNOMED CT itself qualifies a body
+//     structure, so no extension and no profile is needed; FHIR.js and
+//     @medplum/core, the two validators the tests run, accept it.
+//   - The core bodySite extension (http://hl7.org/fhir/StructureDefinition/bodySite)
+//     points at a BodyStructure resource, whose locationQualifier would
+//     hold the side; ALEX has no BodyStructure endpoint, and the samply
+//     Media type has no contained field to carry one inline.
+//   - The laterality extensions backported from R5 are defined for
+//     BodyStructure or Observation.bodySite only, so on Media.bodySite they
+//     break their declared context; realm extensions (mCODE's laterality
+//     qualifier) belong to a US implementation guide, not the core registry.
+//   - Pre-coordinated lateral concepts ("Structure of left forearm") do not
+//     exist for every site in the value set.
+//
+// Medtech does not show bodySite at all today; a receiver that cannot read
+// expressions still has the text.
 //
 // # What Medtech shows
 //
 // Evolution does not show bodySite, laterality or view, and lists an Inbox
 // item by its title, so [Builder.Title] writes them into a bounded human
 // title ("Left forearm, close-up, 25 Nov 2026 10:42") unless the GP gave
-// one. Titles never name a sensitive site.
+// one. A generated title never names a sensitive site.
 //
 // # Validation
 //

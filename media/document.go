@@ -74,7 +74,8 @@ type DocumentInput struct {
 //
 // ALEX shows an Inbox Scan inline and offers it in referral attachment
 // pickers, which it does not do for a JPEG Media; it accepts only PDF or
-// TIFF, under 8 MB.
+// TIFF, under 8 MB. Medtech's Inbox Scan examples use absolute subject
+// references: build with [WithReferenceBase] set to the ALEX base URL.
 //
 // Input problems are reported as a *[ValidationError] before anything is
 // written. If the finished PDF breaks a rule (it is over the size limit),

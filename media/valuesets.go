@@ -276,13 +276,15 @@ func LookupBodySite(code string) (BodySite, bool) {
 	return BodySite{}, false
 }
 
-// SearchBodySites returns the body sites whose name, SNOMED term or
-// synonyms contain every word of query as a word prefix, case-insensitively
-// ("fore" finds Forearm and Forehead; "left fin" is not needed, laterality
-// is chosen separately). Sites whose name starts with the query come first,
-// then other name matches, then matches on synonyms or the SNOMED term;
-// within each rank the head-to-toe order is kept. An empty query returns
-// every site. The result is a fresh slice.
+// SearchBodySites returns the body sites matching query, for a picker that
+// narrows as the GP types. Every word of the query must begin a word of
+// the site's name, SNOMED CT term or synonyms, case-insensitively: "fore"
+// finds Forehead and Forearm, "big toe" finds Big toe and Big toenail,
+// "pinky" finds Little finger. Laterality is chosen separately, so "left"
+// matches nothing. Sites whose name starts with the query come first, then
+// other matches on the name, then matches on synonyms or the SNOMED CT
+// term; each rank keeps the head-to-toe order. An empty query returns every
+// site. The result is a fresh slice.
 func SearchBodySites(query string) []BodySite {
 	words := searchWords(query)
 	type hit struct {
