@@ -20,7 +20,9 @@ const DataPlaceholder = fhirjson.DataPlaceholder
 type ImageFacts struct {
 	// ID is the image's stable id, written as identifier.value. It must be
 	// the same on every attempt to send the image, so that a commit whose
-	// reply was lost can be reconciled by searching for it.
+	// reply was lost can be reconciled by searching for it. At most
+	// [MaxIdentifierLength] characters of A-Z, a-z, 0-9, '.', '-' and '_'
+	// (a UUID or ULID fits).
 	ID string
 	// ContentType is the image's MIME type, for example "image/jpeg".
 	ContentType string

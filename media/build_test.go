@@ -271,3 +271,29 @@ func TestPackageLevelHelpers(t *testing.T) {
 	assert.NotErrorIs(t, err, ErrInvalid, "an option error is not a validation problem")
 	assert.ErrorIs(t, Validate(nil), ErrInvalid)
 }
+
+func TestBuilderIsSafeForConcurrentUse(t *testing.T) {
+	t.Parallel()
+	b := testBuilder(t)
+	sites := BodySites()
+	done := make(chan *fhir.Media, len(sites))
+	for _, s := range sites {
+		go func() {
+			in := testInput()
+			in.Metadata = Metadata{BodySite: s.Code, Laterality: LateralityRight, View: "overview"}
+			m, err := b.Build(in)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- m
+		}()
+	}
+	seen := map[string]bool{}
+	for range sites {
+		m := <-done
+		require.NotNil(t, m)
+		require.NoError(t, b.Validate(m))
+		seen[*m.BodySite.Coding[0].Code] = true
+	}
+	assert.Len(t, seen, len(sites), "every goroutine got its own resource")
+}
