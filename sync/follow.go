@@ -102,11 +102,8 @@ func (f *follower) Events() <-chan Event { return f.ch }
 
 // Err implements [Subscription].
 func (f *follower) Err() error {
-	select {
-	case <-f.exited:
-	default:
-		return nil
-	}
+	// finish sets err before Events is closed, so a reader that saw the
+	// close always sees the reason.
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.err

@@ -109,6 +109,7 @@ type Hub struct {
 	closed chan struct{}
 	once   gosync.Once
 	subs   gosync.WaitGroup
+	life   gosync.Mutex // orders subs.Add (Subscribe) against Close's Wait
 
 	mu        gosync.Mutex
 	sessions  map[string]*memSession
@@ -202,6 +203,8 @@ func (h *Hub) Subscribe(ctx context.Context, session string, after uint64) (Subs
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	h.life.Lock()
+	defer h.life.Unlock()
 	if h.isClosed() {
 		return nil, ErrClosed
 	}
@@ -233,7 +236,9 @@ func (h *Hub) Presence(ctx context.Context, session string) (Presence, error) {
 // their goroutines to exit and makes later calls fail with ErrClosed. It is
 // idempotent.
 func (h *Hub) Close() error {
+	h.life.Lock()
 	h.once.Do(func() { close(h.closed) })
+	h.life.Unlock()
 	h.subs.Wait()
 	return nil
 }

@@ -157,6 +157,7 @@ type Hub struct {
 	closed   chan struct{}
 	once     gosync.Once
 	subs     gosync.WaitGroup
+	life     gosync.Mutex  // orders subs.Add (Subscribe) against Close's Wait
 	listener chan struct{} // closed when the listener has exited
 
 	mu      gosync.Mutex
@@ -340,6 +341,8 @@ func (h *Hub) Subscribe(ctx context.Context, session string, after uint64) (sync
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	h.life.Lock()
+	defer h.life.Unlock()
 	if h.isClosed() {
 		return nil, sync.ErrClosed
 	}
@@ -383,10 +386,12 @@ func (h *Hub) Presence(ctx context.Context, session string) (sync.Presence, erro
 // not close the Redis client. It is idempotent.
 func (h *Hub) Close() error {
 	var err error
+	h.life.Lock()
 	h.once.Do(func() {
 		close(h.closed)
 		err = h.pubsub.Close()
 	})
+	h.life.Unlock()
 	<-h.listener
 	h.subs.Wait()
 	if err != nil {
