@@ -55,13 +55,29 @@ func (b *blob) flush(final bool) {
 	m, err := base64.StdEncoding.Decode(dst, b.pending[:n])
 	if err != nil {
 		b.invalid = true
+		b.pending = b.pending[:0]
 		return
 	}
 	b.buf.Write(dst[:m])
 	b.pending = append(b.pending[:0], b.pending[n:]...)
 }
 
+// addRun adds base64 characters that contain no padding or line breaks.
+func (b *blob) addRun(run []byte) {
+	for len(run) > 0 && !b.invalid {
+		k := min(len(run), 32<<10-len(b.pending))
+		b.pending = append(b.pending, run[:k]...)
+		run = run[k:]
+		if len(b.pending) >= 32<<10 {
+			b.flush(false)
+		}
+	}
+}
+
 func (b *blob) add(c byte) {
+	if b.invalid {
+		return
+	}
 	switch {
 	case c == '\n' || c == '\r':
 		return // tolerated by every base64 decoder, and by encoding/base64
@@ -177,6 +193,14 @@ func (c *captureReader) Read(p []byte) (int, error) {
 			n++
 		case capBlob:
 			b := c.blobs[len(c.blobs)-1]
+			if ch != '"' && ch != '\\' {
+				// Fast path: take the rest of the run of plain characters
+				// from the read buffer in one go.
+				b.empty = false
+				b.add(ch)
+				c.bulk(b)
+				continue
+			}
 			switch ch {
 			case '\\':
 				c.state = capBlobEsc
@@ -208,6 +232,25 @@ func (c *captureReader) Read(p []byte) (int, error) {
 		return 0, c.err
 	}
 	return n, nil
+}
+
+// bulk moves the buffered characters up to the next quote or backslash into
+// b without going through the byte-at-a-time state machine.
+func (c *captureReader) bulk(b *blob) {
+	buf, _ := c.src.Peek(c.src.Buffered())
+	end := bytes.IndexAny(buf, "\"\\")
+	if end < 0 {
+		end = len(buf)
+	}
+	run := buf[:end]
+	if !b.padded && !bytes.ContainsAny(run, "=\r\n") {
+		b.addRun(run)
+	} else {
+		for _, ch := range run {
+			b.add(ch)
+		}
+	}
+	_, _ = c.src.Discard(end)
 }
 
 // capturedData resolves a decoded Attachment.data value: the placeholder left

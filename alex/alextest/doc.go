@@ -53,7 +53,7 @@
 //
 // Endpoints and the role each needs:
 //
-//	GET  /metadata                               none      CapabilityStatement
+//	GET  /metadata                               (token only, no facility)  CapabilityStatement
 //	GET  /Location                               practice.location.read   searchset: the facility's Location (hpi-facility-id identifier, PMS version extension)
 //	GET  /Patient?identifier=<nhi-system>|<NHI>  patient.nhisearch.read   searchset (0 or 1 entry; ids are 32 hex)
 //	GET  /Patient/{id}                           patient.nhisearch.read
@@ -104,8 +104,14 @@
 //
 // # Faults and inspection
 //
-// FailNext, SetLatency, DropNext, ExpireTokens and SetFacilityUnavailable act
-// on the FHIR and launch endpoints; FailTokenNext on the token endpoint.
+// FailNext, SetLatency, SetReplyLatency, DropNext, ExpireTokens and
+// SetFacilityUnavailable act on the FHIR and launch endpoints; FailTokenNext
+// and SetRoles on the token endpoint. Two faults leave a POST's outcome
+// unknown to the client: DropNext (stored, then the connection closes with no
+// reply) and SetReplyLatency with a client timeout (stored, reply too late);
+// SetLatency delays before acting, so a client that gives up stores nothing.
+// A FailNext fault applies before authentication, as a gateway failure
+// would, and nothing is stored.
 // Requests records every FHIR and launch request (headers included, body
 // size but not the body); TokenRequests counts token requests; Media,
 // MediaData, DocumentReferences and DocumentReferenceData show what was

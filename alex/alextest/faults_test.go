@@ -243,3 +243,25 @@ func TestConcurrentUse(t *testing.T) {
 	assert.Len(t, srv.Media(), 5)
 	assert.Equal(t, 6, srv.TokenRequests())
 }
+
+func TestSetReplyLatencyActsThenDelays(t *testing.T) {
+	t.Parallel()
+	srv := alextest.NewTestServer(t)
+	tok := token(t, srv)
+	srv.SetReplyLatency(time.Hour)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	body := mediaBody(t, srv.Patients()[0].ID, []byte("img"), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.BaseURL()+"/Media", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("mt-facilityid", srv.Facility())
+	req.Header.Set("Content-Type", "application/fhir+json")
+	_, err = http.DefaultClient.Do(req)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Len(t, srv.Media(), 1, "the POST was acted on before the reply was delayed")
+
+	srv.SetReplyLatency(0)
+	assert.Equal(t, 201, do(t, srv, call{method: "POST", path: "/FHIR/Media", tok: tok, body: body}).status)
+}

@@ -364,6 +364,7 @@ type Server struct {
 	tokenFaults  []string
 	drops        int
 	latency      time.Duration
+	replyLatency time.Duration
 	down         map[string]bool
 	requests     []*Request
 	media        []*storedMedia
@@ -502,6 +503,16 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.latency = d
 }
 
+// SetReplyLatency delays the reply of every FHIR and launch request by d
+// after the request has been acted on (0 removes the delay): a POST Media is
+// stored at once, and a client that times out meanwhile cannot know it
+// was. The delay ends early when the client gives up or the server closes.
+func (s *Server) SetReplyLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.replyLatency = d
+}
+
 // DropNext makes the next n FHIR or launch requests (after any FailNext
 // fault) be read in full and acted on, so a POST Media IS stored, and then
 // answered by closing the connection without a reply: the client cannot know
@@ -627,14 +638,14 @@ func (s *Server) DocumentReferenceData(id string) ([]byte, bool) {
 	return nil, false
 }
 
-// Reset clears faults (queued failures, drops, latency, unavailable
+// Reset clears faults (queued failures, drops, latencies, unavailable
 // facilities, token failures), recordings (requests, token count) and stored
 // resources (Media, DocumentReferences, launches). Configuration, roles set
 // by SetRoles and tokens expired by ExpireTokens stay as they are.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults, s.tokenFaults, s.drops, s.latency = nil, nil, 0, 0
+	s.faults, s.tokenFaults, s.drops, s.latency, s.replyLatency = nil, nil, 0, 0, 0
 	s.down = map[string]bool{}
 	s.requests = nil
 	s.tokenRequests.Store(0)
@@ -719,7 +730,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, segs []string,
 	}
 	s.mu.Lock()
 	s.requests = append(s.requests, rec)
-	latency := s.latency
+	latency, replyLatency := s.latency, s.replyLatency
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -727,17 +738,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, segs []string,
 		s.mu.Unlock()
 	}()
 
-	if latency > 0 {
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		case <-s.closed:
-			t.Stop()
-			return
-		}
+	if !s.sleep(r, latency) {
+		return
 	}
 
 	fault, failed, drop := s.takeFault(r.URL.Path)
@@ -751,7 +753,58 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, segs []string,
 		_, _ = io.Copy(io.Discard, r.Body)
 		panic(http.ErrAbortHandler) // closes the connection without a reply
 	}
+	if replyLatency > 0 {
+		w = &delayedWriter{ResponseWriter: w, delay: func() bool { return s.sleep(r, replyLatency) }}
+	}
 	s.route(w, r, segs, isLaunch)
+}
+
+// sleep waits d, or less if the client gives up or the server closes; it
+// reports whether the full delay passed.
+func (s *Server) sleep(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+	case <-s.closed:
+	}
+	return false
+}
+
+// delayedWriter waits before the first byte of the reply. If the wait is cut
+// short, the reply is discarded.
+type delayedWriter struct {
+	http.ResponseWriter
+	delay   func() bool
+	waited  bool
+	discard bool
+}
+
+func (d *delayedWriter) wait() {
+	if !d.waited {
+		d.waited = true
+		d.discard = !d.delay()
+	}
+}
+
+func (d *delayedWriter) WriteHeader(status int) {
+	d.wait()
+	if !d.discard {
+		d.ResponseWriter.WriteHeader(status)
+	}
+}
+
+func (d *delayedWriter) Write(p []byte) (int, error) {
+	d.wait()
+	if d.discard {
+		return len(p), nil
+	}
+	return d.ResponseWriter.Write(p)
 }
 
 // takeFault consumes the fault or drop that applies to a request, if any.
