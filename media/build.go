@@ -274,7 +274,12 @@ func (b *Builder) checkInput(ps *problems, in Input) {
 			ps.add("Media.view", "view code is not in the view value set")
 		}
 	}
-	switch c := in.Consent; {
+	b.checkConsent(ps, in.Consent)
+}
+
+// checkConsent checks a consent record, and its presence when required.
+func (b *Builder) checkConsent(ps *problems, c *Consent) {
+	switch {
 	case c == nil && b.cfg.requireConsent:
 		ps.add("Input.Consent", "consent is required")
 	case c != nil:

@@ -64,6 +64,11 @@ type DocumentInput struct {
 	Date time.Time
 	// Pages are the photos, one per page, in order; 1 to [MaxDocumentPages].
 	Pages []DocumentPage
+	// Consent covers every photo in the document; optional unless
+	// [WithConsentRequired] is given. DocumentReference has no note, so it
+	// is written as the description: the text of a Media consent note (see
+	// [Consent]) followed by who recorded it and when.
+	Consent *Consent
 }
 
 // BuildDocument wraps the pages' JPEGs into a PDF, written to w, and
@@ -132,6 +137,10 @@ func (b *Builder) BuildDocument(w io.Writer, in DocumentInput) (*fhir.DocumentRe
 	if in.Encounter != "" {
 		d.Context = &fhir.DocumentReferenceContext{Encounter: []fhir.Reference{*b.ref("Encounter", in.Encounter)}}
 	}
+	if c := in.Consent; c != nil {
+		d.Description = ptr(consentText(c) + " Recorded by " + *b.ref("Practitioner", c.RecordedBy).Reference +
+			" at " + b.dateTime(c.RecordedAt) + ".")
+	}
 	b.validateDocument(&ps, d)
 	if err := ps.err("DocumentReference"); err != nil {
 		return nil, err
@@ -156,6 +165,10 @@ func (b *Builder) checkDocumentInput(ps *problems, in DocumentInput) {
 	checkReference(ps, "DocumentReference.author[0]", &probe.Author[0], "Practitioner", true)
 	if in.Encounter != "" {
 		checkReference(ps, "DocumentReference.context.encounter[0]", b.ref("Encounter", in.Encounter), "Encounter", true)
+	}
+	b.checkConsent(ps, in.Consent)
+	if c := in.Consent; c != nil && c.RecordedBy != "" {
+		checkReference(ps, "Input.Consent.RecordedBy", b.ref("Practitioner", c.RecordedBy), "Practitioner", true)
 	}
 	if utf8.RuneCountInString(cleanText(in.Title)) > MaxTitleLength {
 		ps.add("DocumentReference.content[0].attachment.title", "title is longer than "+strconv.Itoa(MaxTitleLength)+" characters")

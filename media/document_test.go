@@ -92,6 +92,7 @@ func TestBuildDocument(t *testing.T) {
 		DocumentPage{JPEG: bytes.NewReader(img), Created: testCreated, Metadata: Metadata{BodySite: "20233005", Title: "Whānau asked – “review”"}},
 	)
 	in.Encounter = "enc-4"
+	in.Consent = &Consent{Purposes: []ConsentPurpose{ConsentRecord, ConsentPublication}, RecordedBy: "prac-7", RecordedAt: testCreated}
 	var pdf bytes.Buffer
 	d, err := b.BuildDocument(&pdf, in)
 	require.NoError(t, err)
@@ -104,6 +105,7 @@ func TestBuildDocument(t *testing.T) {
 	assert.Equal(t, "https://alexapiuat.medtechglobal.com/fhir/Practitioner/prac-123", *d.Author[0].Reference)
 	assert.Equal(t, "https://alexapiuat.medtechglobal.com/fhir/Encounter/enc-4", *d.Context.Encounter[0].Reference)
 	assert.Equal(t, "2026-11-25T10:42:07+13:00", *d.Date)
+	assert.Equal(t, "Consent: clinical record: yes; teaching: no; publication: yes. Recorded by https://alexapiuat.medtechglobal.com/fhir/Practitioner/prac-7 at 2026-11-25T10:42:07+13:00.", *d.Description)
 	a := d.Content[0].Attachment
 	assert.Equal(t, "application/pdf", *a.ContentType)
 	assert.Equal(t, DataPlaceholder, *a.Data)
@@ -152,7 +154,7 @@ func TestDocumentTitles(t *testing.T) {
 
 func TestBuildDocumentProblems(t *testing.T) {
 	t.Parallel()
-	b := testBuilder(t)
+	b := testBuilder(t, WithConsentRequired())
 	img := quadrantJPEG(t, 16, 16)
 	page := func() DocumentPage { return DocumentPage{JPEG: bytes.NewReader(img)} }
 	tests := []struct {
@@ -166,6 +168,7 @@ func TestBuildDocumentProblems(t *testing.T) {
 		{"no author", func(in *DocumentInput) { in.Author = "" }, []string{"DocumentReference.author[0]"}},
 		{"bad encounter", func(in *DocumentInput) { in.Encounter = "a b" }, []string{"DocumentReference.context.encounter[0]"}},
 		{"no pages", func(in *DocumentInput) { in.Pages = nil }, []string{"Input.Pages"}},
+		{"consent required", func(in *DocumentInput) { in.Consent = nil }, []string{"Input.Consent"}},
 		{"too many pages", func(in *DocumentInput) {
 			in.Pages = nil
 			for range MaxDocumentPages + 1 {
@@ -176,11 +179,15 @@ func TestBuildDocumentProblems(t *testing.T) {
 			in.Pages = []DocumentPage{{Orientation: 9, Metadata: Metadata{BodySite: "1", Laterality: "2", View: "3"}}}
 		}, []string{"Input.Pages[0].JPEG", "Input.Pages[0].Orientation", "Input.Pages[0].Metadata.BodySite", "Input.Pages[0].Metadata.Laterality", "Input.Pages[0].Metadata.View"}},
 		{"long title", func(in *DocumentInput) { in.Title = strings.Repeat("t", MaxTitleLength+1) }, []string{"DocumentReference.content[0].attachment.title"}},
+		{"consent without record", func(in *DocumentInput) {
+			in.Consent = &Consent{Purposes: []ConsentPurpose{ConsentTeaching}, RecordedBy: "p 1"}
+		}, []string{"Input.Consent.Purposes", "Input.Consent.RecordedAt", "Input.Consent.RecordedBy"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			in := testDocumentInput(page())
+			in.Consent = &Consent{Purposes: []ConsentPurpose{ConsentRecord}, RecordedBy: "prac-1", RecordedAt: testCreated}
 			tc.mutate(&in)
 			var w bytes.Buffer
 			d, err := b.BuildDocument(&w, in)

@@ -311,6 +311,7 @@ func TestBuiltDocumentsPassIndependentValidators(t *testing.T) {
 	rel := testBuilder(t, WithIdentifierSystem(""))
 	withEncounter := testDocumentInput(page(Metadata{BodySite: "53505006"}))
 	withEncounter.Encounter = "enc-2"
+	withEncounter.Consent = &Consent{Purposes: []ConsentPurpose{ConsentRecord, ConsentTeaching}, RecordedBy: "prac-2", RecordedAt: testCreated}
 	noNHI := testDocumentInput(page(Metadata{Title: "Whānau – ✓"}), page(Metadata{View: "dermoscopic"}))
 	noNHI.Patient.NHI = ""
 	cases := []struct {
