@@ -2,6 +2,7 @@ package media
 
 import (
 	"encoding/base64"
+	"mime"
 	"regexp"
 	"strings"
 	"time"
@@ -24,7 +25,8 @@ type ImageFacts struct {
 	// [MaxIdentifierLength] characters of A-Z, a-z, 0-9, '.', '-' and '_'
 	// (a UUID or ULID fits).
 	ID string
-	// ContentType is the image's MIME type, for example "image/jpeg".
+	// ContentType is the image's MIME type, for example "image/jpeg";
+	// case and parameters are normalised away.
 	ContentType string
 	// Size is the image's length in bytes.
 	Size int64
@@ -184,7 +186,7 @@ func (b *Builder) Build(in Input) (*fhir.Media, error) {
 		Operator:        b.ref("Practitioner", in.Operator),
 		CreatedDateTime: ptr(when),
 		Content: fhir.Attachment{
-			ContentType: ptr(in.Image.ContentType),
+			ContentType: ptr(normalContentType(in.Image.ContentType)),
 			Data:        ptr(DataPlaceholder),
 			Title:       ptr(b.title(in.Metadata, created)),
 			Creation:    ptr(when),
@@ -238,6 +240,17 @@ func (b *Builder) Build(in Input) (*fhir.Media, error) {
 }
 
 const maxInt32 = 1<<31 - 1
+
+// normalContentType lower-cases a MIME type and drops its parameters
+// ("Image/JPEG; q=1" becomes "image/jpeg"); what does not parse is kept
+// for Validate to report.
+func normalContentType(ct string) string {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return ct
+	}
+	return mt
+}
 
 // checkInput finds problems that the resource alone cannot show: input
 // that is dropped, coded away or not written at all.

@@ -102,6 +102,7 @@ func TestBuildOptionalParts(t *testing.T) {
 	in.Image.SHA1 = nil
 	in.Image.Width, in.Image.Height = 0, 0
 	in.Image.Created = time.Time{}
+	in.Image.ContentType = "Image/JPEG; charset=binary"
 	in.Metadata = Metadata{}
 	m, err := b.Build(in)
 	require.NoError(t, err)
@@ -114,6 +115,7 @@ func TestBuildOptionalParts(t *testing.T) {
 	assert.Nil(t, m.View)
 	assert.Nil(t, m.Encounter)
 	assert.Empty(t, m.Note)
+	assert.Equal(t, "image/jpeg", *m.Content.ContentType, "case and parameters normalised")
 	assert.Equal(t, "2026-11-24T22:42:07+00:00", *m.CreatedDateTime, "no capture time: the builder's clock, in its zone")
 	assert.Equal(t, "Clinical photo, 24 Nov 2026 22:42", *m.Content.Title)
 }
@@ -177,6 +179,7 @@ func TestBuildProblems(t *testing.T) {
 		{"bad encounter", func(in *Input) { in.Encounter = "x y" }, []string{"Media.encounter"}},
 		{"no content type", func(in *Input) { in.Image.ContentType = "" }, []string{"Media.content.contentType"}},
 		{"heic not accepted", func(in *Input) { in.Image.ContentType = "image/heic" }, []string{"Media.content.contentType"}},
+		{"unparsable content type", func(in *Input) { in.Image.ContentType = "image/jpeg;;" }, []string{"Media.content.contentType"}},
 		{"zero size", func(in *Input) { in.Image.Size = 0 }, []string{"Media.content.size"}},
 		{"too big", func(in *Input) { in.Image.Size = DefaultMaxSize + 1 }, []string{"Media.content.size"}},
 		{"huge", func(in *Input) { in.Image.Size = 1 << 40 }, []string{"Media.content.size", "Media.content.size"}},
