@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ type handlerConfig struct {
 	retry        time.Duration
 	writeTimeout time.Duration
 	maxLimit     int
+	maxWait      time.Duration
 	logger       *slog.Logger
 }
 
@@ -79,6 +81,18 @@ func WithMaxPollLimit(n int) HandlerOption {
 	}
 }
 
+// WithMaxWait caps how long a long poll (?wait=N seconds) may wait for an
+// event (default 25s, below common proxy idle timeouts).
+func WithMaxWait(d time.Duration) HandlerOption {
+	return func(c *handlerConfig) error {
+		if d < time.Second || d > 2*time.Minute {
+			return fmt.Errorf("sync: max wait %v outside [1s, 2m]", d)
+		}
+		c.maxWait = d
+		return nil
+	}
+}
+
 // WithHandlerLogger sets a logger for stream starts, ends and failures
 // (default: silent). It logs session ids, never event data.
 func WithHandlerLogger(l *slog.Logger) HandlerOption {
@@ -97,6 +111,7 @@ func newHandlerConfig(opts []HandlerOption) (handlerConfig, error) {
 		retry:        2 * time.Second,
 		writeTimeout: 30 * time.Second,
 		maxLimit:     200,
+		maxWait:      25 * time.Second,
 		logger:       slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
@@ -280,17 +295,22 @@ func lastEventID(r *http.Request) (uint64, error) {
 	return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 }
 
-// PollHandler answers GET ?after=N[&limit=M] with the session's events after
-// id N as JSON, for clients that cannot hold an SSE stream:
+// PollHandler answers GET ?after=N[&limit=M][&wait=S] with the session's
+// events after id N as JSON, for clients that cannot hold a stream:
 //
 //	{"events": [...], "last_id": 42, "presence": {"phone": true, "since": "..."}}
 //
 // Clients poll again with after=last_id. A "resync" event means the client
 // must re-read the session (see the package's delivery rules). presence is
-// present when the History also implements [PresenceReader]. A PollHandler
-// is safe for concurrent use.
+// present when the History also implements [PresenceReader].
+//
+// With wait=S (seconds, capped by [WithMaxWait]) and nothing new, the
+// request is held until an event arrives or S seconds pass (a long poll),
+// when the History also implements [Subscriber], as both hubs do. A
+// PollHandler is safe for concurrent use.
 type PollHandler struct {
 	hist    History
+	sub     Subscriber // nil: no long polling
 	session SessionFunc
 	cfg     handlerConfig
 }
@@ -305,7 +325,45 @@ func NewPollHandler(hist History, session SessionFunc, opts ...HandlerOption) (*
 	if err != nil {
 		return nil, err
 	}
-	return &PollHandler{hist: hist, session: session, cfg: cfg}, nil
+	sub, _ := hist.(Subscriber)
+	return &PollHandler{hist: hist, sub: sub, session: session, cfg: cfg}, nil
+}
+
+// await holds a long poll until the session has an event after "after" or
+// wait passes, then returns what is immediately available (up to limit).
+func (h *PollHandler) await(ctx context.Context, session string, after uint64, limit int, wait time.Duration) ([]Event, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	sub, err := h.sub.Subscribe(ctx, session, after)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Close()
+	events := []Event{}
+	select {
+	case ev, ok := <-sub.Events():
+		if !ok {
+			if err := sub.Err(); !errIsEnd(err) {
+				return nil, err
+			}
+			return events, nil
+		}
+		events = append(events, ev)
+	case <-ctx.Done():
+		return events, nil
+	}
+	for len(events) < limit && events[len(events)-1].Type != Resync {
+		select {
+		case ev, ok := <-sub.Events():
+			if !ok {
+				return events, nil
+			}
+			events = append(events, ev)
+		default:
+			return events, nil
+		}
+	}
+	return events, nil
 }
 
 // PollResponse is the JSON body a [PollHandler] returns.
@@ -347,8 +405,20 @@ func (h *PollHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = min(n, h.cfg.maxLimit)
 	}
+	var wait time.Duration
+	if v := q.Get("wait"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			http.Error(w, "bad wait", http.StatusBadRequest)
+			return
+		}
+		wait = min(time.Duration(n)*time.Second, h.cfg.maxWait)
+	}
 	ctx := r.Context()
 	events, err := h.hist.Since(ctx, session, after, limit)
+	if err == nil && len(events) == 0 && wait > 0 && h.sub != nil {
+		events, err = h.await(ctx, session, after, limit, wait)
+	}
 	if err != nil {
 		h.cfg.logger.WarnContext(ctx, "sync: poll failed", "session", session, "err", err)
 		http.Error(w, "events unavailable", http.StatusServiceUnavailable)

@@ -300,6 +300,7 @@ func TestHandlerOptionsValidate(t *testing.T) {
 		{"retry zero", sync.WithRetry(0)},
 		{"write timeout tiny", sync.WithWriteTimeout(time.Microsecond)},
 		{"poll limit zero", sync.WithMaxPollLimit(0)},
+		{"max wait too long", sync.WithMaxWait(time.Hour)},
 		{"nil logger", sync.WithHandlerLogger(nil)},
 	}
 	for _, tc := range tests {
@@ -347,6 +348,8 @@ func TestPollHandler(t *testing.T) {
 		{"unknown session", "s2", "", 200, []uint64{}, 0, false},
 		{"bad after", "s1", "?after=x", 400, nil, 0, false},
 		{"bad limit", "s1", "?limit=0", 400, nil, 0, false},
+		{"bad wait", "s1", "?wait=-1", 400, nil, 0, false},
+		{"wait with events returns at once", "s1", "?after=5&wait=60", 200, []uint64{6, 7}, 7, false},
 		{"no session", "", "", 404, nil, 0, false},
 	}
 	require.Equal(t, uint64(6), evs[5].ID)
@@ -474,4 +477,59 @@ func TestFollowEndsOnHubClose(t *testing.T) {
 		assert.ErrorIs(t, s.Err(), sync.ErrClosed)
 	}
 	requireNoSyncGoroutines(t)
+}
+
+// signalHub reports each Subscribe, so a test knows a long poll is held.
+type signalHub struct {
+	*sync.Hub
+	subscribed chan struct{}
+}
+
+func (h signalHub) Subscribe(ctx context.Context, session string, after uint64) (sync.Subscription, error) {
+	sub, err := h.Hub.Subscribe(ctx, session, after)
+	h.subscribed <- struct{}{}
+	return sub, err
+}
+
+func TestPollHandlerLongPoll(t *testing.T) {
+	t.Parallel()
+	hub, err := sync.NewHub()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = hub.Close() })
+	sh := signalHub{Hub: hub, subscribed: make(chan struct{}, 10)}
+	h, err := sync.NewPollHandler(sh, sessionFromHeader, sync.WithMaxWait(time.Second))
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	poll := func(query string) sync.PollResponse {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+query, nil)
+		require.NoError(t, err)
+		req.Header.Set("X-Test-Session", "s1")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		var body sync.PollResponse
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+		return body
+	}
+
+	body := poll("?after=0&wait=30") // capped at the 1s maximum
+	<-sh.subscribed
+	assert.Empty(t, body.Events, "a long poll with nothing new times out empty")
+	assert.Equal(t, uint64(0), body.LastID)
+
+	got := make(chan sync.PollResponse, 1)
+	go func() { got <- poll("?after=0&wait=1") }()
+	select {
+	case <-sh.subscribed: // the request is held
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "the poll did not wait")
+	}
+	ev, err := hub.Publish(t.Context(), sync.Event{Session: "s1", Type: sync.ImageAdded})
+	require.NoError(t, err)
+	body = <-got
+	require.Len(t, body.Events, 1, "the held poll returns the new event")
+	assert.Equal(t, ev.ID, body.Events[0].ID)
+	assert.Equal(t, ev.ID, body.LastID)
 }
