@@ -104,9 +104,10 @@
 //
 // # Faults and inspection
 //
-// FailNext, SetLatency, SetReplyLatency, DropNext, ExpireTokens and
-// SetFacilityUnavailable act on the FHIR and launch endpoints; FailTokenNext
-// and SetRoles on the token endpoint. Two faults leave a POST's outcome
+// FailNext, SetLatency, SetReplyLatency, DropNext, ExpireTokens,
+// SetFacilityUnavailable and SetEgressBlocked (the egress IP is not
+// allow-listed: the token works, ALEX never answers) act on the FHIR and
+// launch endpoints; FailTokenNext and SetRoles on the token endpoint. Two faults leave a POST's outcome
 // unknown to the client: DropNext (stored, then the connection closes with no
 // reply) and SetReplyLatency with a client timeout (stored, reply too late);
 // SetLatency delays before acting, so a client that gives up stores nothing.

@@ -85,3 +85,47 @@ func ExampleNewServer() {
 	// 200 1 32 Testing Aroha
 	// 403 1 2
 }
+
+// ExampleServer_FailNext makes the next call fail as ALEX's gateway might,
+// with a Retry-After a client must honour, and shows what was recorded.
+func ExampleServer_FailNext() {
+	srv := alextest.NewServer()
+	defer srv.Close()
+	srv.FailNext(1, alextest.Fault{Status: http.StatusServiceUnavailable, RetryAfter: "2", Path: "/FHIR/Practitioner"})
+
+	id, secret, scope := srv.Credentials()
+	resp, err := http.PostForm(srv.TokenURL(), url.Values{"grant_type": {"client_credentials"},
+		"client_id": {id}, "client_secret": {secret}, "scope": {scope}})
+	if err != nil {
+		panic(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+
+	get := func() *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, srv.BaseURL()+"/Practitioner", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		req.Header.Set("mt-facilityid", srv.Facility())
+		req.Header.Set("mt-correlationid", "3f2b6c1e-0000-4000-8000-000000000001")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			panic(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	first := get()
+	fmt.Println(first.StatusCode, first.Header.Get("Retry-After"))
+	fmt.Println(get().StatusCode)
+	for _, r := range srv.Requests() {
+		fmt.Println(r.Method, r.Path, r.Facility, r.CorrelationID)
+	}
+	// Output:
+	// 503 2
+	// 200
+	// GET /FHIR/Practitioner F2N060-E 3f2b6c1e-0000-4000-8000-000000000001
+	// GET /FHIR/Practitioner F2N060-E 3f2b6c1e-0000-4000-8000-000000000001
+}

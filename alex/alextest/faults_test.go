@@ -265,3 +265,23 @@ func TestSetReplyLatencyActsThenDelays(t *testing.T) {
 	srv.SetReplyLatency(0)
 	assert.Equal(t, 201, do(t, srv, call{method: "POST", path: "/FHIR/Media", tok: tok, body: body}).status)
 }
+
+func TestSetEgressBlocked(t *testing.T) {
+	t.Parallel()
+	srv := alextest.NewTestServer(t)
+	srv.SetEgressBlocked(true)
+	tok := token(t, srv) // the token endpoint still answers
+
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.BaseURL()+"/Location", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("mt-facilityid", srv.Facility())
+	_, err = http.DefaultClient.Do(req)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Empty(t, srv.Requests(), "blocked requests never reach ALEX")
+
+	srv.SetEgressBlocked(false)
+	assert.Equal(t, 200, do(t, srv, call{path: "/FHIR/Location", tok: tok}).status)
+}

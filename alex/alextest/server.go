@@ -53,7 +53,7 @@ const (
 	HeaderAppID         = "mt-appid"
 )
 
-// FHIR identifier systems used by ALEX.
+// FHIR systems, codes and limits ALEX uses.
 const (
 	NHISystem          = "https://standards.digital.health.nz/ns/nhi-id"
 	HPIFacilitySystem  = "https://standards.digital.health.nz/ns/hpi-facility-id"
@@ -365,6 +365,7 @@ type Server struct {
 	drops        int
 	latency      time.Duration
 	replyLatency time.Duration
+	blocked      bool
 	down         map[string]bool
 	requests     []*Request
 	media        []*storedMedia
@@ -513,6 +514,17 @@ func (s *Server) SetReplyLatency(d time.Duration) {
 	s.replyLatency = d
 }
 
+// SetEgressBlocked simulates a caller whose egress IP is not on ALEX's
+// allow-list (blocked=true): the token endpoint still works, but every FHIR
+// and launch request hangs without a reply until the client gives up or the
+// server closes, as the TCP connection to ALEX times out. Such requests never
+// reach ALEX, so they are not recorded. blocked=false lifts it.
+func (s *Server) SetEgressBlocked(blocked bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.blocked = blocked
+}
+
 // DropNext makes the next n FHIR or launch requests (after any FailNext
 // fault) be read in full and acted on, so a POST Media IS stored, and then
 // answered by closing the connection without a reply: the client cannot know
@@ -638,7 +650,7 @@ func (s *Server) DocumentReferenceData(id string) ([]byte, bool) {
 	return nil, false
 }
 
-// Reset clears faults (queued failures, drops, latencies, unavailable
+// Reset clears faults (queued failures, drops, latencies, blocked egress, unavailable
 // facilities, token failures), recordings (requests, token count) and stored
 // resources (Media, DocumentReferences, launches). Configuration, roles set
 // by SetRoles and tokens expired by ExpireTokens stay as they are.
@@ -646,6 +658,7 @@ func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults, s.tokenFaults, s.drops, s.latency, s.replyLatency = nil, nil, 0, 0, 0
+	s.blocked = false
 	s.down = map[string]bool{}
 	s.requests = nil
 	s.tokenRequests.Store(0)
@@ -717,6 +730,16 @@ func splitPath(escaped string) ([]string, bool) {
 // serveAPI applies recording, latency and faults, then the ALEX checks, then
 // the route's handler.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, segs []string, isLaunch bool) {
+	s.mu.Lock()
+	blocked := s.blocked
+	s.mu.Unlock()
+	if blocked {
+		select {
+		case <-r.Context().Done():
+		case <-s.closed:
+		}
+		panic(http.ErrAbortHandler)
+	}
 	body := &countingBody{ReadCloser: http.MaxBytesReader(w, r.Body, MaxBodyBytes)}
 	r.Body = body
 	rec := &Request{
