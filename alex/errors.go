@@ -309,3 +309,14 @@ func (e *TokenError) Unwrap() error { return e.Err }
 
 // Is makes a TokenError match ErrUnauthorized.
 func (e *TokenError) Is(target error) bool { return target == ErrUnauthorized }
+
+// Summary returns ALEX's first issue as text safe to show or log (scrubbed
+// of patient identifiers and capped), or "" if ALEX gave none.
+func (e *Error) Summary() string {
+	for _, is := range e.Issues {
+		if t := firstNonEmpty(is.Diagnostics, is.Details); t != "" {
+			return scrub(t)
+		}
+	}
+	return ""
+}

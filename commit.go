@@ -1,0 +1,306 @@
+package clinicalimages
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	gosync "sync"
+	"time"
+
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/clinicpro/clinicalimages/alex"
+	"github.com/clinicpro/clinicalimages/media"
+	"github.com/clinicpro/clinicalimages/session"
+	"github.com/clinicpro/clinicalimages/sync"
+)
+
+// commitTimeout bounds one image's commit. The commit runs detached from the
+// caller's context: a desktop that disconnects mid-commit must not turn a
+// send into an unknown outcome.
+const commitTimeout = 3 * time.Minute
+
+// Outcome is what happened to one image in a Commit.
+type Outcome struct {
+	ImageID string        `json:"image"`
+	State   session.State `json:"state"`             // committed, failed or committing (someone else holds it)
+	MediaID string        `json:"mediaId,omitempty"` // ALEX Media id when committed
+	Code    string        `json:"code,omitempty"`    // machine code when not committed
+	Message string        `json:"message,omitempty"` // plain language, no patient data
+	// Reconciled: the Media was found in ALEX by its identifier after an
+	// earlier attempt's outcome was unknown; it was not sent again.
+	Reconciled bool `json:"reconciled,omitempty"`
+}
+
+// CommitResult lists every image's outcome, in the order asked.
+type CommitResult struct {
+	Images []Outcome `json:"images"`
+}
+
+// Committed counts the images that are now in the patient's record.
+func (r CommitResult) Committed() int {
+	n := 0
+	for _, o := range r.Images {
+		if o.State == session.StateCommitted {
+			n++
+		}
+	}
+	return n
+}
+
+// Commit sends images of the session to ALEX, each as one Media, in parallel
+// up to Limits.CommitParallelism. With no ids it commits every image not yet
+// committed. Each image is claimed atomically first: an image another caller
+// is committing comes back as committing with code already_committing, one
+// already in the record as committed. A second Commit retries only what did
+// not succeed. Before any resend of an image whose earlier attempt had an
+// unknown outcome, ALEX is searched for the image's identifier, so nothing
+// lands twice.
+func (s *Service) Commit(ctx context.Context, sessionID string, imageIDs []string) (CommitResult, error) {
+	sess, err := s.sessions.Touch(ctx, sessionID)
+	if err != nil {
+		return CommitResult{}, err
+	}
+	if len(imageIDs) == 0 {
+		for _, img := range sess.Images {
+			if img.State != session.StateCommitted {
+				imageIDs = append(imageIDs, img.ID)
+			}
+		}
+	}
+	res := CommitResult{Images: make([]Outcome, len(imageIDs))}
+	sem := make(chan struct{}, s.limits.CommitParallelism)
+	var wg gosync.WaitGroup
+	for i, id := range imageIDs {
+		if sess.Image(id) == nil || slices.Index(imageIDs, id) < i {
+			res.Images[i] = Outcome{ImageID: id, State: "", Code: "not_found", Message: "no such image in this session"}
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+			defer cancel()
+			res.Images[i] = s.commitOne(cctx, sessionID, id)
+		}()
+	}
+	wg.Wait()
+	return res, nil
+}
+
+func (s *Service) commitOne(ctx context.Context, sessionID, imageID string) Outcome {
+	out := Outcome{ImageID: imageID}
+	claim, err := s.sessions.ClaimCommit(ctx, sessionID, imageID)
+	switch {
+	case errors.Is(err, session.ErrAlreadyCommitted):
+		out.State = session.StateCommitted
+		if sess, err := s.sessions.Get(ctx, sessionID); err == nil && sess.Image(imageID) != nil {
+			out.MediaID = sess.Image(imageID).MediaID
+		}
+		return out
+	case errors.Is(err, session.ErrAlreadyCommitting):
+		out.State, out.Code, out.Message = session.StateCommitting, "already_committing", "this photo is already being sent"
+		return out
+	case err != nil:
+		out.Code, out.Message = errorCode(err), "could not start the commit: "+publicMessage(err)
+		return out
+	}
+	return s.send(ctx, claim)
+}
+
+// send commits a claimed image: reconcile if an earlier attempt may have
+// landed, build, validate, POST, and record the outcome.
+func (s *Service) send(ctx context.Context, claim session.Claim) Outcome {
+	img, sess := claim.Image, claim.Session
+	s.publish(ctx, sess.ID, sync.ImageCommitting, img.ID, nil)
+	s.audit.Audit(ctx, AuditRecord{Event: "commit.attempted", Session: sess.ID, Image: img.ID, Facility: sess.Facility, Detail: fmt.Sprintf("attempt=%d", img.Attempts)})
+	actx := alex.WithCorrelationID(alex.WithFacilityID(ctx, sess.Facility), newCorrelationID(img.ID, img.Attempts))
+
+	// Any earlier attempt may have reached ALEX without our hearing back.
+	if img.Attempts > 1 {
+		if id, found, err := s.reconcile(actx, sess, img); err != nil {
+			return s.fail(ctx, claim, "reconcile_failed", "could not check ALEX for an earlier attempt; try again: "+publicMessage(err))
+		} else if found {
+			return s.committed(ctx, claim, id, true)
+		}
+	}
+
+	m, err := s.buildMedia(sess, img)
+	if err != nil {
+		return s.fail(ctx, claim, "invalid", publicMessage(err))
+	}
+	content := alex.Content{Size: img.Size, Open: func(ctx context.Context) (io.ReadCloser, error) { return s.sessions.OpenImage(ctx, img) }}
+	for attempt := 1; ; attempt++ {
+		cr, err := s.alex.CreateMedia(actx, m, content)
+		if err == nil {
+			return s.committed(ctx, claim, cr.ID, false)
+		}
+		if !errors.Is(err, alex.ErrOutcomeUnknown) || attempt > 1 {
+			return s.fail(ctx, claim, errorCode(err), publicMessage(err))
+		}
+		// Sent, unanswered: look before sending again.
+		id, found, rerr := s.reconcile(actx, sess, img)
+		if rerr != nil {
+			return s.fail(ctx, claim, "outcome_unknown", "ALEX did not answer and could not be checked; the photo will be checked before it is sent again")
+		}
+		if found {
+			return s.committed(ctx, claim, id, true)
+		}
+		s.log.InfoContext(ctx, "commit: outcome unknown, not in ALEX, resending once", "session", sess.ID, "image", img.ID)
+	}
+}
+
+func (s *Service) reconcile(ctx context.Context, sess *session.Session, img session.Image) (mediaID string, found bool, err error) {
+	m, err := s.alex.FindMediaByIdentifier(ctx, sess.NHI, s.idSystem, img.ID)
+	if errors.Is(err, alex.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if m.Id == nil {
+		return "", false, errors.New("reconcile: Media without id")
+	}
+	// Never the wrong patient: the Media we made names our patient.
+	if m.Subject == nil || m.Subject.Reference == nil || !refersTo(*m.Subject.Reference, "Patient", sess.PatientID) {
+		return "", false, errors.New("reconcile: a Media with our identifier names another patient")
+	}
+	return *m.Id, true, nil
+}
+
+func refersTo(ref, typ, id string) bool {
+	want := typ + "/" + id
+	return ref == want || (len(ref) > len(want) && ref[len(ref)-len(want)-1:] == "/"+want)
+}
+
+func (s *Service) buildMedia(sess *session.Session, img session.Image) (*fhir.Media, error) {
+	sha1, _ := hex.DecodeString(img.SHA1)
+	in := media.Input{
+		Image: media.ImageFacts{ID: img.ID, ContentType: img.ContentType, Size: img.Size, SHA1: sha1,
+			Width: img.Width, Height: img.Height, Created: img.CreatedAt},
+		Patient:   media.Patient{ID: sess.PatientID, NHI: sess.NHI},
+		Operator:  sess.Practitioner,
+		Facility:  sess.Facility,
+		Encounter: sess.Encounter,
+		Metadata: media.Metadata{BodySite: img.Clinical.BodySite, Laterality: img.Clinical.Laterality,
+			View: img.Clinical.View, Title: img.Clinical.Title, Note: img.Clinical.Note},
+	}
+	if img.Consent.Given {
+		by := img.Consent.RecordedBy
+		if by == "" {
+			by = sess.Practitioner
+		}
+		in.Consent = &media.Consent{Purposes: []media.ConsentPurpose{media.ConsentRecord}, RecordedBy: by, RecordedAt: img.Consent.RecordedAt}
+	}
+	m, err := s.builder.Build(in)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.builder.Validate(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (s *Service) committed(ctx context.Context, claim session.Claim, mediaID string, reconciled bool) Outcome {
+	if _, err := s.sessions.MarkCommitted(ctx, claim, mediaID); err != nil && !errors.Is(err, session.ErrAlreadyCommitted) {
+		// The Media is in ALEX; only our record failed. Recovery will
+		// reconcile it (it stays committing past the lease).
+		s.log.WarnContext(ctx, "commit: landed but not recorded", "session", claim.Session.ID, "image", claim.Image.ID, "error", err)
+	}
+	s.publish(ctx, claim.Session.ID, sync.ImageCommitted, claim.Image.ID, map[string]any{"mediaId": mediaID})
+	s.audit.Audit(ctx, AuditRecord{Event: "image.committed", Session: claim.Session.ID, Image: claim.Image.ID, MediaID: mediaID,
+		SHA256: claim.Image.SHA256, Detail: map[bool]string{true: "reconciled", false: ""}[reconciled]})
+	return Outcome{ImageID: claim.Image.ID, State: session.StateCommitted, MediaID: mediaID, Reconciled: reconciled}
+}
+
+func (s *Service) fail(ctx context.Context, claim session.Claim, code, msg string) Outcome {
+	if _, err := s.sessions.MarkFailed(ctx, claim, code+": "+msg); err != nil {
+		s.log.WarnContext(ctx, "commit: could not record failure", "session", claim.Session.ID, "image", claim.Image.ID, "error", err)
+	}
+	s.publish(ctx, claim.Session.ID, sync.ImageFailed, claim.Image.ID, map[string]any{"code": code})
+	s.audit.Audit(ctx, AuditRecord{Event: "image.failed", Session: claim.Session.ID, Image: claim.Image.ID, Reason: code})
+	return Outcome{ImageID: claim.Image.ID, State: session.StateFailed, Code: code, Message: msg}
+}
+
+func newCorrelationID(imageID string, attempt int) string {
+	return fmt.Sprintf("%s-%d-%s", imageID[:min(12, len(imageID))], attempt, newRequestID())
+}
+
+// Recover finds images left in committing longer than Limits.StuckCommit
+// (a process died mid-commit), reconciles each with ALEX, and records it as
+// committed or sends it; it also announces the expiry of sessions whose
+// bytes remain. It is safe to run on every instance at once. It needs a
+// BlobStore that can list (all of this module's can).
+func (s *Service) Recover(ctx context.Context) (recovered int, err error) {
+	lister, ok := s.blobs.(session.BlobLister)
+	if !ok {
+		return 0, nil
+	}
+	seen := map[string]bool{}
+	err = lister.List(ctx, func(bi session.BlobInfo) error {
+		sid, _, err := bi.Key.Parts()
+		if err == nil {
+			seen[sid] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for sid := range seen {
+		sess, err := s.sessions.Get(ctx, sid)
+		if errors.Is(err, session.ErrExpired) {
+			s.publish(ctx, sid, sync.SessionExpired, "", map[string]any{"reason": "expired"})
+			s.audit.Audit(ctx, AuditRecord{Event: "session.expired", Session: sid})
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		for _, img := range sess.Images {
+			if img.State != session.StateCommitting || s.now().Sub(img.CommitStarted) < s.limits.StuckCommit {
+				continue
+			}
+			claim, err := s.sessions.ClaimCommit(ctx, sid, img.ID)
+			if err != nil {
+				continue // not yet abandoned, or taken by another instance
+			}
+			cctx, cancel := context.WithTimeout(ctx, commitTimeout)
+			o := s.send(cctx, claim)
+			cancel()
+			s.log.InfoContext(ctx, "recovered a stuck commit", "session", sid, "image", img.ID, "state", string(o.State))
+			recovered++
+		}
+	}
+	return recovered, nil
+}
+
+// Run does the background work until ctx ends: every interval it recovers
+// stuck commits, announces expired sessions and sweeps retained bytes. Run it
+// on every instance; all of it is safe to run concurrently.
+func (s *Service) Run(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.Recover(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "recover failed", "error", err)
+		}
+		if _, err := s.sessions.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "sweep failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,573 @@
+package clinicalimages
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	gosync "sync"
+	"time"
+
+	"github.com/clinicpro/clinicalimages/alex"
+	"github.com/clinicpro/clinicalimages/compress"
+	"github.com/clinicpro/clinicalimages/media"
+	"github.com/clinicpro/clinicalimages/session"
+	"github.com/clinicpro/clinicalimages/session/memory"
+	"github.com/clinicpro/clinicalimages/sync"
+)
+
+// Errors the Service returns besides those of the packages it wires
+// (session.ErrNotFound, session.ErrAlreadyCommitting, compress.ErrTooLarge,
+// alex.ErrFacilityUnavailable...), which it wraps unchanged.
+var (
+	// ErrUnauthenticated: a desktop credential, phone token or launch is
+	// missing, malformed, forged or expired.
+	ErrUnauthenticated = errors.New("clinicalimages: not authenticated")
+	// ErrForbidden: the caller is authenticated but may not do this (a phone
+	// asking for the session, a credential for another session).
+	ErrForbidden = errors.New("clinicalimages: forbidden")
+	// ErrTooManyImages: the session already holds the maximum number of images.
+	ErrTooManyImages = errors.New("clinicalimages: too many images in the session")
+	// ErrInvalidRequest: the request itself is malformed.
+	ErrInvalidRequest = errors.New("clinicalimages: invalid request")
+)
+
+// Limits bound what one session and one upload may use. Zero fields take
+// their defaults.
+type Limits struct {
+	MaxUploadBytes      int64 // bytes of one upload before normalising (default 30 MB)
+	MaxImagesPerSession int   // images listed in one session (default 30)
+	CommitParallelism   int   // images of one Commit sent to ALEX at once (default 4)
+	// StuckCommit is how long an image may stay in committing before
+	// recovery reconciles it (default 5 minutes; keep it at least the
+	// session.Manager's commit lease).
+	StuckCommit time.Duration
+}
+
+// DefaultLimits are used for zero fields of Limits.
+var DefaultLimits = Limits{MaxUploadBytes: 30 << 20, MaxImagesPerSession: 30, CommitParallelism: 4, StuckCommit: 5 * time.Minute}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.MaxUploadBytes <= 0 {
+		l.MaxUploadBytes = d.MaxUploadBytes
+	}
+	if l.MaxImagesPerSession <= 0 {
+		l.MaxImagesPerSession = d.MaxImagesPerSession
+	}
+	if l.CommitParallelism <= 0 {
+		l.CommitParallelism = d.CommitParallelism
+	}
+	if l.StuckCommit <= 0 {
+		l.StuckCommit = d.StuckCommit
+	}
+	return l
+}
+
+// Events is what the Service needs of the real-time layer: sync.Hub (the
+// default) and redisnotify.Hub implement it.
+type Events interface {
+	sync.Publisher
+	sync.Subscriber
+	sync.History
+}
+
+// Service runs the capture-to-record flow: verified launch, session, phone
+// handoff, uploads (normalised, stored, announced), metadata, and commit to
+// ALEX with reconciliation so that every photo lands exactly once on the
+// right patient. It holds no state of its own beyond its parts, so any number
+// of Services in any number of processes may share the same stores. It is safe
+// for concurrent use. Serve it over HTTP with [Service.Handler].
+type Service struct {
+	alex      *alex.Client
+	sessions  *session.Manager
+	store     session.Store
+	blobs     session.BlobStore
+	events    Events
+	presence  sync.PresenceReader
+	norm      *compress.Normalizer
+	builder   *media.Builder
+	idSystem  string
+	limits    Limits
+	now       func() time.Time
+	log       *slog.Logger
+	audit     AuditSink
+	launch    *launchVerifier
+	creds     *credentials
+	httpCfg   httpConfig
+	closeHub  func() error
+	closeOnce gosync.Once
+}
+
+type options struct {
+	store       session.Store
+	blobs       session.BlobStore
+	events      Events
+	norm        *compress.Normalizer
+	builder     *media.Builder
+	idSystem    string
+	limits      Limits
+	now         func() time.Time
+	log         *slog.Logger
+	audit       AuditSink
+	sessionOpts []session.Option
+	launchKeys  []LaunchKey
+	audience    string
+	secret      []byte
+	httpCfg     httpConfig
+}
+
+// Option configures a Service.
+type Option func(*options) error
+
+// WithStore sets the session store (default: in memory, one process only).
+func WithStore(s session.Store) Option {
+	return func(o *options) error {
+		if s == nil {
+			return errors.New("clinicalimages: nil store")
+		}
+		o.store = s
+		return nil
+	}
+}
+
+// WithBlobStore sets where image bytes are kept (default: in memory).
+func WithBlobStore(b session.BlobStore) Option {
+	return func(o *options) error {
+		if b == nil {
+			return errors.New("clinicalimages: nil blob store")
+		}
+		o.blobs = b
+		return nil
+	}
+}
+
+// WithEvents sets the real-time layer (default: an in-memory sync.Hub).
+func WithEvents(e Events) Option {
+	return func(o *options) error {
+		if e == nil {
+			return errors.New("clinicalimages: nil events")
+		}
+		o.events = e
+		return nil
+	}
+}
+
+// WithNormalizer sets the image normaliser (default: compress.New()).
+func WithNormalizer(n *compress.Normalizer) Option {
+	return func(o *options) error {
+		if n == nil {
+			return errors.New("clinicalimages: nil normalizer")
+		}
+		o.norm = n
+		return nil
+	}
+}
+
+// WithMediaBuilder sets the FHIR builder (default: media.New()). Its
+// identifier system is the one reconciliation searches for.
+func WithMediaBuilder(b *media.Builder, identifierSystem string) Option {
+	return func(o *options) error {
+		if b == nil || identifierSystem == "" {
+			return errors.New("clinicalimages: media builder and its identifier system are required")
+		}
+		o.builder, o.idSystem = b, identifierSystem
+		return nil
+	}
+}
+
+// WithLimits sets upload, session and commit limits.
+func WithLimits(l Limits) Option {
+	return func(o *options) error {
+		if l.MaxUploadBytes < 0 || l.MaxImagesPerSession < 0 || l.CommitParallelism < 0 || l.StuckCommit < 0 {
+			return errors.New("clinicalimages: limits must not be negative")
+		}
+		o.limits = l
+		return nil
+	}
+}
+
+// WithClock sets the clock for the Service and its session manager.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return errors.New("clinicalimages: nil clock")
+		}
+		o.now = now
+		return nil
+	}
+}
+
+// WithLogger sets the operational logger (default: discard). It never
+// receives tokens, codes, patient identifiers or image bytes.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("clinicalimages: nil logger")
+		}
+		o.log = l
+		return nil
+	}
+}
+
+// WithAudit sets the audit sink (default: records logged through the logger
+// at INFO under "audit").
+func WithAudit(a AuditSink) Option {
+	return func(o *options) error {
+		if a == nil {
+			return errors.New("clinicalimages: nil audit sink")
+		}
+		o.audit = a
+		return nil
+	}
+}
+
+// WithSessionOptions passes options to the session.Manager (idle timeout,
+// lifetime, handoff TTL, retention...).
+func WithSessionOptions(opts ...session.Option) Option {
+	return func(o *options) error {
+		o.sessionOpts = append(o.sessionOpts, opts...)
+		return nil
+	}
+}
+
+// WithSecret sets the key that signs desktop credentials. Every instance
+// serving the same sessions must share it (at least 32 bytes). Without it a
+// random key is made, which suits one process only.
+func WithSecret(key []byte) Option {
+	return func(o *options) error {
+		if len(key) < 32 {
+			return errors.New("clinicalimages: secret must be at least 32 bytes")
+		}
+		o.secret = bytes.Clone(key)
+		return nil
+	}
+}
+
+// New returns a Service that commits to ALEX through ac. Every other part has
+// an embedded default suitable for one process.
+func New(ac *alex.Client, opts ...Option) (*Service, error) {
+	if ac == nil {
+		return nil, errors.New("clinicalimages: an alex.Client is required")
+	}
+	o := options{now: time.Now, idSystem: media.DefaultIdentifierSystem}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	s := &Service{alex: ac, limits: o.limits.withDefaults(), now: o.now, log: o.log, idSystem: o.idSystem, httpCfg: o.httpCfg}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.audit = o.audit
+	if s.audit == nil {
+		s.audit = SlogAudit{Logger: s.log}
+	}
+	var err error
+	if s.store = o.store; s.store == nil {
+		if s.store, err = memory.NewStore(memory.WithClock(o.now)); err != nil {
+			return nil, err
+		}
+	}
+	if s.blobs = o.blobs; s.blobs == nil {
+		if s.blobs, err = memory.NewBlobStore(memory.WithClock(o.now)); err != nil {
+			return nil, err
+		}
+	}
+	if s.events = o.events; s.events == nil {
+		hub, err := sync.NewHub(sync.WithClock(o.now))
+		if err != nil {
+			return nil, err
+		}
+		s.events, s.closeHub = hub, hub.Close
+	}
+	if pr, ok := s.events.(sync.PresenceReader); ok {
+		s.presence = pr
+	}
+	if s.norm = o.norm; s.norm == nil {
+		if s.norm, err = compress.New(compress.WithMaxInputBytes(s.limits.MaxUploadBytes)); err != nil {
+			return nil, err
+		}
+	}
+	if s.builder = o.builder; s.builder == nil {
+		if s.builder, err = media.New(media.WithClock(o.now)); err != nil {
+			return nil, err
+		}
+	}
+	mopts := append([]session.Option{session.WithClock(o.now), session.WithLogger(s.log)}, o.sessionOpts...)
+	if s.sessions, err = session.New(s.store, s.blobs, mopts...); err != nil {
+		return nil, err
+	}
+	s.launch = &launchVerifier{keys: o.launchKeys, audience: o.audience, now: o.now}
+	secret := o.secret
+	if secret == nil {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
+	s.creds = &credentials{key: secret, now: o.now}
+	return s, nil
+}
+
+// Close releases what New made itself (the default in-memory hub). Stores
+// and clients passed in are the caller's to close.
+func (s *Service) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		if s.closeHub != nil {
+			err = s.closeHub()
+		}
+	})
+	return err
+}
+
+// Sessions returns the session manager, for callers that need lower-level
+// access (an admin view, a custom sweeper schedule).
+func (s *Service) Sessions() *session.Manager { return s.sessions }
+
+// Started is a new session and the credential its desktop uses.
+type Started struct {
+	Session *session.Session
+	// Credential authenticates the desktop for this session only, until the
+	// session's maximum lifetime. Send it as "Authorization: Bearer ..." or
+	// let the HTTP API set it as a cookie. Treat it as a secret.
+	Credential string
+	// CSRF must accompany cookie-authenticated requests that change state,
+	// in the X-CSRF-Token header.
+	CSRF string
+}
+
+// StartSession starts a capture session for a verified launch.
+func (s *Service) StartSession(ctx context.Context, l VerifiedLaunch) (*Started, error) {
+	sess, err := s.sessions.Start(ctx, session.Launch{
+		Facility: l.Facility, PatientID: l.PatientID, NHI: l.NHI, Practitioner: l.Practitioner, Encounter: l.Encounter,
+	})
+	if err != nil {
+		return nil, err
+	}
+	cred, csrf := s.creds.issue(sess.ID, sess.CreatedAt.Add(credentialLifetime))
+	s.audit.Audit(ctx, AuditRecord{Event: "session.started", Session: sess.ID, Facility: l.Facility, Source: l.Source})
+	return &Started{Session: sess, Credential: cred, CSRF: csrf}, nil
+}
+
+// credentialLifetime caps a desktop credential. It is only ever as good as
+// its session, whose inactivity and absolute expiry the store enforces on
+// every call; this cap bounds a credential that leaked.
+const credentialLifetime = 24 * time.Hour
+
+// Session returns the session for its desktop, counting as activity.
+func (s *Service) Session(ctx context.Context, sessionID string) (*session.Session, error) {
+	return s.sessions.Touch(ctx, sessionID)
+}
+
+// Presence reports whether a phone is connected, when the event layer tracks it.
+func (s *Service) Presence(ctx context.Context, sessionID string) (sync.Presence, error) {
+	if s.presence == nil {
+		return sync.Presence{}, nil
+	}
+	return s.presence.Presence(ctx, sessionID)
+}
+
+// IssueHandoff makes a single-use code for the phone's QR code. The phone URL
+// carries only this code.
+func (s *Service) IssueHandoff(ctx context.Context, sessionID string) (code string, expires time.Time, err error) {
+	return s.sessions.IssueHandoff(ctx, sessionID)
+}
+
+// ClaimHandoff exchanges a handoff code for a phone token, once.
+func (s *Service) ClaimHandoff(ctx context.Context, code, device, clientAddr string) (string, session.PhoneView, error) {
+	tok, view, err := s.sessions.ClaimHandoff(ctx, code, device, clientAddr)
+	if err != nil {
+		return "", view, err
+	}
+	s.publish(ctx, view.SessionID, sync.PhoneConnected, "", map[string]any{"device": truncate(device, 80)})
+	s.audit.Audit(ctx, AuditRecord{Event: "phone.connected", Session: view.SessionID})
+	return tok, view, nil
+}
+
+// RevokePhone cuts the paired phone off.
+func (s *Service) RevokePhone(ctx context.Context, sessionID string) error {
+	if err := s.sessions.RevokePhone(ctx, sessionID); err != nil {
+		return err
+	}
+	s.publish(ctx, sessionID, sync.PhoneDisconnected, "", nil)
+	s.audit.Audit(ctx, AuditRecord{Event: "phone.revoked", Session: sessionID})
+	return nil
+}
+
+// Uploader says who is uploading: the desktop of a session, or a phone by
+// its token. Exactly one field is set.
+type Uploader struct {
+	SessionID  string // desktop, already authenticated for this session
+	PhoneToken string // phone
+}
+
+// AcceptUpload normalises an image read from r (its bytes are sniffed; no
+// declared type is trusted), stores it and lists it in the session, then
+// announces image.added. On any failure nothing is listed, and stored bytes
+// are deleted (or swept within the orphan grace if the delete fails).
+func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (session.Image, error) {
+	if (who.SessionID == "") == (who.PhoneToken == "") {
+		return session.Image{}, fmt.Errorf("%w: exactly one of session and phone token", ErrInvalidRequest)
+	}
+	// Check the caller and the image count before spending CPU on pixels.
+	var sessionID string
+	if who.PhoneToken != "" {
+		view, err := s.sessions.AuthenticatePhone(ctx, who.PhoneToken)
+		if err != nil {
+			return session.Image{}, err
+		}
+		sessionID = view.SessionID
+	} else {
+		sessionID = who.SessionID
+	}
+	sess, err := s.sessions.Get(ctx, sessionID)
+	if err != nil {
+		return session.Image{}, err
+	}
+	if len(sess.Images) >= s.limits.MaxImagesPerSession {
+		return session.Image{}, ErrTooManyImages
+	}
+
+	// The normalised JPEG is small (the byte budget, 1 MB by default), so it
+	// is kept in memory between compress and the blob store.
+	var out bytes.Buffer
+	res, err := s.norm.Normalize(ctx, io.LimitReader(r, s.limits.MaxUploadBytes+1), &out)
+	if err != nil {
+		s.audit.Audit(ctx, AuditRecord{Event: "image.rejected", Session: sessionID, Reason: errorCode(err)})
+		return session.Image{}, err
+	}
+	up := session.Upload{Body: &out, Size: int64(out.Len()), ContentType: "image/jpeg", Width: res.OutWidth, Height: res.OutHeight}
+	var img session.Image
+	if who.PhoneToken != "" {
+		img, err = s.sessions.AddPhoneImage(ctx, who.PhoneToken, up)
+	} else {
+		img, err = s.sessions.AddImage(ctx, sessionID, up)
+	}
+	if err != nil {
+		return session.Image{}, err
+	}
+	// A concurrent upload may have passed the count check too: enforce the
+	// limit after the fact, removing the extra image.
+	if sess, err := s.sessions.Get(ctx, sessionID); err == nil && len(sess.Images) > s.limits.MaxImagesPerSession && isLast(sess, img.ID) {
+		_ = s.sessions.RemoveImage(ctx, sessionID, img.ID)
+		return session.Image{}, ErrTooManyImages
+	}
+	s.publish(ctx, sessionID, sync.ImageAdded, img.ID, map[string]any{"source": img.Source, "width": img.Width, "height": img.Height, "bytes": img.Size})
+	s.audit.Audit(ctx, AuditRecord{Event: "image.uploaded", Session: sessionID, Image: img.ID, SHA256: img.SHA256,
+		Detail: fmt.Sprintf("source=%s in=%s %dx%d out=%dx%d %dB q%d", img.Source, res.Format, res.InWidth, res.InHeight, res.OutWidth, res.OutHeight, res.OutBytes, res.Quality)})
+	return img, nil
+}
+
+func isLast(sess *session.Session, imageID string) bool {
+	return len(sess.Images) > 0 && sess.Images[len(sess.Images)-1].ID == imageID
+}
+
+// UpdateImage sets an image's clinical description and consent (desktop only).
+func (s *Service) UpdateImage(ctx context.Context, sessionID, imageID string, c session.Clinical, consent session.Consent) (session.Image, error) {
+	if err := s.checkClinical(c); err != nil {
+		return session.Image{}, err
+	}
+	img, err := s.sessions.SetMetadata(ctx, sessionID, imageID, c, consent)
+	if err != nil {
+		return session.Image{}, err
+	}
+	s.publish(ctx, sessionID, sync.ImageUpdated, imageID, nil)
+	s.audit.Audit(ctx, AuditRecord{Event: "image.metadata", Session: sessionID, Image: imageID})
+	return img, nil
+}
+
+// checkClinical refuses codes outside the value sets now, rather than at
+// commit time.
+func (s *Service) checkClinical(c session.Clinical) error {
+	var ve media.ValidationError
+	if c.BodySite != "" {
+		if _, ok := media.LookupBodySite(c.BodySite); !ok {
+			ve.Problems = append(ve.Problems, media.Problem{Field: "bodySite", Message: "not a body site code from the value set"})
+		}
+	}
+	if c.Laterality != "" {
+		if _, ok := media.LookupLaterality(c.Laterality); !ok {
+			ve.Problems = append(ve.Problems, media.Problem{Field: "laterality", Message: "not a laterality code"})
+		}
+	}
+	if c.View != "" {
+		if _, ok := media.LookupView(c.View); !ok {
+			ve.Problems = append(ve.Problems, media.Problem{Field: "view", Message: "not a view code"})
+		}
+	}
+	if len(ve.Problems) > 0 {
+		ve.Resource = "Media"
+		return &ve
+	}
+	return nil
+}
+
+// RemoveImage takes an image out of the session and deletes its bytes.
+func (s *Service) RemoveImage(ctx context.Context, sessionID, imageID string) error {
+	if err := s.sessions.RemoveImage(ctx, sessionID, imageID); err != nil {
+		return err
+	}
+	s.publish(ctx, sessionID, sync.ImageRemoved, imageID, nil)
+	s.audit.Audit(ctx, AuditRecord{Event: "image.removed", Session: sessionID, Image: imageID})
+	return nil
+}
+
+// OpenImage returns the bytes of one of the session's images, for the
+// desktop's preview. The caller closes the reader.
+func (s *Service) OpenImage(ctx context.Context, sessionID, imageID string) (io.ReadCloser, session.Image, error) {
+	sess, err := s.sessions.Get(ctx, sessionID)
+	if err != nil {
+		return nil, session.Image{}, err
+	}
+	img := sess.Image(imageID)
+	if img == nil {
+		return nil, session.Image{}, session.ErrNotFound
+	}
+	rc, err := s.sessions.OpenImage(ctx, *img)
+	return rc, *img, err
+}
+
+// EndSession ends a session now: its bytes are deleted and its desktop is told.
+func (s *Service) EndSession(ctx context.Context, sessionID string) error {
+	if err := s.sessions.End(ctx, sessionID); err != nil {
+		return err
+	}
+	s.publish(ctx, sessionID, sync.SessionExpired, "", map[string]any{"reason": "ended"})
+	s.audit.Audit(ctx, AuditRecord{Event: "session.ended", Session: sessionID})
+	return nil
+}
+
+// publish announces an event; a failure is logged, never returned: the event
+// layer is a notification, the stores are the truth (clients resync).
+func (s *Service) publish(ctx context.Context, sessionID string, typ sync.EventType, imageID string, data map[string]any) {
+	ev := sync.Event{Session: sessionID, Type: typ, Image: imageID}
+	if data != nil {
+		b, err := json.Marshal(data)
+		if err == nil {
+			ev.Data = b
+		}
+	}
+	if _, err := s.events.Publish(context.WithoutCancel(ctx), ev); err != nil {
+		s.log.WarnContext(ctx, "publish failed", "session", sessionID, "type", string(typ), "error", err)
+	}
+}
+
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
