@@ -326,3 +326,42 @@ func TestLostStreamRestartsWithResync(t *testing.T) {
 		require.FailNow(t, "no resync")
 	}
 }
+
+// TestRedisFailure: when Redis goes away, Publish reports a wrapped backend
+// error (not a validation or closed error) and open subscriptions end with
+// one, so an SSE client reconnects and resumes from its Last-Event-ID.
+func TestRedisFailure(t *testing.T) {
+	t.Parallel()
+	opt, err := redis.ParseURL(testenv.RedisURL(t))
+	require.NoError(t, err)
+	rdb := redis.NewClient(opt)
+	prefix := testenv.Prefix(t)
+	cleanupKeys(t, client(t), prefix)
+	h, err := redisnotify.New(t.Context(), rdb, redisnotify.WithPrefix(prefix), redisnotify.WithRecheck(10*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = h.Close() })
+	session := notifytest.Session(t)
+	sub, err := h.Subscribe(t.Context(), session, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
+
+	require.NoError(t, rdb.Close()) // the backend is gone
+
+	_, err = h.Publish(t.Context(), sync.Event{Session: session, Type: sync.ImageAdded})
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, sync.ErrInvalidEvent)
+	assert.NotErrorIs(t, err, sync.ErrClosed)
+	assert.ErrorIs(t, err, redis.ErrClosed, "the cause is kept")
+	select {
+	case _, open := <-sub.Events():
+		require.False(t, open)
+	case <-time.After(notifytest.Timeout):
+		require.FailNow(t, "the subscription did not end")
+	}
+	require.Error(t, sub.Err())
+	assert.ErrorIs(t, sub.Err(), redis.ErrClosed)
+	_, err = h.Since(t.Context(), session, 0, 10)
+	assert.ErrorIs(t, err, redis.ErrClosed)
+	_, err = h.Presence(t.Context(), session)
+	assert.ErrorIs(t, err, redis.ErrClosed)
+}
