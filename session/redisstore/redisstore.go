@@ -3,10 +3,14 @@
 // redis.UniversalClient, so one code path serves a single node, Sentinel
 // and Cluster: every operation touches exactly one key.
 //
-// Each session is one JSON value under "<prefix>session:<id>". Update is an
-// optimistic transaction (WATCH, GET, MULTI/SET/EXEC) retried when another
-// writer got in first, so concurrent writers never lose each other's
-// changes. Every write sets the key's time-to-live to the session's
+// Each session is one hash under "<prefix>session:<id>" holding the record
+// as JSON (field d) and its version (field v). Update is optimistic: it
+// reads the record, runs the caller's function, and writes with a Lua
+// compare-and-set on the version, retrying when another writer got in
+// first, so concurrent writers never lose each other's changes. That is two
+// round trips, like a plain GET and SET (WATCH/MULTI/EXEC/UNWATCH takes
+// four). Writers to one session within one process take turns on a striped
+// local lock first, so retries happen only between processes. Every write sets the key's time-to-live to the session's
 // ExpiresAt plus the grace period, so the TTL moves in step with the
 // inactivity expiry and Redis discards abandoned sessions by itself.
 package redisstore
@@ -16,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -43,6 +48,9 @@ type Store struct {
 	grace      time.Duration
 	maxRetries int
 	log        *slog.Logger
+	// stripes serialise same-process updates of one session (by id hash),
+	// so an optimistic write only races writers in other processes.
+	stripes [64]chan struct{}
 }
 
 var (
@@ -130,6 +138,9 @@ func New(c redis.UniversalClient, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
+	for i := range s.stripes {
+		s.stripes[i] = make(chan struct{}, 1)
+	}
 	return s, nil
 }
 
@@ -174,11 +185,11 @@ func (s *Store) Create(ctx context.Context, rec *session.Session) error {
 	if err != nil {
 		return wrap("create", err)
 	}
-	ok, err := s.c.SetNX(ctx, s.key(rec.ID), data, s.ttl(c)).Result()
+	ok, err := createScript.Run(ctx, s.c, []string{s.key(rec.ID)}, data, s.ttl(c).Milliseconds()).Int()
 	if err != nil {
 		return wrap("create", err)
 	}
-	if !ok {
+	if ok != 1 {
 		return fmt.Errorf("%w: session id exists", session.ErrConflict)
 	}
 	rec.Version = 1
@@ -193,7 +204,7 @@ func (s *Store) Get(ctx context.Context, id string) (*session.Session, error) {
 	if !session.ValidID(id) {
 		return nil, fmt.Errorf("%w: session", session.ErrNotFound)
 	}
-	data, err := s.c.Get(ctx, s.key(id)).Bytes()
+	data, err := s.c.HGet(ctx, s.key(id), "d").Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("%w: session", session.ErrNotFound)
 	}
@@ -203,83 +214,86 @@ func (s *Store) Get(ctx context.Context, id string) (*session.Session, error) {
 	return s.decode(data)
 }
 
-// Update implements session.Store as an optimistic transaction: fn runs
-// once per attempt, and the write lands only if no other writer changed the
-// key since it was read. After WithMaxRetries lost races it returns an
-// error wrapping session.ErrConflict.
+// Update implements session.Store optimistically: fn runs once per
+// attempt, and the write lands only if the version read is still the stored
+// one. After WithMaxRetries lost races it returns an error wrapping
+// session.ErrConflict.
 func (s *Store) Update(ctx context.Context, id string, fn func(*session.Session) error) (*session.Session, error) {
 	if !session.ValidID(id) {
 		return nil, fmt.Errorf("%w: session", session.ErrNotFound)
 	}
 	key := s.key(id)
-	var out *session.Session
-	var fnErr error
-	txf := func(tx *redis.Tx) error {
-		data, err := tx.Get(ctx, key).Bytes()
-		if errors.Is(err, redis.Nil) {
-			fnErr = fmt.Errorf("%w: session", session.ErrNotFound)
-			return fnErr
-		}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	stripe := s.stripes[h.Sum32()%uint32(len(s.stripes))]
+	select {
+	case stripe <- struct{}{}:
+		defer func() { <-stripe }()
+	case <-ctx.Done():
+		return nil, wrap("update", ctx.Err())
+	}
+	for attempt := range s.maxRetries {
+		rec, err := s.Get(ctx, id)
 		if err != nil {
-			return err
-		}
-		rec, err := s.decode(data)
-		if err != nil {
-			fnErr = err
-			return err
+			return nil, err
 		}
 		version := rec.Version
 		if err := fn(rec); err != nil {
-			fnErr = err
-			return err
+			return nil, err
 		}
 		if rec.ID != id {
-			fnErr = fmt.Errorf("%w: update changed the session id", session.ErrConflict)
-			return fnErr
+			return nil, fmt.Errorf("%w: update changed the session id", session.ErrConflict)
 		}
 		rec.Version = version + 1
 		enc, err := json.Marshal(rec)
 		if err != nil {
-			return err
+			return nil, wrap("update", err)
 		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, key, enc, s.ttl(rec))
-			return nil
-		})
-		if err == nil {
-			out = rec
-		}
-		return err
-	}
-	for attempt := range s.maxRetries {
 		if err := ctx.Err(); err != nil {
 			return nil, wrap("update", err)
 		}
-		fnErr = nil
-		err := s.c.Watch(ctx, txf, key)
-		switch {
-		case err == nil:
-			return out, nil
-		case fnErr != nil:
-			return nil, fnErr
-		case errors.Is(err, redis.TxFailedErr):
-			// Another writer won this round. Back off a little, more as
-			// contention persists, so a crowd of writers spreads out.
-			if attempt > 2 {
-				d := time.Duration(rand.Int64N(int64(min(attempt, 50)) * int64(100*time.Microsecond)))
-				select {
-				case <-ctx.Done():
-					return nil, wrap("update", ctx.Err())
-				case <-time.After(d):
-				}
-			}
-		default:
+		res, err := casScript.Run(ctx, s.c, []string{key}, version, rec.Version, enc, s.ttl(rec).Milliseconds()).Int()
+		if err != nil {
 			return nil, wrap("update", err)
+		}
+		switch res {
+		case 1:
+			return rec, nil
+		case -1:
+			return nil, fmt.Errorf("%w: session", session.ErrNotFound)
+		}
+		// Another writer won this round. Back off with full jitter,
+		// doubling the ceiling up to ~13 ms, so a crowd of writers spreads
+		// out instead of colliding again.
+		d := time.Duration(rand.Int64N(int64(200*time.Microsecond) << min(attempt, 6)))
+		select {
+		case <-ctx.Done():
+			return nil, wrap("update", ctx.Err())
+		case <-time.After(d):
 		}
 	}
 	s.log.WarnContext(ctx, "update gave up after repeated conflicts", "session", id, "attempts", s.maxRetries)
 	return nil, fmt.Errorf("%w: too much contention on the session", session.ErrConflict)
 }
+
+// createScript stores a new record unless the key exists.
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
+// casScript writes a record only if its stored version is the one read:
+// 1 written, 0 lost a race, -1 the record is gone.
+var casScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return -1 end
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`)
 
 // Delete implements session.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {

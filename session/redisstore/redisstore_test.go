@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"bytes"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,7 +180,7 @@ func TestCorruptRecord(t *testing.T) {
 	st, err := redisstore.New(c, redisstore.WithPrefix(p))
 	require.NoError(t, err)
 	id := session.NewID()
-	require.NoError(t, c.Set(t.Context(), p+"session:"+id, "{not json", time.Minute).Err())
+	require.NoError(t, c.HSet(t.Context(), p+"session:"+id, "v", 1, "d", "{not json").Err())
 	_, err = st.Get(t.Context(), id)
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, session.ErrNotFound)
@@ -187,4 +188,45 @@ func TestCorruptRecord(t *testing.T) {
 	_, err = st.Update(t.Context(), id, func(*session.Session) error { called = true; return nil })
 	require.Error(t, err)
 	assert.False(t, called)
+}
+
+// TestConcurrentAcrossInstances: four Stores, each with its own client as
+// four processes would have, add 25 images each to one session at once;
+// the optimistic compare-and-set loses none.
+func TestConcurrentAcrossInstances(t *testing.T) {
+	t.Parallel()
+	base := client(t)
+	p := prefix(t, base)
+	const instances, writers = 4, 25
+	stores := make([]*redisstore.Store, instances)
+	for i := range stores {
+		st, err := redisstore.New(client(t), redisstore.WithPrefix(p))
+		require.NoError(t, err)
+		stores[i] = st
+	}
+	now := time.Now()
+	s := &session.Session{ID: session.NewID(), CreatedAt: now, LastActivity: now, ExpiresAt: now.Add(time.Hour)}
+	require.NoError(t, stores[0].Create(t.Context(), s))
+
+	var wg sync.WaitGroup
+	errs := make(chan error, instances*writers)
+	for i := range instances * writers {
+		wg.Go(func() {
+			id := session.NewID()
+			_, err := stores[i%instances].Update(t.Context(), s.ID, func(s *session.Session) error {
+				s.Images = append(s.Images, session.Image{ID: id})
+				return nil
+			})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	got, err := stores[3].Get(t.Context(), s.ID)
+	require.NoError(t, err)
+	assert.Len(t, got.Images, instances*writers)
+	assert.Equal(t, int64(instances*writers+1), got.Version)
 }
