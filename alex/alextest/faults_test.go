@@ -285,3 +285,19 @@ func TestSetEgressBlocked(t *testing.T) {
 	srv.SetEgressBlocked(false)
 	assert.Equal(t, 200, do(t, srv, call{path: "/FHIR/Location", tok: tok}).status)
 }
+
+// TestLargeBodyRefusedEarlyIsReadFirst: a 403 for a big POST comes back as a
+// reply, not a broken connection, because the simulator reads the body first.
+func TestLargeBodyRefusedEarlyIsReadFirst(t *testing.T) {
+	t.Parallel()
+	srv := alextest.NewTestServer(t)
+	tok := token(t, srv)
+	body := mediaBody(t, srv.Patients()[0].ID, make([]byte, 4<<20), nil)
+	for i := range 3 {
+		r := do(t, srv, call{method: "POST", path: "/FHIR/Media", tok: tok, facility: "F00000-A", body: body})
+		require.Equal(t, 403, r.status, "attempt %d", i)
+	}
+	for _, r := range srv.Requests() {
+		assert.Equal(t, int64(len(body)), r.BodyBytes)
+	}
+}

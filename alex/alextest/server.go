@@ -372,7 +372,6 @@ type Server struct {
 	mediaByID    map[string]*storedMedia
 	docRefs      []*storedDocRef
 	launches     map[string]launch
-	sigByContext map[string]string
 }
 
 // NewServer starts a simulator on a loopback port. The caller must Close it.
@@ -400,14 +399,13 @@ func NewServer(opts ...Option) *Server {
 		}
 	}
 	s := &Server{
-		cfg:          cfg,
-		key:          make([]byte, 32),
-		closed:       make(chan struct{}),
-		roles:        cfg.roles,
-		down:         map[string]bool{},
-		mediaByID:    map[string]*storedMedia{},
-		launches:     map[string]launch{},
-		sigByContext: map[string]string{},
+		cfg:       cfg,
+		key:       make([]byte, 32),
+		closed:    make(chan struct{}),
+		roles:     cfg.roles,
+		down:      map[string]bool{},
+		mediaByID: map[string]*storedMedia{},
+		launches:  map[string]launch{},
 	}
 	_, _ = rand.Read(s.key)
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
@@ -663,7 +661,7 @@ func (s *Server) Reset() {
 	s.requests = nil
 	s.tokenRequests.Store(0)
 	s.media, s.mediaByID, s.docRefs = nil, map[string]*storedMedia{}, nil
-	s.launches, s.sigByContext = map[string]launch{}, map[string]string{}
+	s.launches = map[string]launch{}
 }
 
 func (s *Server) now() time.Time { return s.cfg.clock() }
@@ -755,11 +753,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, segs []string,
 	s.requests = append(s.requests, rec)
 	latency, replyLatency := s.latency, s.replyLatency
 	s.mu.Unlock()
-	defer func() {
+	recordSize := func() {
 		s.mu.Lock()
 		rec.BodyBytes = body.n.Load()
 		s.mu.Unlock()
-	}()
+	}
+	defer recordSize()
 
 	if !s.sleep(r, latency) {
 		return
@@ -768,6 +767,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, segs []string,
 	fault, failed, drop := s.takeFault(r.URL.Path)
 	if failed {
 		_, _ = io.Copy(io.Discard, r.Body)
+		recordSize()
 		writeFault(w, fault)
 		return
 	}
@@ -776,6 +776,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, segs []string,
 		_, _ = io.Copy(io.Discard, r.Body)
 		panic(http.ErrAbortHandler) // closes the connection without a reply
 	}
+	// Read the whole request before replying, as ALEX's gateway does, so a
+	// client still sending a large body sees the reply, not a broken pipe.
+	w = &drainingWriter{ResponseWriter: w, body: r.Body, drained: recordSize}
 	if replyLatency > 0 {
 		w = &delayedWriter{ResponseWriter: w, delay: func() bool { return s.sleep(r, replyLatency) }}
 	}
@@ -797,6 +800,35 @@ func (s *Server) sleep(r *http.Request, d time.Duration) bool {
 	case <-s.closed:
 	}
 	return false
+}
+
+// drainingWriter reads what is left of the request body before the first
+// byte of the reply.
+// The body size is recorded then, so it is in Requests before the client
+// has the reply.
+type drainingWriter struct {
+	http.ResponseWriter
+	body    io.Reader
+	drained func()
+	done    bool
+}
+
+func (d *drainingWriter) drain() {
+	if !d.done {
+		d.done = true
+		_, _ = io.Copy(io.Discard, d.body)
+		d.drained()
+	}
+}
+
+func (d *drainingWriter) WriteHeader(status int) {
+	d.drain()
+	d.ResponseWriter.WriteHeader(status)
+}
+
+func (d *drainingWriter) Write(p []byte) (int, error) {
+	d.drain()
+	return d.ResponseWriter.Write(p)
 }
 
 // delayedWriter waits before the first byte of the reply. If the wait is cut
