@@ -1,4 +1,4 @@
-//go:build !vips
+//go:build !vips || !cgo
 
 package engines
 

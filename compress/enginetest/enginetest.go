@@ -3,7 +3,8 @@
 // get: upright pixels for all eight EXIF orientations, no metadata in the
 // output, colour kept (Display P3 converted to sRGB), alpha on white, long
 // edge within limits and never upscaled, budgets held, deterministic bytes,
-// and a picture close to a reference downscale. It also generates the
+// a picture close to a reference downscale, HEIC decoded upright, truncated
+// data refused as corrupt. It also generates the
 // test images (deterministically) that the tests and benchmarks use.
 //
 // Usage, in an engine's package tests:
@@ -38,7 +39,11 @@ func Run(t *testing.T, e compress.Engine) {
 	t.Run("Formats", func(t *testing.T) { t.Parallel(); testFormats(t, e) })
 	t.Run("Size", func(t *testing.T) { t.Parallel(); testSize(t, e) })
 	t.Run("BudgetShrinks", func(t *testing.T) { t.Parallel(); testBudgetShrink(t, e) })
+	t.Run("HEIC", func(t *testing.T) { t.Parallel(); testHEIC(t, e) })
+	t.Run("Truncated", func(t *testing.T) { t.Parallel(); testTruncated(t, e) })
 }
+
+func encodePNG(w *bytes.Buffer, m image.Image) error { return png.Encode(w, m) }
 
 func newNormalizer(t *testing.T, e compress.Engine, opts ...compress.Option) *compress.Normalizer {
 	t.Helper()
