@@ -507,7 +507,14 @@ func hasIdentifierValue(ids []fhir.Identifier) bool {
 	return false
 }
 
-var mediaTypes = []string{"image/jpeg", "image/png", "application/pdf"}
+// mediaType reports whether ALEX takes ct as a Media content type.
+func mediaType(ct string) bool {
+	switch ct {
+	case "image/jpeg", "image/png", "application/pdf":
+		return true
+	}
+	return false
+}
 
 // createMedia is POST /Media with ALEX's rules.
 func (s *Server) createMedia(w http.ResponseWriter, r *http.Request, facility string, _ []string) {
@@ -535,7 +542,7 @@ func (s *Server) createMedia(w http.ResponseWriter, r *http.Request, facility st
 		writeOO(w, http.StatusBadRequest, "business-rule", "The subject Patient was not found")
 		return
 	}
-	if m.Content.ContentType == nil || !slices.Contains(mediaTypes, *m.Content.ContentType) {
+	if m.Content.ContentType == nil || !mediaType(*m.Content.ContentType) {
 		writeOO(w, http.StatusBadRequest, "invalid", "Media.content.contentType must be image/jpeg, image/png or application/pdf")
 		return
 	}
@@ -620,7 +627,8 @@ func (s *Server) readMedia(w http.ResponseWriter, _ *http.Request, facility stri
 	_ = writeWithBlobs(w, mediaJSON(m.m), map[string][]byte{*m.m.Id: m.data})
 }
 
-var scanTypes = []string{"application/pdf", "image/tiff"}
+// scanType reports whether ALEX takes ct as an Inbox Scan attachment type.
+func scanType(ct string) bool { return ct == "application/pdf" || ct == "image/tiff" }
 
 // createDocumentReference is POST /DocumentReference as an Inbox Scan.
 func (s *Server) createDocumentReference(w http.ResponseWriter, r *http.Request, facility string, _ []string) {
@@ -669,7 +677,7 @@ func (s *Server) createDocumentReference(w http.ResponseWriter, r *http.Request,
 	id := newID()
 	for i := range d.Content {
 		a := &d.Content[i].Attachment
-		if a.ContentType == nil || !slices.Contains(scanTypes, *a.ContentType) {
+		if a.ContentType == nil || !scanType(*a.ContentType) {
 			writeOO(w, http.StatusBadRequest, "invalid", "Attachment contentType must be application/pdf or image/tiff")
 			return
 		}

@@ -15,42 +15,46 @@ import (
 	"time"
 )
 
-// Azure AD error codes (AADSTS numbers) for the token endpoint's failures.
-var aadErrors = map[string]struct {
-	status int
-	code   int
-	text   string
-}{
-	"invalid_client":          {http.StatusUnauthorized, 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID."},
-	"unauthorized_client":     {http.StatusBadRequest, 700016, "Application with the identifier was not found in the directory. This can happen if the application has not been installed by the administrator of the tenant."},
-	"invalid_scope":           {http.StatusBadRequest, 70011, "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid."},
-	"unsupported_grant_type":  {http.StatusBadRequest, 70003, "The app requested an unsupported grant type."},
-	"invalid_request":         {http.StatusBadRequest, 900144, "The request body must contain the following parameter."},
-	"temporarily_unavailable": {http.StatusServiceUnavailable, 90033, "A transient error has occurred. Please try again."},
-	"server_error":            {http.StatusInternalServerError, 90100, "An internal server error occurred."},
+// aadError gives the HTTP status, AADSTS number and text Azure AD sends with
+// an OAuth error code.
+func aadError(errorCode string) (status, code int, text string) {
+	switch errorCode {
+	case "invalid_client":
+		return http.StatusUnauthorized, 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID."
+	case "unauthorized_client":
+		return http.StatusBadRequest, 700016, "Application with the identifier was not found in the directory. This can happen if the application has not been installed by the administrator of the tenant."
+	case "invalid_scope":
+		return http.StatusBadRequest, 70011, "The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid."
+	case "unsupported_grant_type":
+		return http.StatusBadRequest, 70003, "The app requested an unsupported grant type."
+	case "invalid_request":
+		return http.StatusBadRequest, 900144, "The request body must contain the following parameter."
+	case "temporarily_unavailable":
+		return http.StatusServiceUnavailable, 90033, "A transient error has occurred. Please try again."
+	case "server_error":
+		return http.StatusInternalServerError, 90100, "An internal server error occurred."
+	}
+	return http.StatusBadRequest, 90000, "The request failed."
 }
 
 // writeAADError writes an error in Azure AD v2's JSON shape.
 func (s *Server) writeAADError(w http.ResponseWriter, errorCode, extra string) {
-	e, ok := aadErrors[errorCode]
-	if !ok {
-		e.status, e.code, e.text = http.StatusBadRequest, 90000, "The request failed."
-	}
+	status, code, text := aadError(errorCode)
 	trace, corr := newID(), newID()
 	ts := s.now().UTC()
 	desc := fmt.Sprintf("AADSTS%d: %s%s\r\nTrace ID: %s\r\nCorrelation ID: %s\r\nTimestamp: %s",
-		e.code, e.text, extra, trace, corr, ts.Format("2006-01-02 15:04:05Z"))
+		code, text, extra, trace, corr, ts.Format("2006-01-02 15:04:05Z"))
 	body := map[string]any{
 		"error":             errorCode,
 		"error_description": desc,
-		"error_codes":       []int{e.code},
+		"error_codes":       []int{code},
 		"timestamp":         ts.Format("2006-01-02 15:04:05Z"),
 		"trace_id":          trace,
 		"correlation_id":    corr,
-		"error_uri":         "https://login.microsoftonline.com/error?code=" + strconv.Itoa(e.code),
+		"error_uri":         "https://login.microsoftonline.com/error?code=" + strconv.Itoa(code),
 	}
 	w.Header().Set("Cache-Control", "no-store, no-cache")
-	writeJSON(w, e.status, "application/json; charset=utf-8", body)
+	writeJSON(w, status, "application/json; charset=utf-8", body)
 }
 
 // serveToken is the Azure AD v2 token endpoint for the client-credentials
@@ -176,7 +180,8 @@ type tokenClaims struct {
 	Seq   int64    `json:"xms_alextest_seq"`
 }
 
-var tokenHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"JWT","alg":"HS256","kid":"alextest"}`))
+// tokenHeader is base64url({"typ":"JWT","alg":"HS256","kid":"alextest"}).
+const tokenHeader = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiIsImtpZCI6ImFsZXh0ZXN0In0"
 
 // signToken builds a JWT: base64url header.payload.signature, signed with
 // HMAC-SHA256 under the server's random key. Clients must treat it as opaque.

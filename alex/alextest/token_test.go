@@ -87,6 +87,9 @@ func TestTokenSuccessShape(t *testing.T) {
 
 	parts := strings.Split(raw["access_token"].(string), ".")
 	require.Len(t, parts, 3, "JWT-shaped: header.payload.signature")
+	header, err := base64.RawURLEncoding.DecodeString(parts[0])
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"typ":"JWT","alg":"HS256","kid":"alextest"}`, string(header))
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	require.NoError(t, err)
 	var claims struct {
