@@ -1,6 +1,7 @@
 package clinicalimages
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -434,6 +435,11 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (
 		return session.Image{}, ErrTooManyImages
 	}
 
+	br := bufio.NewReader(r)
+	if _, err := br.Peek(1); err != nil {
+		return session.Image{}, fmt.Errorf("%w: empty body", compress.ErrUnsupportedFormat)
+	}
+	r = br
 	// The normalised JPEG is small (the byte budget, 1 MB by default), so it
 	// is kept in memory between compress and the blob store.
 	var out bytes.Buffer
@@ -472,6 +478,9 @@ func isLast(sess *session.Session, imageID string) bool {
 func (s *Service) UpdateImage(ctx context.Context, sessionID, imageID string, c session.Clinical, consent session.Consent) (session.Image, error) {
 	if err := s.checkClinical(c); err != nil {
 		return session.Image{}, err
+	}
+	if consent.Given && consent.RecordedAt.IsZero() {
+		consent.RecordedAt = s.now()
 	}
 	img, err := s.sessions.SetMetadata(ctx, sessionID, imageID, c, consent)
 	if err != nil {

@@ -1,0 +1,16 @@
+package clinicalimages_test
+
+import (
+	"hash/crc32"
+	"image"
+	"image/png"
+	"io"
+)
+
+func jpegOrPNG(w io.Writer, img image.Image) error { return png.Encode(w, img) }
+
+func putU32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
+
+func crc(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
