@@ -247,15 +247,13 @@ func (s *Store) Open(ctx context.Context, key session.BlobKey) (io.ReadCloser, e
 	if err := ctx.Err(); err != nil {
 		return nil, wrap("open", err)
 	}
-	obj, err := s.c.GetObject(ctx, s.bucket, name, minio.GetObjectOptions{})
+	// Core's GetObject sends the GET now, so a missing object is reported
+	// here, in one request (the high-level Object would HEAD first).
+	body, _, _, err := minio.Core{Client: s.c}.GetObject(ctx, s.bucket, name, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, wrap("open", err)
 	}
-	if _, err := obj.Stat(); err != nil { // issues the GET; reports a missing object now
-		_ = obj.Close()
-		return nil, wrap("open", err)
-	}
-	return obj, nil
+	return body, nil
 }
 
 // Stat implements session.BlobStore with a HEAD request. SHA256 and SHA1
