@@ -195,7 +195,7 @@ func Inputs() []struct {
 		Data    []byte
 		Upright image.Image
 	}
-	photo := Photo(640, 480, 11, true)
+	photo := Photo(480, 360, 11, true)
 	var out []in
 	out = append(out, in{"jpeg", EncodeJPEG(photo, 92), photo})
 	rot := Unorient(photo, 6)

@@ -34,18 +34,35 @@ func Photo(w, h int, seed uint64, markers bool) *image.RGBA {
 			rng.Float64()*120 - 60, rng.Float64()*120 - 60, rng.Float64()*120 - 60}
 	}
 	fx, fy := 2*math.Pi/float64(w), 2*math.Pi/float64(h)
+	// Separable terms, tabulated once per column, row and diagonal.
+	rx, gx, tx := make([]float64, w), make([]float64, w), make([]float64, w)
+	for x := range rx {
+		rx[x] = 50 * math.Sin(float64(x)*fx*0.7+0.3)
+		gx[x] = 40 * math.Sin(float64(x)*fx*0.5+1.1)
+		tx[x] = 10 * math.Sin(float64(x)*0.9)
+	}
+	ry, gy, ty := make([]float64, h), make([]float64, h), make([]float64, h)
+	for y := range ry {
+		ry[y] = 20 * math.Cos(float64(y)*fy*1.3)
+		gy[y] = math.Cos(float64(y) * fy * 0.8)
+		ty[y] = math.Sin(float64(y) * 0.7)
+	}
+	bd := make([]float64, w+h)
+	for i := range bd {
+		bd[i] = 35 * math.Cos(float64(i)*fx*0.6)
+	}
 	for y := 0; y < h; y++ {
 		row := img.Pix[y*img.Stride:]
+		fyy := float64(y)
 		for x := 0; x < w; x++ {
-			// lighting: warm skin-like base with broad gradients
-			r := 170 + 50*math.Sin(float64(x)*fx*0.7+0.3) + 20*math.Cos(float64(y)*fy*1.3)
-			g := 120 + 40*math.Sin(float64(x)*fx*0.5+1.1)*math.Cos(float64(y)*fy*0.8)
-			b := 95 + 35*math.Cos(float64(x+y)*fx*0.6)
+			// lighting: warm skin-like base with broad gradients;
 			// texture: fine pores / fabric
-			t := 10 * math.Sin(float64(x)*0.9) * math.Sin(float64(y)*0.7)
-			r, g, b = r+t, g+t, b+t
+			t := tx[x] * ty[y]
+			r := 170 + rx[x] + ry[y] + t
+			g := 120 + gx[x]*gy[y] + t
+			b := 95 + bd[x+y] + t
 			for _, d := range discs {
-				dx, dy := float64(x)-d.x, float64(y)-d.y
+				dx, dy := float64(x)-d.x, fyy-d.y
 				if dx*dx+dy*dy < d.r*d.r {
 					r, g, b = r+d.cr, g+d.cg, b+d.cb
 				}

@@ -1,0 +1,71 @@
+// Package compress normalises every image that enters the SDK: phone and
+// desktop photos in, safe, upright, small sRGB JPEGs out.
+//
+// # What Normalize does
+//
+//  1. Reads at most the byte limit (default 30 MiB) from an io.Reader and
+//     sniffs the format from the bytes: JPEG (baseline, progressive, grey,
+//     CMYK/YCCK), PNG (8/16-bit, palette, alpha), GIF (first frame), WebP
+//     and HEIC/HEIF. File names and declared content types are never
+//     consulted; SVG, HTML, PDF, AVIF and everything else is refused.
+//  2. Reads only the header first and checks the declared size against the
+//     pixel limit (default 50 MP) and the side limit (default 20000 px)
+//     before reading the rest or decoding anything: a decompression bomb
+//     costs a header read.
+//  3. Decodes, applies the EXIF orientation (all eight values) to the pixels,
+//     converts colour to sRGB, flattens alpha onto white, and resizes with a
+//     Lanczos-3 filter so the long edge is at most MaxLongEdge (default
+//     2048 px), never upscaling.
+//  4. Encodes a baseline JPEG at the highest quality between the floor and
+//     the ceiling (default 60..85) that fits the byte budget (default 1 MiB),
+//     scaling down further if even the floor does not fit. The output is the
+//     same bytes for the same input and options.
+//  5. Writes the JPEG to an io.Writer only when it is complete, and returns a
+//     [Result]: format, dimensions in and out, bytes, quality, orientation
+//     applied and the metadata kinds stripped.
+//
+// The output carries no metadata at all: no EXIF (so no GPS, camera serials
+// or maker notes, and no orientation tag, since the pixels are upright), no
+// XMP, IPTC, comments, or ICC profile. It is re-encoded from pixels, so
+// nothing from the input's segments can survive.
+//
+// # Colour: converted to sRGB, profile dropped
+//
+// A photo tagged with an ICC profile other than sRGB (iPhones shoot Display
+// P3; some cameras Adobe RGB) has its pixels converted to sRGB and the
+// profile is dropped. Keeping the profile instead would be exact only in
+// colour-managed viewers; the clinical record is viewed in desktop software
+// and browsers' image previews that often ignore profiles, where P3 values
+// shown as sRGB turn skin tones duller and shift reds. An untagged sRGB JPEG
+// looks the same everywhere, and dropping the profile also drops one more
+// place where device details can hide. The cost is clipping of the few
+// colours outside sRGB, which skin, wounds and lesions do not reach.
+// Matrix/TRC profiles (Display P3, Adobe RGB, ProPhoto and the like) are
+// converted by the pure-Go engine; LUT-based profiles are treated as sRGB by
+// it (the libvips engine converts those too, with lcms). [Result.ColourConverted]
+// says when a conversion happened.
+//
+// # Engines
+//
+// Decoding, resizing and encoding sit behind the small [Engine] interface.
+// The pure-Go [GoEngine] is the default and builds with CGO_ENABLED=0; it
+// resizes the decoder's Y, Cb and Cr planes directly with a separable
+// fixed-point Lanczos-3 filter in parallel, folds the orientation into the
+// resize, and codes JPEG strips in parallel joined by restart markers. The
+// libvips engine (package compress/vips, build tag vips) adds DCT-domain
+// shrink-on-load. Package compress/enginetest holds the one contract suite
+// both must pass; package compress/engines picks an engine by name.
+//
+// HEIC is decoded by libheif: through gen2brain/heic (a WebAssembly build,
+// or the system libheif.so when one is installed) in the pure-Go engine,
+// natively in the libvips engine. libheif applies the HEIF rotation and
+// mirroring itself, so HEIC images are never rotated again by their EXIF tag.
+//
+// # Errors
+//
+// Every refusal is an [*Error] wrapping one sentinel, for an HTTP layer to
+// map: [ErrUnsupportedFormat] to 415, [ErrTooLarge] and [ErrTooManyPixels]
+// to 413, [ErrCorrupt] and [ErrBudget] to 422. No panic escapes on any
+// input (the decode entry point is fuzzed). Errors carry sizes and formats,
+// never image content or metadata values.
+package compress
