@@ -19,7 +19,8 @@ const stripCount = 4
 // tables, same blocks, so the same decoded pixels), but codes stripCount
 // horizontal strips in parallel and joins them with restart markers: a
 // restart resets exactly the state (DC predictions, bit alignment) that a
-// fresh encoder starts from. img must be an *image.YCbCr or *image.Gray with
+// fresh encoder starts from. The bytes depend only on the image and the
+// quality, not on workers, so every machine writes the same file. img must be an *image.YCbCr or *image.Gray with
 // its origin at (0, 0).
 func encodeStrips(w io.Writer, img image.Image, quality, workers int) error {
 	b := img.Bounds()
@@ -37,13 +38,13 @@ func encodeStrips(w io.Writer, img image.Image, quality, workers int) error {
 		SubImage(image.Rectangle) image.Image
 	}
 	si, ok := img.(sub)
-	if strips < 2 || interval > 0xFFFF || workers < 2 || !ok || b.Min != (image.Point{}) {
+	if strips < 2 || interval > 0xFFFF || !ok || b.Min != (image.Point{}) {
 		return jpeg.Encode(w, img, &jpeg.Options{Quality: quality})
 	}
 	parts := make([]bytes.Buffer, strips)
 	errs := make([]error, strips)
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, workers)
+	sem := make(chan struct{}, max(workers, 1))
 	for i := range parts {
 		wg.Go(func() {
 			sem <- struct{}{}

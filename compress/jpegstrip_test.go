@@ -50,6 +50,9 @@ func TestEncodeStripsMatchesImageJPEG(t *testing.T) {
 			var plain, strips bytes.Buffer
 			require.NoError(t, jpeg.Encode(&plain, img, &jpeg.Options{Quality: 80}))
 			require.NoError(t, encodeStrips(&strips, img, 80, 2))
+			var serial bytes.Buffer
+			require.NoError(t, encodeStrips(&serial, img, 80, 1))
+			assert.Equal(t, strips.Bytes(), serial.Bytes(), "bytes must not depend on the worker count")
 			a, err := jpeg.Decode(&plain)
 			require.NoError(t, err)
 			b, err := jpeg.Decode(&strips)

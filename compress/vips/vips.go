@@ -76,7 +76,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"runtime"
 	"sync"
 	"unsafe"
 
@@ -181,12 +180,14 @@ func (e *Engine) Decode(ctx context.Context, src compress.Source, longEdge int) 
 	if src.Format == compress.JPEG {
 		shrink = jpegShrink(max(src.Width, src.Height), longEdge)
 	}
+	// libvips loads lazily and keeps the buffer until the pipeline is
+	// copied to memory below, so it gets C memory (cgo forbids C holding Go
+	// pointers after a call returns). Freed after cur, deferred first.
+	buf := C.CBytes(src.Data)
+	defer C.free(buf)
 	cur := &image{}
 	defer cur.close()
-	// libvips reads the Go memory synchronously during the calls below and
-	// the final copy to memory; Data stays alive for the whole function.
-	defer runtime.KeepAlive(src.Data)
-	if C.ci_load(code, unsafe.Pointer(&src.Data[0]), C.size_t(len(src.Data)), C.int(shrink), &cur.p) != 0 {
+	if C.ci_load(code, buf, C.size_t(len(src.Data)), C.int(shrink), &cur.p) != 0 {
 		return nil, fmt.Errorf("vips: load: %s", lastError())
 	}
 	if long := max(int(C.ci_width(cur.p)), int(C.ci_height(cur.p))); long > longEdge {
