@@ -45,8 +45,7 @@ func runDoctor(ctx context.Context, args []string, std stdio) int {
 	defer cancel()
 
 	d := &doctor{std: std}
-	ss, cleanup := stageFault(*fault)
-	defer cleanup()
+	ss := stageFault(*fault)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: *connectTimeout}).DialContext
 	tr.TLSHandshakeTimeout = *connectTimeout
@@ -191,9 +190,8 @@ func rootCause(err error) string {
 }
 
 // stageFault prepares the simulator for --simulate-fault.
-func stageFault(fault string) (simSetup, func()) {
+func stageFault(fault string) simSetup {
 	var ss simSetup
-	cleanup := func() {}
 	switch fault {
 	case "bad-secret":
 		ss.adjust = func(t *target, _, _ *string) { t.creds.ClientSecret = "not-the-secret" }
@@ -207,36 +205,11 @@ func stageFault(fault string) (simSetup, func()) {
 		ss.opts = append(ss.opts, alextest.WithRoles("patient.media.read", "patient.nhisearch.read",
 			"patient.launchformincontext.read", "practice.location.read"))
 	case "no-egress":
-		// A listener that accepts connections and never answers: what ALEX
-		// looks like from an IP it has not allow-listed.
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err == nil {
-			done := make(chan struct{})
-			go func() {
-				var conns []net.Conn
-				defer func() {
-					for _, c := range conns {
-						_ = c.Close()
-					}
-				}()
-				for {
-					c, err := l.Accept()
-					if err != nil {
-						return
-					}
-					conns = append(conns, c)
-					select {
-					case <-done:
-						return
-					default:
-					}
-				}
-			}()
-			cleanup = func() { close(done); _ = l.Close() }
-			ss.adjust = func(_ *target, base, _ *string) { *base = "http://" + l.Addr().String() + "/FHIR" }
-		}
+		// The token endpoint answers but ALEX never does: what ALEX looks
+		// like from an IP address it has not allow-listed.
+		ss.adjust = func(t *target, _, _ *string) { t.sim.SetEgressBlocked(true) }
 	}
-	return ss, cleanup
+	return ss
 }
 
 // explain turns an ALEX error into a sentence for an operator.
