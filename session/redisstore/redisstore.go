@@ -13,6 +13,11 @@
 // local lock first, so retries happen only between processes. Every write sets the key's time-to-live to the session's
 // ExpiresAt plus the grace period, so the TTL moves in step with the
 // inactivity expiry and Redis discards abandoned sessions by itself.
+//
+// Session records hold patient identifiers (patient id and NHI): use a
+// Redis reached over TLS with authentication, and no persistence to
+// unencrypted disk. Codes and phone tokens are stored only as hashes, and
+// rate-limit keys hold hashes of client addresses.
 package redisstore
 
 import (

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"bytes"
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -33,7 +34,9 @@ func prefix(t testing.TB, c redis.UniversalClient) string {
 	t.Helper()
 	p := "clinicalimages-test:" + testenv.Prefix(t) + ":"
 	t.Cleanup(func() {
-		ctx := t.Context()
+		// t.Context() is already cancelled when cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		var keys []string
 		iter := c.Scan(ctx, 0, p+"*", 100).Iterator()
 		for iter.Next(ctx) {

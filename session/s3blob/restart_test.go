@@ -2,6 +2,7 @@ package s3blob_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -67,9 +69,12 @@ func TestRestart(t *testing.T) {
 	prefix := "clinicalimages-test:" + testenv.Prefix(t)
 	rc := redisClient(t)
 	t.Cleanup(func() {
-		iter := rc.Scan(t.Context(), 0, prefix+"*", 100).Iterator()
-		for iter.Next(t.Context()) {
-			rc.Del(t.Context(), iter.Val())
+		// t.Context() is already cancelled when cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		iter := rc.Scan(ctx, 0, prefix+"*", 100).Iterator()
+		for iter.Next(ctx) {
+			rc.Del(ctx, iter.Val())
 		}
 	})
 	dir := t.TempDir()

@@ -13,6 +13,9 @@
 // Retention does not depend on lifecycle rules (versitygw has none, and S3
 // rules count in whole days): session.Manager.Sweep deletes what must go.
 // [Store.SetLifecycle] adds a rule as a backstop where the service has them.
+//
+// Image bytes are health information: use a private bucket with
+// server-side encryption, reached over TLS.
 package s3blob
 
 import (
