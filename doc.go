@@ -18,6 +18,16 @@
 //	desktop <--SSE / poll-- sync handler <--Subscribe----------------------'
 //	desktop --commit--> Commit --BlobStore.Open--> media.Build --> alex.Client.CreateMedia
 //
+// # The Service
+//
+// [Service] runs that flow and [Service.Handler] serves it over HTTP (the
+// README has the endpoint table). Build it with [New] from an alex.Client and,
+// for more than one process, a shared session store, blob store, event hub and
+// secret ([WithStore], [WithBlobStore], [WithEvents], [WithSecret]); every
+// other part has an embedded default. Run [Service.Run] in the background on
+// every instance: it reconciles commits a dead process left behind, announces
+// expired sessions and sweeps image bytes past retention.
+//
 // # Packages
 //
 //   - [github.com/clinicpro/clinicalimages/alex]: the ALEX API client (tokens,
@@ -38,7 +48,7 @@
 //
 // # Where to start
 //
-// To talk to ALEX, build an [github.com/clinicpro/clinicalimages/alex.Client]
+// To run the whole flow, see [New]. To talk to ALEX alone, build an [github.com/clinicpro/clinicalimages/alex.Client]
 // with alex.New. To test code that talks to ALEX without credentials, start
 // an alextest.Server and point the client at it. The README's quick start runs
 // the whole job against the built-in simulator with one command.
