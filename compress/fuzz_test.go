@@ -32,7 +32,9 @@ func FuzzNormalize(f *testing.F) {
 	_ = gif.Encode(&g, small, nil)
 	f.Add(g.Bytes())
 	f.Add(jpg[:len(jpg)/2])
-	f.Add([]byte("RIFF\x1a\x00\x00\x00WEBPVP8L\x0d\x00\x00\x00\x2f\x00\x00\x00\x10\x07\x10\x11\x11\x88\x88\xfe\x07\x00"))
+	for _, w := range enginetest.WebPSamples() {
+		f.Add(w)
+	}
 
 	n, err := compress.New(
 		compress.WithMaxPixels(1<<16), compress.WithMaxDimension(1024), compress.WithMaxLongEdge(64),
