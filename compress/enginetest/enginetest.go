@@ -227,6 +227,11 @@ func Inputs() []struct {
 		panic(err)
 	}
 	out = append(out, in{"gif", g.Bytes(), gi})
+	cm, err := jpeg.Decode(bytes.NewReader(jpegCMYK))
+	if err != nil {
+		panic(err)
+	}
+	out = append(out, in{"jpeg-cmyk", CMYKJPEG(), cm})
 	for _, name := range []string{"webp-lossy", "webp-lossless"} {
 		d := WebPSamples()[name]
 		out = append(out, in{name, d, mustWebP(d)})
@@ -293,7 +298,14 @@ func testFormats(t *testing.T, e compress.Engine) {
 			assert.InDelta(t, wantLong, max(res.OutWidth, res.OutHeight), float64(wantLong)/20, "long edge")
 			assert.InDelta(t, float64(want.X)/float64(want.Y), float64(res.OutWidth)/float64(res.OutHeight), 0.02, "aspect ratio")
 			ref := BoxDownscale(in.Upright, res.OutWidth, res.OutHeight)
-			assert.Greater(t, PSNR(ref, img), 24.0, "output must look like the input")
+			floor := 24.0
+			if in.Name == "jpeg-cmyk" {
+				// CMYK without a profile has no single right conversion:
+				// naive (image/jpeg) and colour-managed (libvips, with its
+				// fallback CMYK profile) differ by a few dB.
+				floor = 20
+			}
+			assert.Greater(t, PSNR(ref, img), floor, "output must look like the input")
 			// Deterministic: the same input gives the same bytes.
 			var again bytes.Buffer
 			_, err := n.Normalize(t.Context(), bytes.NewReader(in.Data), &again)

@@ -24,7 +24,14 @@ var (
 	webpLossless []byte
 	//go:embed testdata/alpha.webp
 	webpAlpha []byte
+	// cmyk.jpg: the genphoto picture at 120x160 as an Adobe CMYK JPEG,
+	// by ImageMagick's -colorspace CMYK (no ICC profile).
+	//go:embed testdata/cmyk.jpg
+	jpegCMYK []byte
 )
+
+// CMYKJPEG returns a copy of the committed CMYK JPEG sample.
+func CMYKJPEG() []byte { return bytes.Clone(jpegCMYK) }
 
 // WebPSamples returns copies of the committed WebP samples by name.
 func WebPSamples() map[string][]byte {
