@@ -136,3 +136,8 @@ func TestNewValidates(t *testing.T) {
 		})
 	}
 }
+
+func TestSweep(t *testing.T) {
+	t.Parallel()
+	storetest.TestBlobSweep(t, func(t *testing.T) session.BlobStore { return newStore(t, t.TempDir()) })
+}

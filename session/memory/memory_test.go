@@ -50,3 +50,12 @@ func TestOptionsValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestSweep(t *testing.T) {
+	t.Parallel()
+	storetest.TestBlobSweep(t, func(t *testing.T) session.BlobStore {
+		b, err := memory.NewBlobStore()
+		require.NoError(t, err)
+		return b
+	})
+}

@@ -133,3 +133,13 @@ func TestOptionsValidate(t *testing.T) {
 	_, err = s3blob.New(c, "")
 	require.Error(t, err)
 }
+
+func TestSweep(t *testing.T) {
+	t.Parallel()
+	c, bucket, _ := server(t)
+	storetest.TestBlobSweep(t, func(t *testing.T) session.BlobStore {
+		st, err := s3blob.New(c, bucket, s3blob.WithPrefix(testenv.Prefix(t)+"/"))
+		require.NoError(t, err)
+		return st
+	})
+}
