@@ -1,10 +1,15 @@
 package clinicalimages_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/pem"
 	"hash/crc32"
 	"image"
 	"image/png"
 	"io"
+	"log/slog"
+	"testing"
 )
 
 func jpegOrPNG(w io.Writer, img image.Image) error { return png.Encode(w, img) }
@@ -14,3 +19,13 @@ func putU32(b []byte, v uint32) {
 }
 
 func crc(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
+
+func mustPEM(t testing.TB, pub *ecdsa.PublicKey) []byte {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

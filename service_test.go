@@ -68,7 +68,13 @@ func alexClient(t testing.TB, srv *alextest.Server, logger *slog.Logger) *alex.C
 
 func newWorld(t *testing.T, opts ...ci.Option) *world {
 	t.Helper()
-	w := &world{t: t, alex: alextest.NewTestServer(t), logs: &syncBuffer{}}
+	return newWorldWith(t, nil, opts...)
+}
+
+// newWorldWith uses store (nil: a new memory store).
+func newWorldWith(t *testing.T, store session.Store, opts ...ci.Option) *world {
+	t.Helper()
+	w := &world{t: t, alex: alextest.NewTestServer(t), logs: &syncBuffer{}, store: store}
 	logger := slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
 	if w.store == nil {
