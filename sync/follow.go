@@ -22,9 +22,12 @@ type Log interface {
 	Read(ctx context.Context, session string, after uint64, limit int) (events []Event, latest uint64, err error)
 	// Wait returns a channel that is closed when session may have new
 	// events, armed from the moment Wait is called, and a release func that
-	// must be called once the caller stops waiting. A spurious wake-up is
-	// allowed; a missed one is tolerated only because [Follow] re-reads
-	// every FollowConfig.Recheck.
+	// must be called once the caller stops waiting. [Follow] takes the next
+	// Wait before releasing the previous one, so a session with a live
+	// subscription always has at least one holder (an implementation may
+	// keep per-session state, such as a cache of recent events, for exactly
+	// that long). A spurious wake-up is allowed; a missed one is tolerated
+	// only because [Follow] re-reads every FollowConfig.Recheck.
 	Wait(session string) (changed <-chan struct{}, release func())
 }
 
@@ -148,6 +151,8 @@ func (f *follower) run(ctx context.Context, cursor uint64) {
 	}()
 	timer := time.NewTimer(f.cfg.Recheck)
 	defer timer.Stop()
+	release := func() {}
+	defer func() { release() }()
 	for {
 		select {
 		case <-f.cfg.Done:
@@ -155,10 +160,11 @@ func (f *follower) run(ctx context.Context, cursor uint64) {
 			return
 		default:
 		}
-		changed, release := f.log.Wait(f.session)
+		changed, next := f.log.Wait(f.session)
+		release()
+		release = next
 		events, latest, rerr := f.log.Read(ctx, f.session, cursor, f.cfg.Batch)
 		if rerr != nil {
-			release()
 			if ctx.Err() == nil {
 				err = fmt.Errorf("sync: reading session history: %w", rerr)
 			}
@@ -166,7 +172,6 @@ func (f *follower) run(ctx context.Context, cursor uint64) {
 		}
 		switch {
 		case len(events) > 0 && events[0].ID == cursor+1:
-			release()
 			for _, ev := range events {
 				if err = f.send(ctx, ev); err != nil {
 					return
@@ -185,7 +190,6 @@ func (f *follower) run(ctx context.Context, cursor uint64) {
 			case <-ctx.Done():
 			case <-f.cfg.Done:
 			}
-			release()
 			if f.cfg.Done != nil {
 				select {
 				case <-f.cfg.Done:
@@ -198,7 +202,6 @@ func (f *follower) run(ctx context.Context, cursor uint64) {
 				return
 			}
 		default:
-			release()
 			to := resyncPoint(events, latest)
 			if err = f.send(ctx, Event{ID: to, Session: f.session, Type: Resync, Time: f.cfg.Now()}); err != nil {
 				return

@@ -20,11 +20,15 @@
 // # Wake-ups
 //
 // Every instance holds one pub/sub subscription to a single wake-up channel;
-// messages carry only a session id. A wake-up makes that instance's
-// subscribers of the session read the stream from their cursor. Pub/sub may
-// drop messages (a reconnect, a full buffer); the stream never does, and
-// each subscriber re-reads the stream at least every recheck interval, so a
-// lost wake-up delays an event by at most that interval and never loses it.
+// each message carries the session id and the stored event. A wake-up makes
+// that instance's subscribers of the session read from their cursor. While a
+// session has subscribers on an instance, the instance keeps the events of
+// the last few wake-ups (only while they arrive contiguously), so a
+// subscriber that is up to date takes the new event without another round
+// trip; anything else is read from the stream. Pub/sub may drop messages (a
+// reconnect, a full buffer); the stream never does, and each subscriber
+// re-reads the stream at least every recheck interval, so a lost wake-up
+// delays an event by at most that interval and never loses it.
 package redisnotify
 
 import (
@@ -165,9 +169,17 @@ type Hub struct {
 }
 
 type waiter struct {
-	ch   chan struct{}
-	refs int
+	ch     chan struct{}
+	refs   int
+	recent []sync.Event // contiguous ids, from wake-up messages; at most recentMax
+	// claimed is the newest cached id that Read has already reported as
+	// "nothing newer"; the next Read at that id goes to Redis, so a lost
+	// wake-up is still found at the next recheck.
+	claimed uint64
 }
+
+// recentMax bounds the per-session cache of events taken from wake-ups.
+const recentMax = 32
 
 var (
 	_ sync.Publisher      = (*Hub)(nil)
@@ -195,7 +207,7 @@ if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[2], 'phone', ARGV[5], 'since', ARGV[6])
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[7])
+redis.call('PUBLISH', ARGV[4], ARGV[7] .. '\n' .. id .. '\n' .. ARGV[1])
 return id
 `
 
@@ -248,10 +260,81 @@ func (h *Hub) listen(msgs <-chan *redis.Message) {
 			if !ok {
 				return
 			}
-			h.wake(m.Payload)
+			h.received(m.Payload)
 		case <-h.closed:
 			return
 		}
+	}
+}
+
+// received handles a wake-up message "session\nid\nentry JSON".
+func (h *Hub) received(payload string) {
+	session, rest, _ := strings.Cut(payload, "\n")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w := h.waiters[session]
+	if w == nil {
+		return // no subscriber here: nothing to wake, nothing to decode
+	}
+	close(w.ch)
+	w.ch = make(chan struct{})
+	rawID, entry, ok := strings.Cut(rest, "\n")
+	id, err := strconv.ParseUint(rawID, 10, 64)
+	var ev sync.Event
+	if !ok || err != nil || id == 0 || json.Unmarshal([]byte(entry), &ev) != nil {
+		w.recent = w.recent[:0]
+		return
+	}
+	ev.ID = id
+	n := len(w.recent)
+	if n > 0 && id != w.recent[n-1].ID+1 {
+		// A gap (lost messages) or ids that started again (the stream
+		// expired): only contiguous events may be served from memory.
+		clear(w.recent)
+		w.recent = w.recent[:0]
+	}
+	if len(w.recent) == recentMax {
+		w.recent[0] = sync.Event{}
+		w.recent = append(w.recent[:0], w.recent[1:]...)
+	}
+	w.recent = append(w.recent, ev)
+}
+
+// cached answers a Read from the wake-up cache when it can: the events
+// after "after" when it holds the very next one, or "up to date" (no events,
+// latest == after) once per newest cached id. ok is false when Redis must
+// answer.
+func (h *Hub) cached(session string, after uint64, limit int) (events []sync.Event, latest uint64, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w := h.waiters[session]
+	if w == nil || len(w.recent) == 0 {
+		return nil, 0, false
+	}
+	first, last := w.recent[0].ID, w.recent[len(w.recent)-1].ID
+	switch {
+	case after == last && w.claimed != last:
+		w.claimed = last
+		return nil, after, true
+	case after+1 < first || after+1 > last:
+		return nil, 0, false
+	}
+	i := int(after + 1 - first)
+	events = append([]sync.Event(nil), w.recent[i:min(i+limit, len(w.recent))]...)
+	return events, events[len(events)-1].ID, true
+}
+
+// forgetNewerThan empties the wake-up cache if it holds ids above latest,
+// which the stream itself just said do not exist: the stream expired and
+// started again, so the cache belongs to a previous life of the session.
+// (It may also be a wake-up that raced the read; dropping the cache then
+// only costs a round trip.)
+func (h *Hub) forgetNewerThan(session string, latest uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w := h.waiters[session]; w != nil && len(w.recent) > 0 && w.recent[len(w.recent)-1].ID > latest {
+		clear(w.recent)
+		w.recent = w.recent[:0]
 	}
 }
 
@@ -403,9 +486,16 @@ func (h *Hub) Close() error {
 // redisLog is the Hub seen as a sync.Log.
 type redisLog struct{ h *Hub }
 
-// Read implements sync.Log: the range after "after" and the newest entry in
-// one MULTI, so the events and the newest id are one snapshot.
+// Read implements sync.Log: from the wake-up cache when it can answer,
+// otherwise the range after "after" and the newest entry in one MULTI, so the
+// events and the newest id are one snapshot.
 func (l redisLog) Read(ctx context.Context, session string, after uint64, limit int) ([]sync.Event, uint64, error) {
+	// The cache's answers are contiguous from after+1 (or "up to date"),
+	// so they are valid snapshots for the caller's purpose; a wake-up that
+	// was lost is found by the next Read, which goes to Redis.
+	if events, latest, ok := l.h.cached(session, after, limit); ok {
+		return events, latest, nil
+	}
 	stream, _ := l.h.keys(session)
 	var xr, newest *redis.XMessageSliceCmd
 	_, err := l.h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -422,6 +512,7 @@ func (l redisLog) Read(ctx context.Context, session string, after uint64, limit 
 			return nil, 0, err
 		}
 	}
+	l.h.forgetNewerThan(session, latest)
 	msgs := xr.Val()
 	events := make([]sync.Event, 0, len(msgs))
 	for _, m := range msgs {

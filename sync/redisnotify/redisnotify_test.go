@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -364,4 +365,117 @@ func TestRedisFailure(t *testing.T) {
 	assert.ErrorIs(t, err, redis.ErrClosed)
 	_, err = h.Presence(t.Context(), session)
 	assert.ErrorIs(t, err, redis.ErrClosed)
+}
+
+// xrangeCounter is a go-redis hook counting XRANGE commands, including those
+// inside MULTI pipelines.
+type xrangeCounter struct {
+	mu gosync.Mutex
+	n  int
+}
+
+func (c *xrangeCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *xrangeCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.count([]redis.Cmder{cmd})
+		return next(ctx, cmd)
+	}
+}
+
+func (c *xrangeCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.count(cmds)
+		return next(ctx, cmds)
+	}
+}
+
+func (c *xrangeCounter) count(cmds []redis.Cmder) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cmd := range cmds {
+		if cmd.Name() == "xrange" {
+			c.n++
+		}
+	}
+}
+
+func (c *xrangeCounter) get() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// TestWakeUpsCarryTheEvent: a subscriber that is up to date on instance B
+// takes events published on instance A from the wake-up messages, without
+// reading the stream again.
+func TestWakeUpsCarryTheEvent(t *testing.T) {
+	t.Parallel()
+	prefix := testenv.Prefix(t)
+	rdbA := client(t)
+	cleanupKeys(t, rdbA, prefix)
+	rdbB := client(t)
+	counter := &xrangeCounter{}
+	rdbB.AddHook(counter)
+	a := newHub(t, rdbA, prefix)
+	b := newHub(t, rdbB, prefix, redisnotify.WithRecheck(time.Minute))
+	session := notifytest.Session(t)
+	sub, err := b.Subscribe(t.Context(), session, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
+	publishAndReceive := func(i int) {
+		ev, err := a.Publish(t.Context(), sync.Event{Session: session, Type: sync.ImageAdded})
+		require.NoError(t, err)
+		select {
+		case got := <-sub.Events():
+			require.Equal(t, ev.ID, got.ID, "event %d", i)
+		case <-time.After(notifytest.Timeout):
+			require.FailNow(t, "no delivery")
+		}
+	}
+	// The first event may race the subscription's first read of the
+	// stream (and then be read from Redis).
+	publishAndReceive(0)
+	before := counter.get()
+	require.Positive(t, before, "the subscription read the stream when it started")
+
+	const n = 20
+	for i := range n {
+		publishAndReceive(i + 1)
+	}
+	// Without the wake-up cache every event costs at least one XRANGE. A
+	// wake-up that races a read empties the cache (see forgetNewerThan),
+	// which under a loaded machine can cost a read or two.
+	assert.LessOrEqual(t, counter.get()-before, 2, "live events came from the wake-ups, not from XRANGE")
+}
+
+// TestLostWakeUpFoundAtRecheck: an event whose wake-up message never arrives
+// (here: written to the stream behind the hub's back) still reaches an
+// up-to-date subscriber at the next recheck.
+func TestLostWakeUpFoundAtRecheck(t *testing.T) {
+	t.Parallel()
+	rdb := client(t)
+	prefix := testenv.Prefix(t)
+	cleanupKeys(t, rdb, prefix)
+	h := newHub(t, rdb, prefix, redisnotify.WithRecheck(50*time.Millisecond))
+	session := notifytest.Session(t)
+	sub, err := h.Subscribe(t.Context(), session, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Close() })
+	for range 3 {
+		ev, err := h.Publish(t.Context(), sync.Event{Session: session, Type: sync.ImageAdded})
+		require.NoError(t, err)
+		require.Equal(t, ev.ID, (<-sub.Events()).ID)
+	}
+	entry := `{"id":0,"session":"` + session + `","type":"image.removed","time":"2026-11-25T09:00:00Z"}`
+	require.NoError(t, rdb.XAdd(t.Context(), &redis.XAddArgs{
+		Stream: prefix + ":{" + session + "}:events", ID: "0-4", Values: []string{"e", entry},
+	}).Err())
+	select {
+	case got := <-sub.Events():
+		assert.Equal(t, uint64(4), got.ID)
+		assert.Equal(t, sync.ImageRemoved, got.Type)
+	case <-time.After(notifytest.Timeout):
+		require.FailNow(t, "the event without a wake-up was never delivered")
+	}
 }
