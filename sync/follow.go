@@ -15,10 +15,15 @@ import (
 // implementation behaves alike.
 type Log interface {
 	// Read returns up to limit retained events of session with an id
-	// greater than after, oldest first, and the session's newest id
-	// (0 for a session with no history). The two must be one consistent
-	// snapshot: no event newer than latest, and if the result is empty
-	// while latest > after, the events after "after" were trimmed.
+	// greater than after, oldest first and with contiguous ids, and the
+	// session's newest id (0 for a session with no history). The two must
+	// be one consistent snapshot: no event newer than latest; an empty
+	// result with latest > after means the events after "after" were
+	// trimmed; latest < after means the history started again. An
+	// implementation may answer from a cache that lags its store (empty,
+	// latest == after, while newer events exist) provided that repeating
+	// the Read soon reaches the store: [Follow] repeats it every
+	// FollowConfig.Recheck.
 	Read(ctx context.Context, session string, after uint64, limit int) (events []Event, latest uint64, err error)
 	// Wait returns a channel that is closed when session may have new
 	// events, armed from the moment Wait is called, and a release func that
