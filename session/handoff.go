@@ -44,13 +44,13 @@ func (m *Manager) IssueHandoff(ctx context.Context, sessionID string) (code stri
 	secret := NewID()
 	_, err = m.store.Update(ctx, sessionID, func(s *Session) error {
 		now := m.now()
+		m.touch(s, now)
 		expires = now.Add(m.handoffTTL)
 		if expires.After(s.ExpiresAt) {
-			expires = s.ExpiresAt
+			expires = s.ExpiresAt // a code never outlives its session
 		}
 		s.Phone.HandoffHash = hashSecret(secret)
 		s.Phone.HandoffExpires = expires
-		m.touch(s, now)
 		return nil
 	})
 	if err != nil {

@@ -39,11 +39,11 @@ const (
 // Launch is the verified launch context a session starts from. The caller
 // has verified it (signature, expiry); this package only records it.
 type Launch struct {
-	Facility     string // Medtech facility (practice location) id
-	PatientID    string // ALEX Patient resource id
-	NHI          string // the patient's National Health Index number
-	Practitioner string // ALEX Practitioner id of the GP
-	Encounter    string // optional ALEX Encounter id
+	Facility     string `json:"facility"`            // Medtech facility (practice location) id
+	PatientID    string `json:"patientId"`           // ALEX Patient resource id
+	NHI          string `json:"nhi"`                 // the patient's National Health Index number
+	Practitioner string `json:"practitioner"`        // ALEX Practitioner id of the GP
+	Encounter    string `json:"encounter,omitempty"` // optional ALEX Encounter id
 }
 
 // Clinical is the clinical description a GP gives an image before commit.
