@@ -1,12 +1,14 @@
 package clinicalimages
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -59,7 +61,11 @@ func (r CommitResult) Committed() int {
 // not succeed. Before any resend of an image whose earlier attempt had an
 // unknown outcome, ALEX is searched for the image's identifier, so nothing
 // lands twice.
-func (s *Service) Commit(ctx context.Context, sessionID string, imageIDs []string) (CommitResult, error) {
+func (s *Service) Commit(ctx context.Context, sessionID string, imageIDs []string, opts ...CommitOption) (CommitResult, error) {
+	var co commitOptions
+	for _, o := range opts {
+		o(&co)
+	}
 	sess, err := s.sessions.Touch(ctx, sessionID)
 	if err != nil {
 		return CommitResult{}, err
@@ -75,8 +81,19 @@ func (s *Service) Commit(ctx context.Context, sessionID string, imageIDs []strin
 	sem := make(chan struct{}, s.limits.CommitParallelism)
 	var wg gosync.WaitGroup
 	for i, id := range imageIDs {
-		if sess.Image(id) == nil || slices.Index(imageIDs, id) < i {
-			res.Images[i] = Outcome{ImageID: id, State: "", Code: "not_found", Message: "no such image in this session"}
+		if sess.Image(id) == nil {
+			res.Images[i] = Outcome{ImageID: id, Code: "not_found", Message: "no such image in this session"}
+			continue
+		}
+		if slices.Index(imageIDs, id) < i {
+			res.Images[i] = Outcome{ImageID: id, Code: "duplicate", Message: "this photo is listed twice"}
+			continue
+		}
+		if s.inboxScan && !co.confirmResend && strings.HasPrefix(sess.Image(id).FailReason, "outcome_unknown") {
+			// An Inbox Scan cannot be looked up in ALEX: a resend needs the
+			// GP's word that it is not in the Inbox already.
+			res.Images[i] = Outcome{ImageID: id, State: session.StateFailed, Code: "needs_check",
+				Message: "Medtech did not answer last time. Check the patient's Inbox; send again only if the photo is not there."}
 			continue
 		}
 		wg.Add(1)
@@ -120,6 +137,9 @@ func (s *Service) send(ctx context.Context, claim session.Claim) Outcome {
 	s.publish(ctx, sess.ID, sync.ImageCommitting, img.ID, nil)
 	s.audit.Audit(ctx, AuditRecord{Event: "commit.attempted", Session: sess.ID, Image: img.ID, Facility: sess.Facility, Detail: fmt.Sprintf("attempt=%d", img.Attempts)})
 	actx := alex.WithCorrelationID(alex.WithFacilityID(ctx, sess.Facility), newCorrelationID(img.ID, img.Attempts))
+	if s.inboxScan {
+		return s.sendDocument(ctx, actx, claim)
+	}
 
 	// Any earlier attempt may have reached ALEX without our hearing back.
 	if img.Attempts > 1 {
@@ -190,13 +210,7 @@ func (s *Service) buildMedia(sess *session.Session, img session.Image) (*fhir.Me
 		Metadata: media.Metadata{BodySite: img.Clinical.BodySite, Laterality: img.Clinical.Laterality,
 			View: img.Clinical.View, Title: img.Clinical.Title, Note: img.Clinical.Note},
 	}
-	if img.Consent.Given {
-		by := img.Consent.RecordedBy
-		if by == "" {
-			by = sess.Practitioner
-		}
-		in.Consent = &media.Consent{Purposes: []media.ConsentPurpose{media.ConsentRecord}, RecordedBy: by, RecordedAt: img.Consent.RecordedAt}
-	}
+	in.Consent = s.consent(sess, img)
 	m, err := s.builder.Build(in)
 	if err != nil {
 		return nil, err
@@ -226,6 +240,58 @@ func (s *Service) fail(ctx context.Context, claim session.Claim, code, msg strin
 	s.publish(ctx, claim.Session.ID, sync.ImageFailed, claim.Image.ID, map[string]any{"code": code})
 	s.audit.Audit(ctx, AuditRecord{Event: "image.failed", Session: claim.Session.ID, Image: claim.Image.ID, Reason: code})
 	return Outcome{ImageID: claim.Image.ID, State: session.StateFailed, Code: code, Message: msg}
+}
+
+// CommitOption adjusts one Commit.
+type CommitOption func(*commitOptions)
+
+type commitOptions struct{ confirmResend bool }
+
+// ConfirmResend lets Commit resend Inbox Scan documents whose previous
+// attempt had an unknown outcome: the GP has checked the Inbox. (Media need
+// no confirmation: they are reconciled by search.)
+func ConfirmResend() CommitOption { return func(o *commitOptions) { o.confirmResend = true } }
+
+// sendDocument commits a claimed image as an Inbox Scan DocumentReference: a
+// PDF page with the photo and its caption.
+func (s *Service) sendDocument(ctx, actx context.Context, claim session.Claim) Outcome {
+	img, sess := claim.Image, claim.Session
+	rc, err := s.sessions.OpenImage(ctx, img)
+	if err != nil {
+		return s.fail(ctx, claim, errorCode(err), "the photo's bytes are no longer available: "+publicMessage(err))
+	}
+	defer rc.Close()
+	md := media.Metadata{BodySite: img.Clinical.BodySite, Laterality: img.Clinical.Laterality, View: img.Clinical.View,
+		Title: img.Clinical.Title, Note: img.Clinical.Note}
+	var pdf bytes.Buffer
+	d, err := s.docBuilder.BuildDocument(&pdf, media.DocumentInput{
+		ID: img.ID, Patient: media.Patient{ID: sess.PatientID, NHI: sess.NHI}, Author: sess.Practitioner,
+		Facility: sess.Facility, Encounter: sess.Encounter, Title: img.Clinical.Title, Date: img.CreatedAt,
+		Pages:   []media.DocumentPage{{JPEG: rc, Created: img.CreatedAt, Metadata: md}},
+		Consent: s.consent(sess, img),
+	})
+	if err != nil {
+		return s.fail(ctx, claim, "invalid", publicMessage(err))
+	}
+	cr, err := s.alex.CreateDocumentReference(actx, d, alex.BytesContent(pdf.Bytes()))
+	switch {
+	case err == nil:
+		return s.committed(ctx, claim, cr.ID, false)
+	case errors.Is(err, alex.ErrOutcomeUnknown):
+		return s.fail(ctx, claim, "outcome_unknown", "Medtech did not answer. Check the patient's Inbox; send again only if the photo is not there.")
+	}
+	return s.fail(ctx, claim, errorCode(err), publicMessage(err))
+}
+
+func (s *Service) consent(sess *session.Session, img session.Image) *media.Consent {
+	if !img.Consent.Given {
+		return nil
+	}
+	by := img.Consent.RecordedBy
+	if by == "" {
+		by = sess.Practitioner
+	}
+	return &media.Consent{Purposes: []media.ConsentPurpose{media.ConsentRecord}, RecordedBy: by, RecordedAt: img.Consent.RecordedAt}
 }
 
 func newCorrelationID(imageID string, attempt int) string {
@@ -270,6 +336,12 @@ func (s *Service) Recover(ctx context.Context) (recovered int, err error) {
 			claim, err := s.sessions.ClaimCommit(ctx, sid, img.ID)
 			if err != nil {
 				continue // not yet abandoned, or taken by another instance
+			}
+			if s.inboxScan {
+				// No way to look an Inbox Scan up: leave it to the GP.
+				s.fail(ctx, claim, "outcome_unknown", "the server stopped while sending; check the patient's Inbox before sending again")
+				recovered++
+				continue
 			}
 			cctx, cancel := context.WithTimeout(ctx, commitTimeout)
 			o := s.send(cctx, claim)

@@ -407,12 +407,17 @@ func (a *api) removeImage(w http.ResponseWriter, r *http.Request, sid string) {
 
 func (a *api) commit(w http.ResponseWriter, r *http.Request, sid string) {
 	var body struct {
-		Images []string `json:"images"`
+		Images        []string `json:"images"`
+		ConfirmResend bool     `json:"confirmResend"`
 	}
 	if r.ContentLength != 0 && !a.decode(w, r, &body, 16<<10) {
 		return
 	}
-	res, err := a.s.Commit(r.Context(), sid, body.Images)
+	var opts []CommitOption
+	if body.ConfirmResend {
+		opts = append(opts, ConfirmResend())
+	}
+	res, err := a.s.Commit(r.Context(), sid, body.Images, opts...)
 	if err != nil {
 		a.fail(w, r, err)
 		return

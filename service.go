@@ -85,24 +85,26 @@ type Events interface {
 // of Services in any number of processes may share the same stores. It is safe
 // for concurrent use. Serve it over HTTP with [Service.Handler].
 type Service struct {
-	alex      *alex.Client
-	sessions  *session.Manager
-	store     session.Store
-	blobs     session.BlobStore
-	events    Events
-	presence  sync.PresenceReader
-	norm      *compress.Normalizer
-	builder   *media.Builder
-	idSystem  string
-	limits    Limits
-	now       func() time.Time
-	log       *slog.Logger
-	audit     AuditSink
-	launch    *launchVerifier
-	creds     *credentials
-	httpCfg   httpConfig
-	closeHub  func() error
-	closeOnce gosync.Once
+	alex       *alex.Client
+	sessions   *session.Manager
+	store      session.Store
+	blobs      session.BlobStore
+	events     Events
+	presence   sync.PresenceReader
+	norm       *compress.Normalizer
+	builder    *media.Builder
+	docBuilder *media.Builder
+	inboxScan  bool
+	idSystem   string
+	limits     Limits
+	now        func() time.Time
+	log        *slog.Logger
+	audit      AuditSink
+	launch     *launchVerifier
+	creds      *credentials
+	httpCfg    httpConfig
+	closeHub   func() error
+	closeOnce  gosync.Once
 }
 
 type options struct {
@@ -121,6 +123,7 @@ type options struct {
 	audience    string
 	secret      []byte
 	httpCfg     httpConfig
+	inboxScan   bool
 }
 
 // Option configures a Service.
@@ -250,6 +253,18 @@ func WithSecret(key []byte) Option {
 	}
 }
 
+// WithInboxScan commits each photo as an Inbox Scan DocumentReference (a PDF
+// page with the photo and its caption) instead of a Media. Evolution shows an
+// Inbox Scan inline and offers it in referral attachment pickers, which it does
+// not do for a JPEG Media; the app needs the
+// Patient.documentreference.scaninbox.write role. ALEX allows no search of
+// DocumentReference, so an unknown outcome cannot be reconciled: such a photo
+// is marked failed with code outcome_unknown and is resent only with
+// [ConfirmResend], after the GP has checked the Inbox.
+func WithInboxScan() Option {
+	return func(o *options) error { o.inboxScan = true; return nil }
+}
+
 // New returns a Service that commits to ALEX through ac. Every other part has
 // an embedded default suitable for one process.
 func New(ac *alex.Client, opts ...Option) (*Service, error) {
@@ -262,7 +277,7 @@ func New(ac *alex.Client, opts ...Option) (*Service, error) {
 			return nil, err
 		}
 	}
-	s := &Service{alex: ac, limits: o.limits.withDefaults(), now: o.now, log: o.log, idSystem: o.idSystem, httpCfg: o.httpCfg}
+	s := &Service{alex: ac, limits: o.limits.withDefaults(), now: o.now, log: o.log, idSystem: o.idSystem, httpCfg: o.httpCfg, inboxScan: o.inboxScan}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -300,6 +315,10 @@ func New(ac *alex.Client, opts ...Option) (*Service, error) {
 		if s.builder, err = media.New(media.WithClock(o.now)); err != nil {
 			return nil, err
 		}
+	}
+	// Medtech's Inbox Scan examples use absolute references.
+	if s.docBuilder, err = media.New(media.WithClock(o.now), media.WithReferenceBase(ac.BaseURL())); err != nil {
+		return nil, err
 	}
 	mopts := append([]session.Option{session.WithClock(o.now), session.WithLogger(s.log)}, o.sessionOpts...)
 	if s.sessions, err = session.New(s.store, s.blobs, mopts...); err != nil {
