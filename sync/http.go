@@ -224,6 +224,12 @@ func (h *SSEHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return rc.Flush()
 	}
 	if err := write("retry: " + strconv.FormatInt(h.cfg.retry.Milliseconds(), 10) + "\n\n"); err != nil {
+		if errors.Is(err, http.ErrNotSupported) {
+			// A middleware's ResponseWriter that neither flushes nor
+			// unwraps: events would sit in a buffer. Say so loudly.
+			h.cfg.logger.ErrorContext(ctx, "sync: the ResponseWriter cannot flush; SSE streams need http.Flusher (or Unwrap)", "session", session)
+			return
+		}
 		h.cfg.logger.DebugContext(ctx, "sync: stream write failed", "session", session, "err", err)
 		return
 	}

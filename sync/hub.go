@@ -162,6 +162,16 @@ func (h *Hub) Publish(ctx context.Context, ev Event) (Event, error) {
 	if err := ctx.Err(); err != nil {
 		return Event{}, err
 	}
+	ev, err := h.append(ev)
+	if err != nil {
+		return Event{}, err
+	}
+	h.cfg.logger.DebugContext(ctx, "sync: published", "session", ev.Session, "type", ev.Type, "id", ev.ID)
+	return ev, nil
+}
+
+// append stores ev under the hub's lock and wakes the session's subscribers.
+func (h *Hub) append(ev Event) (Event, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.isClosed() {
@@ -190,7 +200,6 @@ func (h *Hub) Publish(ctx context.Context, ev Event) (Event, error) {
 	}
 	close(s.wake)
 	s.wake = make(chan struct{})
-	h.cfg.logger.DebugContext(ctx, "sync: published", "session", ev.Session, "type", ev.Type, "id", ev.ID)
 	return ev, nil
 }
 

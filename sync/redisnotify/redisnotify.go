@@ -267,37 +267,51 @@ func (h *Hub) listen(msgs <-chan *redis.Message) {
 	}
 }
 
-// received handles a wake-up message "session\nid\nentry JSON".
+// received handles a wake-up message "session\nid\nentry JSON": it wakes
+// the session's subscribers on this instance and caches the event.
 func (h *Hub) received(payload string) {
 	session, rest, _ := strings.Cut(payload, "\n")
+	h.mu.Lock()
+	_, watched := h.waiters[session]
+	h.mu.Unlock()
+	if !watched {
+		return // no subscriber here: nothing to wake, nothing to decode
+	}
+	ev, decoded := decodeWake(rest) // outside the lock: other sessions need not wait
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	w := h.waiters[session]
 	if w == nil {
-		return // no subscriber here: nothing to wake, nothing to decode
+		return
 	}
 	close(w.ch)
 	w.ch = make(chan struct{})
-	rawID, entry, ok := strings.Cut(rest, "\n")
-	id, err := strconv.ParseUint(rawID, 10, 64)
-	var ev sync.Event
-	if !ok || err != nil || id == 0 || json.Unmarshal([]byte(entry), &ev) != nil {
-		w.recent = w.recent[:0]
-		return
-	}
-	ev.ID = id
-	n := len(w.recent)
-	if n > 0 && id != w.recent[n-1].ID+1 {
-		// A gap (lost messages) or ids that started again (the stream
-		// expired): only contiguous events may be served from memory.
+	if n := len(w.recent); !decoded || (n > 0 && ev.ID != w.recent[n-1].ID+1) {
+		// Undecodable, a gap (lost messages) or ids that started again
+		// (the stream expired): only contiguous events may be served
+		// from memory.
 		clear(w.recent)
 		w.recent = w.recent[:0]
+		if !decoded {
+			return
+		}
 	}
 	if len(w.recent) == recentMax {
 		w.recent[0] = sync.Event{}
 		w.recent = append(w.recent[:0], w.recent[1:]...)
 	}
 	w.recent = append(w.recent, ev)
+}
+
+func decodeWake(s string) (sync.Event, bool) {
+	rawID, entry, ok := strings.Cut(s, "\n")
+	id, err := strconv.ParseUint(rawID, 10, 64)
+	var ev sync.Event
+	if !ok || err != nil || id == 0 || json.Unmarshal([]byte(entry), &ev) != nil {
+		return sync.Event{}, false
+	}
+	ev.ID = id
+	return ev, true
 }
 
 // cached answers a Read from the wake-up cache when it can: the events
