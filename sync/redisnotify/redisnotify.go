@@ -194,7 +194,8 @@ var (
 // atomically.
 //
 // KEYS: stream, presence. ARGV: entry JSON, maxlen, ttl ms, wake channel,
-// session, presence ("", "1" or "0"), presence time (unix ms).
+// presence ("", "1" or "0"), presence time (unix ms), session. The wake-up
+// message is "session\nid\nentry JSON".
 const publishScript = `
 local id = 1
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
