@@ -354,12 +354,16 @@ type Claim struct {
 // exactly one of any number of racing callers; the others get
 // ErrAlreadyCommitting (or ErrAlreadyCommitted once it has landed). A claim
 // older than the commit lease is presumed abandoned and may be taken over.
+// An image whose bytes the sweeper deleted (Purged) returns ErrExpired, as
+// does an expired session.
 func (m *Manager) ClaimCommit(ctx context.Context, sessionID, imageID string) (Claim, error) {
 	s, img, err := m.updateImage(ctx, sessionID, imageID, func(_ *Session, img *Image, now time.Time) error {
-		switch img.State {
-		case StateCommitted:
+		switch {
+		case img.State == StateCommitted:
 			return ErrAlreadyCommitted
-		case StateCommitting:
+		case img.Purged:
+			return fmt.Errorf("%w: image bytes passed the retention window", ErrExpired)
+		case img.State == StateCommitting:
 			if now.Before(img.CommitStarted.Add(m.lease)) {
 				return ErrAlreadyCommitting
 			}

@@ -26,6 +26,10 @@ const (
 	StateFailed     State = "failed"
 )
 
+// PurgedReason is the FailReason of an image whose bytes the sweeper
+// deleted at the end of the retention window.
+const PurgedReason = "image bytes passed the retention window; capture it again"
+
 // PhoneState says whether a phone is paired with a session.
 type PhoneState string
 
@@ -82,6 +86,7 @@ type Image struct {
 	MediaID     string   `json:"mediaId,omitempty"`    // set when committed
 	FailReason  string   `json:"failReason,omitempty"` // set when failed; never PHI
 	Attempts    int      `json:"attempts,omitempty"`   // commit claims so far; identifies the current claim
+	Purged      bool     `json:"purged,omitempty"`     // the sweeper deleted the bytes (retention window); cannot be committed
 	Version     int64    `json:"version"`              // bumped on every change to the image
 
 	CreatedAt     time.Time `json:"createdAt"`

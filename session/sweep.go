@@ -20,9 +20,9 @@ type SweepReport struct {
 //   - its image has been committed;
 //   - its session does not list it and it is older than the orphan grace
 //     (removed images, and uploads whose session update failed);
-//   - it is older than the retention window, whatever its state (the
-//     image then stays listed but can no longer be committed: opening it
-//     returns ErrNotFound).
+//   - it is older than the retention window, whatever its state. The image
+//     stays listed, marked Purged (and failed with PurgedReason unless a
+//     commit is in flight); ClaimCommit refuses it with ErrExpired.
 //
 // Every decision is made from the shared stores and every delete is
 // idempotent, so Sweep is safe to run on every instance at once. It does
@@ -68,7 +68,8 @@ func (m *Manager) Sweep(ctx context.Context) (SweepReport, error) {
 		if l.err != nil {
 			return l.err
 		}
-		if !m.sweepable(l.s, iid, b, now) {
+		why := m.sweepable(l.s, iid, b, now)
+		if why == keep {
 			rep.BlobsKept++
 			return nil
 		}
@@ -77,6 +78,9 @@ func (m *Manager) Sweep(ctx context.Context) (SweepReport, error) {
 		}
 		rep.BlobsDeleted++
 		m.log.DebugContext(ctx, "swept image bytes", "session", sid, "image", iid)
+		if why == retained && l.s.Image(iid) != nil {
+			return m.markPurged(ctx, sid, iid)
+		}
 		return nil
 	})
 	if err != nil {
@@ -88,22 +92,54 @@ func (m *Manager) Sweep(ctx context.Context) (SweepReport, error) {
 	return rep, nil
 }
 
-func (m *Manager) sweepable(s *Session, imageID string, b BlobInfo, now time.Time) bool {
-	age := now.Sub(b.ModTime)
-	switch {
-	case s == nil:
+type sweepReason int
+
+const (
+	keep     sweepReason = iota
+	gone                 // session gone or expired, image removed or committed
+	retained             // retention window passed for a listed image
+)
+
+func (m *Manager) sweepable(s *Session, imageID string, b BlobInfo, now time.Time) sweepReason {
+	if s == nil {
 		// The session was found gone or expired: its bytes must go. A
 		// session is created before any upload, so this is never a race.
-		return true
-	case age >= m.retention:
-		return true
+		return gone
 	}
+	age := now.Sub(b.ModTime)
 	img := s.Image(imageID)
-	if img == nil {
-		return age >= m.orphanGrace
+	switch {
+	case img == nil && age >= m.orphanGrace, img != nil && img.State == StateCommitted:
+		return gone
+	case age >= m.retention:
+		return retained
 	}
-	return img.State == StateCommitted
+	return keep
 }
+
+// markPurged records on an image that its bytes passed the retention
+// window, so the desktop can say so and ClaimCommit refuses it.
+func (m *Manager) markPurged(ctx context.Context, sessionID, imageID string) error {
+	_, err := m.store.Update(ctx, sessionID, func(s *Session) error {
+		img := s.Image(imageID)
+		if img == nil || img.Purged {
+			return errSkip
+		}
+		img.Purged = true
+		if img.State == StateUploaded || img.State == StateFailed {
+			img.State, img.FailReason = StateFailed, PurgedReason
+		}
+		img.Version++
+		img.UpdatedAt = m.now()
+		return nil
+	})
+	if err == nil || errors.Is(err, errSkip) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrExpired) {
+		return nil
+	}
+	return err
+}
+
+var errSkip = errors.New("nothing to do")
 
 // RunSweeper calls Sweep every interval until ctx is done, and returns
 // ctx's error. Sweep errors are logged and retried at the next tick. Run

@@ -634,6 +634,18 @@ func testSweepLeavesNothing(t *testing.T, newStore NewStore) {
 	_, err = m.Sweep(ctx)
 	require.NoError(t, err)
 	assert.Zero(t, count(), "no bytes remain")
+	got, err := m.Get(ctx, live.ID)
+	require.NoError(t, err)
+	purged := got.Image(kept.ID)
+	require.NotNil(t, purged, "the image stays listed")
+	assert.True(t, purged.Purged)
+	assert.Equal(t, session.StateFailed, purged.State)
+	assert.Equal(t, session.PurgedReason, purged.FailReason)
+	_, err = m.ClaimCommit(ctx, live.ID, kept.ID)
+	require.ErrorIs(t, err, session.ErrExpired, "purged bytes cannot be committed")
+	rep, err = m.Sweep(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, session.SweepReport{}, rep, "a second sweep finds nothing")
 
 	// Ending removes the session; expiry plus grace removes the other.
 	require.NoError(t, m.End(ctx, live.ID))
