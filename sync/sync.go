@@ -29,6 +29,21 @@
 // events. Nothing is ever silently skipped.
 //
 // A subscription ends after delivering a [SessionExpired] event.
+//
+// History lives for the session plus a retention period after its last
+// event (a short grace period after session.expired). A session's ids start
+// again at 1 if its history is forgotten, so session ids must not be reused
+// and the retention must outlast the session's inactivity expiry (the
+// defaults do: an hour against ten minutes).
+//
+// # Wiring
+//
+// The root Service publishes an Event whenever a session changes, and mounts
+// an [SSEHandler] (and a [PollHandler] for clients that cannot stream) behind
+// its own authentication, telling them through a [SessionFunc] which session
+// a request may watch. One process uses [NewHub]; several behind a load
+// balancer use sync/redisnotify on a shared Redis. Events must stay free of
+// clinical content: see [Event].
 package sync
 
 import (
