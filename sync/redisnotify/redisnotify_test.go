@@ -479,3 +479,61 @@ func TestLostWakeUpFoundAtRecheck(t *testing.T) {
 		require.FailNow(t, "the event without a wake-up was never delivered")
 	}
 }
+
+// TestConcurrentPublishersOnTwoInstances: publishers on both instances at
+// once still give one session one gap-free sequence of ids, which a
+// subscriber on either instance receives in full.
+func TestConcurrentPublishersOnTwoInstances(t *testing.T) {
+	t.Parallel()
+	rdb := client(t)
+	prefix := testenv.Prefix(t)
+	cleanupKeys(t, rdb, prefix)
+	a := newHub(t, rdb, prefix)
+	b := newHub(t, rdb, prefix)
+	session := notifytest.Session(t)
+	subA, err := a.Subscribe(t.Context(), session, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = subA.Close() })
+
+	const perGoroutine, goroutines = 50, 3
+	var (
+		mu  gosync.Mutex
+		ids = map[uint64]bool{}
+		wg  gosync.WaitGroup
+	)
+	for _, h := range []*redisnotify.Hub{a, b} {
+		for range goroutines {
+			wg.Go(func() {
+				for range perGoroutine {
+					ev, err := h.Publish(t.Context(), sync.Event{Session: session, Type: sync.ImageUpdated})
+					if !assert.NoError(t, err) {
+						return
+					}
+					mu.Lock()
+					assert.False(t, ids[ev.ID], "id %d assigned twice", ev.ID)
+					ids[ev.ID] = true
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	const total = 2 * goroutines * perGoroutine
+	require.Len(t, ids, total)
+	for id := uint64(1); id <= total; id++ {
+		require.True(t, ids[id], "id %d missing: ids must have no gaps", id)
+	}
+	subB, err := b.Subscribe(t.Context(), session, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = subB.Close() })
+	for _, sub := range []sync.Subscription{subA, subB} {
+		for id := uint64(1); id <= total; id++ {
+			select {
+			case ev := <-sub.Events():
+				require.Equal(t, id, ev.ID)
+			case <-time.After(notifytest.Timeout):
+				require.FailNow(t, "timeout", "at id %d", id)
+			}
+		}
+	}
+}
