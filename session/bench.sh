@@ -45,6 +45,7 @@ function pair(label, store, raw,   i, m, s, r, q) {
 END {
   printf "\n%-30s %12s %12s %8s\n", count " runs, medians", "store ns/op", "raw ns/op", "ratio"
   pair("Redis Update vs GET+SET", "StoreUpdate", "RawGetSet")
+  if ("Codec" in n) { for (i = 1; i <= n["Codec"]; i++) c[i] = v["Codec", i]; printf "%-30s %12.0f   (decode + encode of that record, in process)\n", "  of which JSON codec", median(c, n["Codec"]) }
   pair("Redis Get vs GET", "StoreGet", "RawGet")
   pair("S3 Put 1 MiB vs PutObject", "StorePut1MiB", "RawPut1MiB")
   pair("S3 Open 1 MiB vs GetObject", "StoreOpen1MiB", "RawGet1MiB")

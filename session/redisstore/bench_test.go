@@ -96,3 +96,19 @@ func BenchmarkRawGet(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCodec is the CPU part of the Store's overhead: decoding and
+// re-encoding the same session record as BenchmarkStoreUpdate does.
+func BenchmarkCodec(b *testing.B) {
+	data, err := json.Marshal(benchSession(b))
+	require.NoError(b, err)
+	for b.Loop() {
+		var s session.Session
+		if err := json.Unmarshal(data, &s); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := json.Marshal(&s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
