@@ -126,38 +126,40 @@ func parallelRows(n, workers int, fn func(lo, hi int)) {
 // applied as flips here plus an optional transpose by the caller). It
 // never upsamples beyond what it is asked; scale 1 in a direction is a copy.
 func resizePlane(src plane, dw, dh int, flipX, flipY bool, workers int) plane {
-	// Horizontal pass: src.h rows of dw samples.
+	// Vertical pass first: it streams whole rows (cheap per tap), so it
+	// takes the larger share of the work; the horizontal pass, which sums
+	// taps per output sample, then runs on the already reduced row count.
 	tmp := src
-	if dw != src.w || flipX {
-		tmp = newPlane(dw, src.h)
-		if dw == src.w {
-			parallelRows(src.h, workers, func(lo, hi int) {
+	if dh != src.h || flipY {
+		tmp = newPlane(src.w, dh)
+		if dh == src.h {
+			parallelRows(dh, workers, func(lo, hi int) {
 				for y := lo; y < hi; y++ {
-					in, out := src.row(y), tmp.row(y)
-					for i, v := range in {
-						out[len(out)-1-i] = v
-					}
+					copy(tmp.row(dh-1-y), src.row(y))
 				}
 			})
 		} else {
-			ws := makeWeights(src.w, dw)
-			parallelRows(src.h, workers, func(lo, hi int) { hpass(tmp, src, ws, lo, hi, flipX) })
+			ws := makeWeights(src.h, dh)
+			parallelRows(dh, workers, func(lo, hi int) { vpass(tmp, src, ws, lo, hi, flipY) })
 		}
 	}
-	if dh == tmp.h && !flipY {
+	if dw == tmp.w && !flipX {
 		return tmp // may share src's pixels: callers own src and discard it
 	}
 	dst := newPlane(dw, dh)
-	if dh == tmp.h {
+	if dw == tmp.w {
 		parallelRows(dh, workers, func(lo, hi int) {
 			for y := lo; y < hi; y++ {
-				copy(dst.row(dh-1-y), tmp.row(y))
+				in, out := tmp.row(y), dst.row(y)
+				for i, v := range in {
+					out[len(out)-1-i] = v
+				}
 			}
 		})
 		return dst
 	}
-	ws := makeWeights(tmp.h, dh)
-	parallelRows(dh, workers, func(lo, hi int) { vpass(dst, tmp, ws, lo, hi, flipY) })
+	ws := makeWeights(tmp.w, dw)
+	parallelRows(dh, workers, func(lo, hi int) { hpass(dst, tmp, ws, lo, hi, flipX) })
 	return dst
 }
 
