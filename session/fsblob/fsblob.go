@@ -209,8 +209,15 @@ func (s *Store) Put(ctx context.Context, key session.BlobKey, r io.Reader, size 
 func (s *Store) createTemp(sid string) (*os.File, string, error) {
 	var err error
 	for range 5 {
+		_, statErr := s.root.Stat(sid)
 		if err = s.root.MkdirAll(sid, 0o700); err != nil {
 			continue
+		}
+		if errors.Is(statErr, fs.ErrNotExist) {
+			// Make the new directory's entry durable, as the file's will be.
+			if err = s.syncDir("."); err != nil {
+				continue
+			}
 		}
 		name := path.Join(sid, tmpPrefix+session.NewID())
 		var f *os.File

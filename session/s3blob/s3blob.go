@@ -39,6 +39,9 @@ const (
 	DefaultPartSize = 8 << 20 // bytes buffered per multipart part when the size is unknown
 	minPartSize     = 5 << 20 // S3's minimum part size
 	lifecycleRuleID = "clinicalimages-retention"
+	// DefaultStaleUpload is how old an unfinished multipart upload (left by
+	// a crashed Put) must be before List aborts it.
+	DefaultStaleUpload = time.Hour
 )
 
 // Store is a session.BlobStore and session.BlobLister on one S3 bucket. It
@@ -49,6 +52,7 @@ type Store struct {
 	bucket   string
 	prefix   string
 	partSize uint64
+	now      func() time.Time
 }
 
 var (
@@ -85,6 +89,18 @@ func WithPartSize(n uint64) Option {
 	}
 }
 
+// WithClock sets the clock used to age unfinished uploads (default
+// time.Now).
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) error {
+		if now == nil {
+			return errors.New("s3blob: WithClock: nil clock")
+		}
+		s.now = now
+		return nil
+	}
+}
+
 // New returns a Store on bucket through c. Build c with minio.New; for
 // S3-compatible servers set Options.BucketLookup to minio.BucketLookupPath
 // and Options.Region. New makes no request; see EnsureBucket.
@@ -92,7 +108,7 @@ func New(c *minio.Client, bucket string, opts ...Option) (*Store, error) {
 	if c == nil || bucket == "" {
 		return nil, errors.New("s3blob: a client and a bucket are required")
 	}
-	s := &Store{c: c, bucket: bucket, prefix: DefaultPrefix, partSize: DefaultPartSize}
+	s := &Store{c: c, bucket: bucket, prefix: DefaultPrefix, partSize: DefaultPartSize, now: time.Now}
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("s3blob: nil option")
@@ -294,11 +310,15 @@ func (s *Store) Delete(ctx context.Context, key session.BlobKey) error {
 
 // List implements session.BlobLister, listing the prefix page by page.
 // Objects under the prefix that are not blobs are skipped. ContentType is
-// left empty (a listing does not carry it).
+// left empty (a listing does not carry it). After a complete listing it
+// also aborts multipart uploads under the prefix older than
+// DefaultStaleUpload, which only a crashed Put leaves behind (their parts
+// are invisible to listings but still stored); services that cannot list
+// uploads are left alone.
 func (s *Store) List(ctx context.Context, fn func(session.BlobInfo) error) error {
-	ctx, cancel := context.WithCancel(ctx)
+	lctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the client's listing goroutine if fn stops early
-	for oi := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true}) {
+	for oi := range s.c.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true}) {
 		if oi.Err != nil {
 			return wrap("list", oi.Err)
 		}
@@ -310,5 +330,26 @@ func (s *Store) List(ctx context.Context, fn func(session.BlobInfo) error) error
 			return err
 		}
 	}
-	return wrap("list", ctx.Err())
+	return s.abortStaleUploads(ctx)
+}
+
+func (s *Store) abortStaleUploads(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	core := minio.Core{Client: s.c}
+	for u := range s.c.ListIncompleteUploads(ctx, s.bucket, s.prefix, true) {
+		if u.Err != nil {
+			if code := minio.ToErrorResponse(u.Err).Code; code == "NotImplemented" {
+				return nil
+			}
+			return wrap("list uploads", u.Err)
+		}
+		if s.now().Sub(u.Initiated) <= DefaultStaleUpload {
+			continue
+		}
+		if err := core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID); err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
+			return wrap("abort upload", err)
+		}
+	}
+	return nil
 }

@@ -143,3 +143,36 @@ func TestSweep(t *testing.T) {
 		return st
 	})
 }
+
+// TestStaleUploadsAborted: List aborts a multipart upload that a crashed
+// Put left behind, once it is old, and leaves a recent one (it may be a Put
+// in progress).
+func TestStaleUploadsAborted(t *testing.T) {
+	t.Parallel()
+	c, bucket, _ := server(t)
+	clk := storetest.NewClock(time.Now())
+	p := testenv.Prefix(t) + "/"
+	st, err := s3blob.New(c, bucket, s3blob.WithPrefix(p), s3blob.WithClock(clk.Now))
+	require.NoError(t, err)
+	key, err := session.NewBlobKey(session.NewID(), session.NewID())
+	require.NoError(t, err)
+	_, err = minio.Core{Client: c}.NewMultipartUpload(t.Context(), bucket, p+key.String(), minio.PutObjectOptions{})
+	require.NoError(t, err)
+	uploads := func() int {
+		n := 0
+		for u := range c.ListIncompleteUploads(t.Context(), bucket, p, true) {
+			require.NoError(t, u.Err)
+			n++
+		}
+		return n
+	}
+	require.Equal(t, 1, uploads())
+	list := func() {
+		require.NoError(t, st.List(t.Context(), func(session.BlobInfo) error { return nil }))
+	}
+	list()
+	assert.Equal(t, 1, uploads(), "a recent upload may be a Put in progress")
+	clk.Advance(2 * time.Hour)
+	list()
+	assert.Zero(t, uploads(), "a stale upload is aborted")
+}
