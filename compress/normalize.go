@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"runtime"
 	"sync"
 
 	"golang.org/x/image/webp"
@@ -52,7 +53,8 @@ type Result struct {
 // input).
 type Normalizer struct {
 	cfg  config
-	bufs sync.Pool // *bytes.Buffer for inputs and encoded candidates
+	bufs sync.Pool     // *bytes.Buffer for inputs and encoded candidates
+	sem  chan struct{} // one token per image being decoded or encoded
 }
 
 // New returns a Normalizer with the defaults (see the Default constants) as
@@ -67,7 +69,10 @@ func New(opts ...Option) (*Normalizer, error) {
 	if c.engine == nil {
 		c.engine = NewGoEngine(0)
 	}
-	return &Normalizer{cfg: c}, nil
+	if c.concurrent == 0 {
+		c.concurrent = runtime.GOMAXPROCS(0)
+	}
+	return &Normalizer{cfg: c, sem: make(chan struct{}, c.concurrent)}, nil
 }
 
 // Engine returns the engine in use.
@@ -115,6 +120,12 @@ func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (R
 	}
 	if len(src.ICC) > 0 && parseICC(src.ICC) != nil {
 		res.ColourConverted = true
+	}
+	select {
+	case n.sem <- struct{}{}:
+		defer func() { <-n.sem }()
+	case <-ctx.Done():
+		return res, fmtErr("compress: waiting to decode: %w", ctx.Err())
 	}
 
 	pic, err := n.cfg.engine.Decode(ctx, src, n.cfg.longEdge)

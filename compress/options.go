@@ -31,6 +31,7 @@ type config struct {
 	engine     Engine
 	formats    map[Format]bool
 	logger     *slog.Logger
+	concurrent int
 }
 
 func defaultConfig() config {
@@ -150,6 +151,20 @@ func WithFormats(fs ...Format) Option {
 			}
 		}
 		c.formats = m
+		return nil
+	}
+}
+
+// WithMaxConcurrent bounds how many images one Normalizer decodes and
+// encodes at once (default GOMAXPROCS); further calls wait, or return when
+// their context ends. Each image in flight holds its decoded pixels (about
+// 1.5 bytes per pixel for a JPEG, 4-8 for PNG), so this bounds memory.
+func WithMaxConcurrent(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("compress: WithMaxConcurrent(%d): must be positive", n)
+		}
+		c.concurrent = n
 		return nil
 	}
 }
