@@ -50,5 +50,5 @@ func Example_production() {
 		log.Fatal(err)
 	}
 	go func() { _ = m.RunSweeper(ctx, time.Minute) }() // stops with ctx
-	_ = m                                              // hand m to the service
+	// Hand m to the service: m.Start, m.AddImage, m.ClaimCommit, ...
 }
