@@ -31,6 +31,7 @@ command -v vipsthumbnail >/dev/null || apt_install libvips-tools
 command -v hyperfine >/dev/null || apt_install hyperfine
 command -v heif-enc >/dev/null || apt_install libheif-examples
 [ -x /usr/bin/time ] || apt_install time
+command -v bc >/dev/null || apt_install bc
 pkg-config --exists vips 2>/dev/null || apt_install libvips-dev pkg-config
 
 W=$(mktemp -d)

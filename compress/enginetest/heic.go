@@ -15,6 +15,14 @@ import (
 //go:embed testdata/marker.heic
 var markerHEIC []byte
 
+// exif6.heic: heif-enc made from genphoto -w 320 -h 240's JPEG, which is
+// stored landscape with EXIF orientation 6. heif-enc copies the EXIF block
+// but writes no irot box, so by the HEIF rules the picture is 320x240
+// landscape: the EXIF tag must be ignored.
+//
+//go:embed testdata/exif6.heic
+var exif6HEIC []byte
+
 // MarkerHEIC returns a copy of testdata/marker.heic, made by Debian's
 // heif-enc (libheif-examples 1.15, quality 60) from
 // bench/compress/genphoto -w 320 -h 240 -upright: an upright 240x320
@@ -38,6 +46,13 @@ func testHEIC(t *testing.T, e compress.Engine) {
 
 	_, err := n.Normalize(t.Context(), bytes.NewReader(in[:len(in)/2]), &bytes.Buffer{})
 	require.ErrorIs(t, err, compress.ErrCorrupt, "truncated HEIC")
+
+	// An EXIF orientation inside a HEIC is never applied (libheif applies
+	// irot/imir; applying EXIF too turns real iPhone photos twice).
+	res, _, img = normalize(t, n, bytes.Clone(exif6HEIC))
+	assert.True(t, res.Stripped.Has(compress.MetaEXIF), "the EXIF item is seen, and dropped")
+	assert.Equal(t, 1, res.Orientation)
+	assert.Equal(t, image.Pt(320, 240), img.Bounds().Size(), "not rotated by the EXIF tag")
 }
 
 func testTruncated(t *testing.T, e compress.Engine) {
