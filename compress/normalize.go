@@ -101,7 +101,9 @@ func (n *Normalizer) putBuf(b *bytes.Buffer) {
 // Errors for bad input are [*Error] values wrapping [ErrUnsupportedFormat],
 // [ErrTooLarge], [ErrTooManyPixels], [ErrCorrupt] or [ErrBudget]; a read or
 // write failure is returned wrapped; a cancelled ctx returns ctx.Err()
-// (wrapped). For the same input and options the output bytes are the same.
+// (wrapped). On error the Result holds what was learned before the failure
+// (the format and declared size, when known) and nothing was written to w.
+// For the same input and options the output bytes are the same.
 func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (Result, error) {
 	in := n.getBuf()
 	defer n.putBuf(in)

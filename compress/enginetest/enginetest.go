@@ -232,6 +232,11 @@ func Inputs() []struct {
 		panic(err)
 	}
 	out = append(out, in{"jpeg-cmyk", CMYKJPEG(), cm})
+	pj, err := jpeg.Decode(bytes.NewReader(jpegProgressive))
+	if err != nil {
+		panic(err)
+	}
+	out = append(out, in{"jpeg-progressive-422", bytes.Clone(jpegProgressive), pj})
 	for _, name := range []string{"webp-lossy", "webp-lossless"} {
 		d := WebPSamples()[name]
 		out = append(out, in{name, d, mustWebP(d)})

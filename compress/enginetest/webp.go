@@ -28,6 +28,10 @@ var (
 	// by ImageMagick's -colorspace CMYK (no ICC profile).
 	//go:embed testdata/cmyk.jpg
 	jpegCMYK []byte
+	// prog422.jpg: the same picture as a progressive 4:2:2 JPEG
+	// (ImageMagick -interlace JPEG -sampling-factor 2x1).
+	//go:embed testdata/prog422.jpg
+	jpegProgressive []byte
 )
 
 // CMYKJPEG returns a copy of the committed CMYK JPEG sample.
