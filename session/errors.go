@@ -56,6 +56,10 @@ var (
 	// ErrInvalidID means a session or image id is not one this package made.
 	ErrInvalidID = errors.New("session: invalid id")
 
+	// ErrTooLarge means an image body exceeds the Manager's maximum size;
+	// nothing was stored.
+	ErrTooLarge = errors.New("session: image too large")
+
 	// ErrSizeMismatch means a blob's body was shorter or longer than the size
 	// declared to Put; nothing was stored.
 	ErrSizeMismatch = errors.New("session: blob size mismatch")

@@ -20,6 +20,7 @@ const (
 	DefaultSessionLimit = 5                // failed claims per session per window
 	DefaultAddressLimit = 20               // failed claims per client address per window
 	DefaultOrphanGrace  = 5 * time.Minute  // a blob not (yet) listed in its session is kept this long
+	DefaultMaxImageSize = 64 << 20         // bytes; normalised photos are a few MB
 )
 
 // Manager runs the capture-session flow on a Store, a BlobStore and a
@@ -36,6 +37,7 @@ type Manager struct {
 	idle, maxLife, handoffTTL, retention, lease, orphanGrace time.Duration
 	claimWindow                                              time.Duration
 	sessionLimit, addressLimit                               int64
+	maxImageSize                                             int64
 }
 
 // Option configures a Manager. Options validate their arguments; New
@@ -100,6 +102,19 @@ func WithOrphanGrace(d time.Duration) Option {
 	return func(m *Manager) error { m.orphanGrace = d; return positive("WithOrphanGrace", d) }
 }
 
+// WithMaxImageSize sets the largest image body AddImage and AddPhoneImage
+// accept, in bytes (default DefaultMaxImageSize). A larger body fails with
+// ErrTooLarge as soon as it proves too large, and nothing is stored.
+func WithMaxImageSize(n int64) Option {
+	return func(m *Manager) error {
+		if n <= 0 {
+			return fmt.Errorf("session: WithMaxImageSize: %d is not positive", n)
+		}
+		m.maxImageSize = n
+		return nil
+	}
+}
+
 // WithLimiter sets the Limiter for failed handoff claims. By default the
 // Store is used if it implements Limiter (the memory and Redis stores do);
 // New fails if neither is available.
@@ -157,6 +172,7 @@ func New(store Store, blobs BlobStore, opts ...Option) (*Manager, error) {
 		claimWindow:  DefaultClaimWindow,
 		sessionLimit: DefaultSessionLimit,
 		addressLimit: DefaultAddressLimit,
+		maxImageSize: DefaultMaxImageSize,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -247,6 +263,9 @@ func (m *Manager) addImage(ctx context.Context, sessionID string, u Upload, src 
 	if u.Size < 0 {
 		return Image{}, errors.New("session: add image: negative size")
 	}
+	if u.Size > m.maxImageSize {
+		return Image{}, fmt.Errorf("session: add image: %w", ErrTooLarge)
+	}
 	// Refuse early, before streaming bytes for a session that is gone.
 	if _, err := m.store.Get(ctx, sessionID); err != nil {
 		return Image{}, fmt.Errorf("session: add image: %w", err)
@@ -256,7 +275,7 @@ func (m *Manager) addImage(ctx context.Context, sessionID string, u Upload, src 
 	if err != nil {
 		return Image{}, fmt.Errorf("session: add image: %w", err)
 	}
-	info, err := m.blobs.Put(ctx, key, u.Body, u.Size, u.ContentType)
+	info, err := m.blobs.Put(ctx, key, &capReader{r: u.Body, left: m.maxImageSize}, u.Size, u.ContentType)
 	if err != nil {
 		return Image{}, fmt.Errorf("session: add image: %w", err)
 	}
@@ -488,4 +507,23 @@ func (m *Manager) End(ctx context.Context, sessionID string) error {
 	}
 	m.log.DebugContext(ctx, "session ended", "session", sessionID)
 	return nil
+}
+
+// capReader fails a body once it passes the size cap, without reading
+// more than one byte beyond it.
+type capReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return 0, ErrTooLarge
+	}
+	return n, err
 }

@@ -167,6 +167,7 @@ func TestNewValidates(t *testing.T) {
 		{"ZeroSessionLimit", session.WithClaimLimits(0, 1, time.Minute)},
 		{"ZeroWindow", session.WithClaimLimits(1, 1, 0)},
 		{"NilLogger", session.WithLogger(nil)},
+		{"ZeroMaxImageSize", session.WithMaxImageSize(0)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -238,6 +239,7 @@ func TestAddImageValidates(t *testing.T) {
 		{"NoContentType", session.Upload{Body: strings.NewReader("x")}},
 		{"NegativeSize", session.Upload{Body: strings.NewReader("x"), ContentType: "image/jpeg", Size: -1}},
 		{"WrongSize", session.Upload{Body: strings.NewReader("x"), ContentType: "image/jpeg", Size: 9}},
+		{"DeclaredTooLarge", session.Upload{Body: strings.NewReader("x"), ContentType: "image/jpeg", Size: 1 << 40}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -251,6 +253,37 @@ func TestAddImageValidates(t *testing.T) {
 	assert.Empty(t, got.Images)
 	_, err = m.AddImage(t.Context(), session.NewID(), session.Upload{Body: strings.NewReader("x"), ContentType: "image/jpeg"})
 	require.ErrorIs(t, err, session.ErrNotFound)
+}
+
+func TestAddImageTooLarge(t *testing.T) {
+	t.Parallel()
+	m, _ := newManager(t, session.WithMaxImageSize(10))
+	s, err := m.Start(t.Context(), session.Launch{Facility: "f", PatientID: "p", NHI: "ZZZ0016", Practitioner: "d"})
+	require.NoError(t, err)
+	tests := []struct {
+		name string
+		body string
+		size int64
+		want error
+	}{
+		{"AtLimit", "0123456789", 0, nil},
+		{"OverUnknownSize", "0123456789a", 0, session.ErrTooLarge},
+		{"OverDeclared", "0123456789a", 11, session.ErrTooLarge},
+		{"LyingDeclared", "0123456789abcdef", 5, session.ErrSizeMismatch},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := m.AddImage(t.Context(), s.ID, session.Upload{Body: strings.NewReader(tc.body), Size: tc.size, ContentType: "image/jpeg"})
+			if tc.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, tc.want)
+		})
+	}
+	got, err := m.Get(t.Context(), s.ID)
+	require.NoError(t, err)
+	assert.Len(t, got.Images, 1, "only the image within the limit")
 }
 
 // TestAddImageSessionGoneMidUpload: if the session ends while the bytes

@@ -52,7 +52,7 @@ func (b *BlobStore) Put(ctx context.Context, key session.BlobKey, r io.Reader, s
 	d := session.NewDigestReader(r, size)
 	var buf bytes.Buffer
 	if size > 0 {
-		buf.Grow(int(size))
+		buf.Grow(int(min(size, 32<<20))) // a declared size is a hint, not a promise
 	}
 	if _, err := io.Copy(&buf, ctxReader{ctx, d}); err != nil {
 		return session.BlobInfo{}, fmt.Errorf("memory: put: %w", err)
