@@ -111,7 +111,7 @@ func TestRealExpiryLeavesNothing(t *testing.T) {
 	t.Parallel()
 	c := client(t)
 	p := prefix(t, c)
-	st, err := redisstore.New(c, redisstore.WithPrefix(p), redisstore.WithGrace(300*time.Millisecond))
+	st, err := redisstore.New(c, redisstore.WithPrefix(p), redisstore.WithGrace(time.Second))
 	require.NoError(t, err)
 	blobs, err := memory.NewBlobStore()
 	require.NoError(t, err)
@@ -135,7 +135,7 @@ func TestRealExpiryLeavesNothing(t *testing.T) {
 	time.Sleep(700 * time.Millisecond)
 	_, err = m.Get(ctx, s.ID)
 	require.ErrorIs(t, err, session.ErrExpired, "within the grace period")
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	_, err = m.Get(ctx, s.ID)
 	require.ErrorIs(t, err, session.ErrNotFound, "Redis dropped the key")
 
