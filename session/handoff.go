@@ -81,8 +81,10 @@ func limiterKey(kind, v string) string {
 
 // ClaimHandoff exchanges a handoff code, once, for a phone token bound to
 // the code's session. device is the phone's own description (user agent),
-// shown to the desktop; clientAddr is the caller's network address, used
-// only for rate limiting. A wrong, used, replaced or expired code returns
+// shown to the desktop; clientAddr is the caller's network address (the
+// client IP as your trusted proxy reports it; all callers passing the same
+// value share one limit), used only for rate limiting and stored only as a
+// hash. A wrong, used, replaced or expired code returns
 // ErrInvalidCode; after too many failures for the session or the address
 // within the window every claim returns ErrRateLimited, even with the right
 // code. A new claim replaces any phone paired before. The token expires with
