@@ -60,6 +60,10 @@
 // or the system libheif.so when one is installed) in the pure-Go engine,
 // natively in the libvips engine. libheif applies the HEIF rotation and
 // mirroring itself, so HEIC images are never rotated again by their EXIF tag.
+// gen2brain/heic prefers a system libheif.so (libheif-dev) when the binary
+// can load one, which is twice as fast but runs native code on untrusted
+// bytes; build with -tags nodynamic to keep HEIC decoding inside the
+// WebAssembly sandbox.
 //
 // # Errors
 //
