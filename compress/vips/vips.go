@@ -205,10 +205,10 @@ func (e *Engine) Decode(ctx context.Context, src compress.Source, longEdge int) 
 	if err := materialise(cur); err != nil { // decode, resize and convert now
 		return nil, err
 	}
+	// The rotation stays lazy: it is cheap next to the encode it feeds, and
+	// copying the rotated picture again costs more than re-running it for
+	// the rare extra encodes of the budget search.
 	if err := orient(cur, src.Orientation); err != nil {
-		return nil, err
-	}
-	if err := materialise(cur); err != nil {
 		return nil, err
 	}
 	p := &picture{im: image{cur.p}}
