@@ -95,5 +95,8 @@ echo "12 MP photo to <= 2048 px, quality 85, whole processes, median of $RUNS ru
 printf '%-5s %-16s %9s %7s %8s %9s %10s %8s %8s\n' input tool median_ms x_vips cpu_ms bytes size PSNR_dB peak_MB
 printf '%s\n' "${rows[@]}"
 echo
-echo "In process (Go benchmark, includes no process start):"
-go test -run '^$' -bench 'Normalize12MP' -benchtime 5x -benchmem ./compress/ | grep -E '^Benchmark'
+echo "In process (Go benchmarks: no process start, libvips already initialised):"
+go test -run '^$' -bench 'Normalize12MP' -benchtime 5x -benchmem ./compress/ | sed -n 's/^Benchmark/pure Go: Benchmark/p'
+if [[ " ${engines[*]} " == *" vips "* ]]; then
+  go test -tags vips -run '^$' -bench 'Normalize12MP' -benchtime 5x -benchmem ./compress/vips/ | sed -n 's/^Benchmark/libvips: Benchmark/p'
+fi
