@@ -45,6 +45,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clinicpro/clinicalimages/sync"
+	"github.com/clinicpro/clinicalimages/sync/internal/wakeset"
 )
 
 // DefaultPrefix starts every key and the wake-up channel name.
@@ -164,22 +165,8 @@ type Hub struct {
 	life     gosync.Mutex  // orders subs.Add (Subscribe) against Close's Wait
 	listener chan struct{} // closed when the listener has exited
 
-	mu      gosync.Mutex
-	waiters map[string]*waiter
+	waits *wakeset.Set
 }
-
-type waiter struct {
-	ch     chan struct{}
-	refs   int
-	recent []sync.Event // contiguous ids, from wake-up messages; at most recentMax
-	// claimed is the newest cached id that Read has already reported as
-	// "nothing newer"; the next Read at that id goes to Redis, so a lost
-	// wake-up is still found at the next recheck.
-	claimed uint64
-}
-
-// recentMax bounds the per-session cache of events taken from wake-ups.
-const recentMax = 32
 
 var (
 	_ sync.Publisher      = (*Hub)(nil)
@@ -238,7 +225,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts ...Option) (*Hub, 
 		publish:  redis.NewScript(publishScript),
 		closed:   make(chan struct{}),
 		listener: make(chan struct{}),
-		waiters:  make(map[string]*waiter),
+		waits:    wakeset.New(),
 	}
 	h.cfg.follow.Done = h.closed
 	h.cfg.follow.Group = &h.subs
@@ -268,40 +255,15 @@ func (h *Hub) listen(msgs <-chan *redis.Message) {
 	}
 }
 
-// received handles a wake-up message "session\nid\nentry JSON": it wakes
-// the session's subscribers on this instance and caches the event.
+// received handles a wake-up message "session\nid\nentry JSON". It is
+// called from the listener goroutine only, so wake-ups keep their order.
 func (h *Hub) received(payload string) {
 	session, rest, _ := strings.Cut(payload, "\n")
-	h.mu.Lock()
-	_, watched := h.waiters[session]
-	h.mu.Unlock()
-	if !watched {
+	if !h.waits.Watched(session) {
 		return // no subscriber here: nothing to wake, nothing to decode
 	}
-	ev, decoded := decodeWake(rest) // outside the lock: other sessions need not wait
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	w := h.waiters[session]
-	if w == nil {
-		return
-	}
-	close(w.ch)
-	w.ch = make(chan struct{})
-	if n := len(w.recent); !decoded || (n > 0 && ev.ID != w.recent[n-1].ID+1) {
-		// Undecodable, a gap (lost messages) or ids that started again
-		// (the stream expired): only contiguous events may be served
-		// from memory.
-		clear(w.recent)
-		w.recent = w.recent[:0]
-		if !decoded {
-			return
-		}
-	}
-	if len(w.recent) == recentMax {
-		w.recent[0] = sync.Event{}
-		w.recent = append(w.recent[:0], w.recent[1:]...)
-	}
-	w.recent = append(w.recent, ev)
+	ev, decoded := decodeWake(rest)
+	h.waits.Received(session, ev, decoded)
 }
 
 func decodeWake(s string) (sync.Event, bool) {
@@ -313,53 +275,6 @@ func decodeWake(s string) (sync.Event, bool) {
 	}
 	ev.ID = id
 	return ev, true
-}
-
-// cached answers a Read from the wake-up cache when it can: the events
-// after "after" when it holds the very next one, or "up to date" (no events,
-// latest == after) once per newest cached id. ok is false when Redis must
-// answer.
-func (h *Hub) cached(session string, after uint64, limit int) (events []sync.Event, latest uint64, ok bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	w := h.waiters[session]
-	if w == nil || len(w.recent) == 0 {
-		return nil, 0, false
-	}
-	first, last := w.recent[0].ID, w.recent[len(w.recent)-1].ID
-	switch {
-	case after == last && w.claimed != last:
-		w.claimed = last
-		return nil, after, true
-	case after+1 < first || after+1 > last:
-		return nil, 0, false
-	}
-	i := int(after + 1 - first)
-	events = append([]sync.Event(nil), w.recent[i:min(i+limit, len(w.recent))]...)
-	return events, events[len(events)-1].ID, true
-}
-
-// forgetNewerThan empties the wake-up cache if it holds ids above latest,
-// which the stream itself just said do not exist: the stream expired and
-// started again, so the cache belongs to a previous life of the session.
-// (It may also be a wake-up that raced the read; dropping the cache then
-// only costs a round trip.)
-func (h *Hub) forgetNewerThan(session string, latest uint64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if w := h.waiters[session]; w != nil && len(w.recent) > 0 && w.recent[len(w.recent)-1].ID > latest {
-		clear(w.recent)
-		w.recent = w.recent[:0]
-	}
-}
-
-func (h *Hub) wake(session string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if w := h.waiters[session]; w != nil {
-		close(w.ch)
-		w.ch = make(chan struct{})
-	}
 }
 
 // keys returns the stream and presence keys of a session; the braces make
@@ -426,7 +341,7 @@ func (h *Hub) Publish(ctx context.Context, ev sync.Event) (sync.Event, error) {
 		return sync.Event{}, fmt.Errorf("redisnotify: publish: %w", err)
 	}
 	ev.ID = id
-	h.wake(ev.Session) // local subscribers need not wait for the pub/sub round trip
+	h.waits.Wake(ev.Session) // local subscribers need not wait for the pub/sub round trip
 	h.cfg.logger.DebugContext(ctx, "redisnotify: published", "session", ev.Session, "type", ev.Type, "id", id)
 	return ev, nil
 }
@@ -508,7 +423,7 @@ func (l redisLog) Read(ctx context.Context, session string, after uint64, limit 
 	// The cache's answers are contiguous from after+1 (or "up to date"),
 	// so they are valid snapshots for the caller's purpose; a wake-up that
 	// was lost is found by the next Read, which goes to Redis.
-	if events, latest, ok := l.h.cached(session, after, limit); ok {
+	if events, latest, ok := l.h.waits.Cached(session, after, limit); ok {
 		return events, latest, nil
 	}
 	stream, _ := l.h.keys(session)
@@ -527,7 +442,7 @@ func (l redisLog) Read(ctx context.Context, session string, after uint64, limit 
 			return nil, 0, err
 		}
 	}
-	l.h.forgetNewerThan(session, latest)
+	l.h.waits.ForgetNewerThan(session, latest)
 	msgs := xr.Val()
 	events := make([]sync.Event, 0, len(msgs))
 	for _, m := range msgs {
@@ -569,25 +484,4 @@ func decode(m redis.XMessage) (sync.Event, error) {
 
 // Wait implements sync.Log: the channel is closed by the next wake-up for the
 // session, from this instance's Publish or any instance's pub/sub message.
-func (l redisLog) Wait(session string) (<-chan struct{}, func()) {
-	h := l.h
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	w := h.waiters[session]
-	if w == nil {
-		w = &waiter{ch: make(chan struct{})}
-		h.waiters[session] = w
-	}
-	w.refs++
-	var once gosync.Once
-	return w.ch, func() {
-		once.Do(func() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			w.refs--
-			if w.refs == 0 && h.waiters[session] == w {
-				delete(h.waiters, session)
-			}
-		})
-	}
-}
+func (l redisLog) Wait(session string) (<-chan struct{}, func()) { return l.h.waits.Wait(session) }
