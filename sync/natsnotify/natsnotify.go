@@ -24,10 +24,12 @@
 // # Wake-ups
 //
 // After a publish is stored, the publisher sends a core NATS message on
-// {prefix}.wake.{session}; each instance holds one subscription to those and
-// wakes its subscribers of the session, which then read from the stream.
-// Core NATS may drop a message; every subscriber also re-reads at least
-// every recheck interval, so a lost wake-up delays an event, never loses it.
+// {prefix}.wake.{session} carrying the stored event; each instance holds one
+// subscription to those, wakes its subscribers of the session and keeps the
+// last few events, so an up-to-date subscriber takes the new event without
+// reading the stream (anything else is read from the stream). Core NATS may
+// drop a message; every subscriber also re-reads at least every recheck
+// interval, so a lost wake-up delays an event, never loses it.
 package natsnotify
 
 import (
@@ -35,6 +37,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -45,6 +48,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/clinicpro/clinicalimages/sync"
+	"github.com/clinicpro/clinicalimages/sync/internal/wakeset"
 )
 
 // Defaults for the stream and subject names.
@@ -192,14 +196,19 @@ type Hub struct {
 	subs   gosync.WaitGroup
 	life   gosync.Mutex // orders subs.Add (Subscribe) against Close's Wait
 
-	mu      gosync.Mutex
-	waiters map[string]*waiter
+	waits *wakeset.Set
+
+	hintMu gosync.Mutex
+	hints  map[string]uint64 // newest id this instance saw per session; bounded by maxHints
+
+	// stripes serialise this instance's publishes to one session (by hash),
+	// so they never race each other for an id; only other instances can.
+	stripes [64]gosync.Mutex
 }
 
-type waiter struct {
-	ch   chan struct{}
-	refs int
-}
+// maxHints bounds the publisher's id hints; past it they are forgotten at
+// once (a forgotten hint costs one lookup).
+const maxHints = 4096
 
 var (
 	_ sync.Publisher      = (*Hub)(nil)
@@ -247,14 +256,21 @@ func New(ctx context.Context, nc *nats.Conn, opts ...Option) (*Hub, error) {
 	}
 	h := &Hub{
 		nc: nc, js: js, stream: stream, cfg: cfg,
-		closed:  make(chan struct{}),
-		waiters: make(map[string]*waiter),
+		closed: make(chan struct{}),
+		waits:  wakeset.New(),
+		hints:  make(map[string]uint64),
 	}
 	h.cfg.follow.Done = h.closed
 	h.cfg.follow.Group = &h.subs
 	h.cfg.follow.Now = cfg.now
+	// Callbacks of one subscription run one at a time, in arrival order.
 	h.wake, err = nc.Subscribe(cfg.prefix+".wake.*", func(m *nats.Msg) {
-		h.woken(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
+		session := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+		if !h.waits.Watched(session) {
+			return
+		}
+		ev, decoded := decodeWake(m.Data)
+		h.waits.Received(session, ev, decoded)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natsnotify: subscribing to wake-ups: %w", err)
@@ -301,8 +317,14 @@ func (h *Hub) isClosed() bool {
 	}
 }
 
-// Publish implements sync.Publisher: two requests to JetStream (newest id,
-// then the conditional publish), more under contention for one session.
+// Publish implements sync.Publisher: one conditional publish to JetStream
+// when this instance published the session's previous event, otherwise a
+// lookup of the newest id first; more when another instance publishes to
+// the same session at the same moment. Publishes to one session from this
+// instance take turns. A
+// hint that outlived its events (they aged out) makes ids continue where
+// they were instead of starting again at 1, which resuming clients treat
+// like trimmed history.
 func (h *Hub) Publish(ctx context.Context, ev sync.Event) (sync.Event, error) {
 	if err := ev.Validate(); err != nil {
 		return sync.Event{}, err
@@ -322,10 +344,16 @@ func (h *Hub) Publish(ctx context.Context, ev sync.Event) (sync.Event, error) {
 	if err != nil {
 		return sync.Event{}, fmt.Errorf("natsnotify: encoding event: %w", err)
 	}
-	for range maxAttempts {
-		last, err := h.latest(ctx, ev.Session)
-		if err != nil {
-			return sync.Event{}, h.wrap("publish", ctx, err)
+	stripe := &h.stripes[fnv32(ev.Session)%uint32(len(h.stripes))]
+	stripe.Lock()
+	defer stripe.Unlock()
+	for attempt := range maxAttempts {
+		last, known := h.hint(ev.Session)
+		if !known || attempt > 0 {
+			var err error
+			if last, err = h.latest(ctx, ev.Session); err != nil {
+				return sync.Event{}, h.wrap("publish", ctx, err)
+			}
 		}
 		id := last + 1
 		msg := nats.NewMsg(h.eventSubject(ev.Session, id))
@@ -338,6 +366,7 @@ func (h *Hub) Publish(ctx context.Context, ev sync.Event) (sync.Event, error) {
 			return sync.Event{}, h.wrap("publish", ctx, err)
 		}
 		ev.ID = id
+		h.setHint(ev.Session, id)
 		h.after(ctx, ev)
 		return ev, nil
 	}
@@ -363,11 +392,52 @@ func (h *Hub) after(ctx context.Context, ev sync.Event) {
 			h.cfg.logger.WarnContext(ctx, "natsnotify: trimming history failed", "session", ev.Session, "err", err)
 		}
 	}
-	if err := h.nc.Publish(h.cfg.prefix+".wake."+ev.Session, nil); err != nil {
+	// The wake-up carries the event: it is stored, so caching it is safe.
+	wake := append(strconv.AppendUint(nil, ev.ID, 10), '\n')
+	if entry, err := json.Marshal(ev); err == nil {
+		wake = append(wake, entry...)
+	}
+	if err := h.nc.Publish(h.cfg.prefix+".wake."+ev.Session, wake); err != nil {
 		h.cfg.logger.WarnContext(ctx, "natsnotify: wake-up failed", "session", ev.Session, "err", err)
 	}
-	h.woken(ev.Session)
+	h.waits.Wake(ev.Session)
 	h.cfg.logger.DebugContext(ctx, "natsnotify: published", "session", ev.Session, "type", ev.Type, "id", ev.ID)
+}
+
+func fnv32(s string) uint32 {
+	f := fnv.New32a()
+	_, _ = f.Write([]byte(s))
+	return f.Sum32()
+}
+
+func (h *Hub) hint(session string) (uint64, bool) {
+	h.hintMu.Lock()
+	defer h.hintMu.Unlock()
+	id, ok := h.hints[session]
+	return id, ok
+}
+
+func (h *Hub) setHint(session string, id uint64) {
+	h.hintMu.Lock()
+	defer h.hintMu.Unlock()
+	if len(h.hints) >= maxHints {
+		clear(h.hints)
+	}
+	if id > h.hints[session] {
+		h.hints[session] = id
+	}
+}
+
+// decodeWake parses a wake-up's "id\nentry JSON".
+func decodeWake(b []byte) (sync.Event, bool) {
+	rawID, entry, ok := strings.Cut(string(b), "\n")
+	id, err := strconv.ParseUint(rawID, 10, 64)
+	var ev sync.Event
+	if !ok || err != nil || id == 0 || json.Unmarshal([]byte(entry), &ev) != nil {
+		return sync.Event{}, false
+	}
+	ev.ID = id
+	return ev, true
 }
 
 func taken(err error) bool {
@@ -470,26 +540,25 @@ func (h *Hub) Close() error {
 	return err
 }
 
-func (h *Hub) woken(session string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if w := h.waiters[session]; w != nil {
-		close(w.ch)
-		w.ch = make(chan struct{})
-	}
-}
-
 // natsLog is the Hub seen as a sync.Log.
 type natsLog struct{ h *Hub }
 
-// Read implements sync.Log: the newest id first, then the events after
-// "after" up to it, one direct lookup each. Events age out oldest first, so
-// those found are contiguous; a missing first one means it was trimmed.
+// Read implements sync.Log: from the wake-up cache when it can answer;
+// otherwise the newest id first, then the events after "after" up to it, one
+// direct lookup each. Events age out oldest first, so those found are
+// contiguous; a missing first one means it was trimmed.
 func (l natsLog) Read(ctx context.Context, session string, after uint64, limit int) ([]sync.Event, uint64, error) {
 	h := l.h
+	if events, latest, ok := h.waits.Cached(session, after, limit); ok {
+		return events, latest, nil
+	}
 	latest, err := h.latest(ctx, session)
-	if err != nil || latest <= after {
-		return nil, latest, err
+	if err != nil {
+		return nil, 0, err
+	}
+	h.waits.ForgetNewerThan(session, latest)
+	if latest <= after {
+		return nil, latest, nil
 	}
 	var events []sync.Event
 	for id := after + 1; id <= latest && len(events) < limit; id++ {
@@ -512,25 +581,4 @@ func (l natsLog) Read(ctx context.Context, session string, after uint64, limit i
 
 // Wait implements sync.Log: the channel is closed by the next wake-up for
 // the session, from this instance's Publish or any instance's message.
-func (l natsLog) Wait(session string) (<-chan struct{}, func()) {
-	h := l.h
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	w := h.waiters[session]
-	if w == nil {
-		w = &waiter{ch: make(chan struct{})}
-		h.waiters[session] = w
-	}
-	w.refs++
-	var once gosync.Once
-	return w.ch, func() {
-		once.Do(func() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			w.refs--
-			if w.refs == 0 && h.waiters[session] == w {
-				delete(h.waiters, session)
-			}
-		})
-	}
-}
+func (l natsLog) Wait(session string) (<-chan struct{}, func()) { return l.h.waits.Wait(session) }
