@@ -8,10 +8,13 @@
 // Every event is one message on its own subject, {prefix}.ev.{session}.{id},
 // in one stream that keeps one message per subject and ages messages out
 // after the retention period. Ids are allocated without a counter: a
-// publisher reads the session's newest subject and publishes id+1 with
-// "expected last subject sequence 0", which JetStream refuses if another
-// instance took that id first; the publisher then retries with the next. So
-// ids per session are gap-free and unique across instances. Once a session
+// publisher takes the newest id it knows (its own previous publish to the
+// session, or a lookup of the session's newest subject) and publishes id+1
+// with "expected last subject sequence 0", which JetStream refuses if
+// another instance took that id first; the publisher then looks up the
+// newest id and tries again. So ids per session are unique across instances
+// and gap-free while the history lives (once it has aged out, ids may carry
+// on from where they were rather than start again at 1). Once a session
 // has more events than the configured history, each publish trims it (a
 // filtered purge that keeps the newest); sessions below it, which is all of
 // them in normal use, pay nothing.
