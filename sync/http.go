@@ -313,8 +313,8 @@ func lastEventID(r *http.Request) (uint64, error) {
 // With wait=S (seconds, capped by [WithMaxWait]) and nothing new, the
 // request is held until an event arrives or S seconds pass (a long poll),
 // when the History also implements [Subscriber], as every hub here does. A
-// held poll ends with its request's context, so a server shutting down
-// waits at most that long for it. A PollHandler is safe for concurrent use.
+// held poll ends when its wait (at most [WithMaxWait]) passes or its
+// request's context ends, so a server shutting down waits no longer. A PollHandler is safe for concurrent use.
 type PollHandler struct {
 	hist    History
 	sub     Subscriber // nil: no long polling
