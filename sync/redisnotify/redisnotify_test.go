@@ -3,6 +3,7 @@ package redisnotify_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -99,8 +100,10 @@ func errorsJoin(errs ...error) error {
 // TestTwoInstancesReconnectingSSE is the proof the issue asks for: 1,000
 // events published through instance A while a desktop's EventSource on
 // instance B is cut off three times mid-stream and reconnects with
-// Last-Event-ID (twice to B, once to A). It must receive all 1,000, in
-// order, exactly once, with no resync.
+// Last-Event-ID (twice to B, once to A, as a load balancer might). Each cut
+// happens with 30 published events unread and the rest still to come, so
+// every reconnect crosses a replay-to-live seam. The client must receive
+// all 1,000, in order, exactly once, with no resync.
 func TestTwoInstancesReconnectingSSE(t *testing.T) {
 	t.Parallel()
 	rdb := client(t)
@@ -118,23 +121,34 @@ func TestTwoInstancesReconnectingSSE(t *testing.T) {
 	}
 	urlA, urlB := serve(a), serve(b)
 
-	const total = 1000
+	const total, ahead = 1000, 30
+	cuts := []int{137, 402, 777} // the client disconnects after this many events
+	reconnected := make([]chan struct{}, len(cuts))
+	for i := range reconnected {
+		reconnected[i] = make(chan struct{})
+	}
 	published := make(chan error, 1)
 	go func() {
-		for i := range total {
+		for i := 1; i <= total; i++ {
 			if _, err := a.Publish(t.Context(), sync.Event{Session: session, Type: sync.ImageAdded, Image: strconv.Itoa(i)}); err != nil {
 				published <- err
 				return
 			}
-			if i%50 == 0 {
-				time.Sleep(2 * time.Millisecond) // spread the stream over the reconnects
+			for k, cut := range cuts {
+				if i == cut+ahead { // hold until the client is back, so it must replay these
+					select {
+					case <-reconnected[k]:
+					case <-time.After(notifytest.Timeout):
+						published <- errors.New("the client never reconnected")
+						return
+					}
+				}
 			}
 		}
 		published <- nil
 	}()
 
 	var got []uint64
-	cuts := []int{137, 402, 777} // reconnect after this many events
 	targets := []string{urlB, urlB, urlA, urlB}
 	last := ""
 	for leg, url := range targets {
@@ -142,7 +156,11 @@ func TestTwoInstancesReconnectingSSE(t *testing.T) {
 		if leg < len(cuts) {
 			stop = cuts[leg]
 		}
-		ids := readSSE(t, url, last, stop-len(got))
+		opened := func() {}
+		if leg > 0 {
+			opened = func() { close(reconnected[leg-1]) }
+		}
+		ids := readSSE(t, url, last, stop-len(got), opened)
 		got = append(got, ids...)
 		last = strconv.FormatUint(got[len(got)-1], 10)
 	}
@@ -153,9 +171,9 @@ func TestTwoInstancesReconnectingSSE(t *testing.T) {
 	}
 }
 
-// readSSE opens an EventSource-like stream, reads n events (failing on a
-// resync) and disconnects.
-func readSSE(t *testing.T, url, lastID string, n int) []uint64 {
+// readSSE opens an EventSource-like stream, calls opened once it is
+// accepted, reads n events (failing on a resync) and disconnects.
+func readSSE(t *testing.T, url, lastID string, n int, opened func()) []uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), notifytest.Timeout)
 	defer cancel()
@@ -168,6 +186,7 @@ func readSSE(t *testing.T, url, lastID string, n int) []uint64 {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+	opened()
 	var ids []uint64
 	sc := bufio.NewScanner(resp.Body)
 	for len(ids) < n && sc.Scan() {
