@@ -3,7 +3,8 @@
 // implementation's own tests call [Run] with a factory, and the suite checks
 // ordering, replay, the replay-to-live seam under concurrent publishing, the
 // slow-subscriber rule, isolation between sessions, cancellation, session
-// expiry, Close, and (when implemented) sync.History.
+// expiry, Close, and (when implemented) sync.History and
+// sync.PresenceReader.
 package notifytest
 
 import (
@@ -63,6 +64,7 @@ func Run(t *testing.T, newPair Factory) {
 		{"SessionExpiredEndsSubscription", testSessionExpired},
 		{"InvalidEventsRejected", testInvalid},
 		{"History", testHistory},
+		{"Presence", testPresence},
 		{"CloseReleasesEverything", testClose},
 	}
 	for _, tc := range tests {
@@ -446,6 +448,42 @@ func testHistory(t *testing.T, p Pair) {
 		require.NoError(t, err)
 		require.Equal(t, ids(evs[len(evs)-4:]), ids(got), "recent ids are still retained")
 	})
+}
+
+func testPresence(t *testing.T, p Pair) {
+	pr, ok := p.Subscriber.(sync.PresenceReader)
+	if !ok {
+		t.Skip("the Subscriber does not implement sync.PresenceReader")
+	}
+	session, other := Session(t), Session(t)
+	got, err := pr.Presence(t.Context(), session)
+	require.NoError(t, err)
+	require.Equal(t, sync.Presence{}, got, "an unknown session has no phone")
+	steps := []struct {
+		name  string
+		typ   sync.EventType
+		phone bool
+	}{
+		{"connect", sync.PhoneConnected, true},
+		{"an unrelated event keeps it", sync.ImageAdded, true},
+		{"disconnect", sync.PhoneDisconnected, false},
+		{"reconnect", sync.PhoneConnected, true},
+	}
+	var since time.Time
+	for _, st := range steps {
+		ev, err := p.Publisher.Publish(t.Context(), sync.Event{Session: session, Type: st.typ})
+		require.NoError(t, err, st.name)
+		if st.typ != sync.ImageAdded {
+			since = ev.Time
+		}
+		got, err := pr.Presence(t.Context(), session)
+		require.NoError(t, err, st.name)
+		require.Equal(t, st.phone, got.Phone, st.name)
+		require.WithinDuration(t, since, got.Since, time.Millisecond, "%s: Since is when presence last changed", st.name)
+	}
+	got, err = pr.Presence(t.Context(), other)
+	require.NoError(t, err)
+	require.False(t, got.Phone, "presence is per session")
 }
 
 func testClose(t *testing.T, p Pair) {
