@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -139,6 +140,20 @@ type config struct {
 	practitioners           []Practitioner
 	clock                   func() time.Time
 	pageSize                int
+	listener                net.Listener
+}
+
+// WithListener serves on l instead of a new loopback port, for running the
+// simulator standalone on a known address (the CLI's simulate command). The
+// server closes l when it is closed.
+func WithListener(l net.Listener) Option {
+	return func(c *config) error {
+		if l == nil {
+			return fmt.Errorf("WithListener: nil listener")
+		}
+		c.listener = l
+		return nil
+	}
 }
 
 var scopeRE = regexp.MustCompile(`^api://[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/\.default$`)
@@ -408,7 +423,14 @@ func NewServer(opts ...Option) *Server {
 		launches:  map[string]launch{},
 	}
 	_, _ = rand.Read(s.key)
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	if cfg.listener != nil {
+		s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+		_ = s.srv.Listener.Close()
+		s.srv.Listener = cfg.listener
+		s.srv.Start()
+	} else {
+		s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	}
 	return s
 }
 

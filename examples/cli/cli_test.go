@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -154,6 +157,12 @@ func TestUploadCommitsEachFileOnceToThePatient(t *testing.T) {
 
 	media := srv.Media()
 	require.Len(t, media, 2, "exactly one Media per good photo")
+
+	// Re-running the same upload is idempotent: nothing is sent twice.
+	code, out, errOut = runCLI(t, env, append([]string{"upload", "--nhi", p.NHI, "--practitioner", prac}, files...)...)
+	require.Equal(t, exitOK, code, out+errOut)
+	assert.Equal(t, 2, strings.Count(out, "already in the record"), out)
+	require.Len(t, srv.Media(), 2, "a re-run sends nothing again")
 	for _, m := range media {
 		assert.Equal(t, "Patient/"+p.ID, *m.Subject.Reference)
 		assert.Equal(t, "Rash, left forearm", *m.Content.Title)
@@ -171,3 +180,49 @@ func TestUploadSimulatedQuickStart(t *testing.T) {
 	assert.Contains(t, out, "committed")
 	assert.Contains(t, errOut, "SIMULATED ALEX")
 }
+
+func TestSimulateServesUntilInterrupted(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	var out syncBuf
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"simulate", "--addr", "127.0.0.1:0"}, stdio{Out: &out, Err: &out, Getenv: func(string) string { return "" }})
+	}()
+	var base string
+	require.Eventually(t, func() bool {
+		for _, line := range strings.Split(out.String(), "\n") {
+			if v, ok := strings.CutPrefix(line, "export "+envBaseURL+"="); ok {
+				base = v
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 20*time.Millisecond)
+	// The printed environment works for the other commands.
+	env := map[string]string{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if kv, ok := strings.CutPrefix(line, "export "); ok {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+	}
+	assert.Equal(t, base, env[envBaseURL])
+	code, pout, perr := runCLI(t, env, "patient", "--nhi", "ZZZ0016")
+	assert.Equal(t, exitOK, code, pout+perr)
+	cancel()
+	select {
+	case code := <-done:
+		assert.Equal(t, exitOK, code)
+	case <-time.After(5 * time.Second):
+		t.Fatal("simulate did not stop on interrupt")
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"token":    {"fetch an ALEX access token and print its expiry and roles", runToken},
 		"patient":  {"look a patient up in ALEX by NHI or id", runPatient},
 		"upload":   {"normalise photos and commit each to a patient's record as a FHIR Media", runUpload},
+		"simulate": {"run the ALEX simulator standalone on a port, for other tools and tests", runSimulate},
 		"doctor":   {"diagnose an ALEX configuration (secret, scope, roles, egress IP, facility)", runDoctor},
 	}
 }

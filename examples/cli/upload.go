@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -120,6 +120,23 @@ func runUpload(ctx context.Context, args []string, std stdio) int {
 		}})
 	}
 
+	// Re-running the same files for the same patient must not duplicate them:
+	// each photo's identifier is derived from the patient and the file's
+	// bytes, and identifiers already in the record are skipped.
+	existing := map[string]string{}
+	if pnhi != "" {
+		for m, err := range c.SearchMediaByNHI(ctx, pnhi) {
+			if err != nil {
+				fmt.Fprintln(std.Err, "cli upload: cannot list the patient's Media to avoid duplicates:", explain(err))
+				return exitFailed
+			}
+			for _, idf := range m.Identifier {
+				if deref(idf.System) == media.DefaultIdentifierSystem && idf.Value != nil {
+					existing[*idf.Value] = deref(m.Id)
+				}
+			}
+		}
+	}
 	fmt.Fprintf(std.Out, "patient %s, facility %s, %d photo(s)\n", pid, c.Facility(), len(sources))
 	tw := tabwriter.NewWriter(std.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FILE\tIN\tOUT\tSIZE\tQUALITY\tMEDIA ID\tRESULT")
@@ -130,7 +147,7 @@ func runUpload(ctx context.Context, args []string, std stdio) int {
 			Operator: *practitioner,
 			Facility: c.Facility(),
 			Metadata: media.Metadata{BodySite: *bodySite, Laterality: *laterality, View: *view, Title: *title},
-		}, pnhi)
+		}, pnhi, existing)
 		if err != nil {
 			failed++
 			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t%s\n", s.name, row, explain(err))
@@ -151,7 +168,7 @@ func mustNHI(s string) string {
 }
 
 func uploadOne(ctx context.Context, c *alex.Client, norm *compress.Normalizer, b *media.Builder, name string,
-	open func() (*os.File, []byte, error), in media.Input, nhi string) (string, error) {
+	open func() (*os.File, []byte, error), in media.Input, nhi string, existing map[string]string) (string, error) {
 	f, data, err := open()
 	if err != nil {
 		return "", err
@@ -161,14 +178,22 @@ func uploadOne(ctx context.Context, c *alex.Client, norm *compress.Normalizer, b
 		defer f.Close()
 		src = f
 	}
+	fileHash := sha256.New()
+	src = io.TeeReader(src, fileHash)
 	var out bytes.Buffer
 	res, err := norm.Normalize(ctx, src, &out)
 	if err != nil {
 		return "", err
 	}
+	_, _ = io.Copy(fileHash, src) // whatever the decoder left unread
+	imageID := stableImageID(in.Patient.ID, fileHash.Sum(nil))
+	dims := fmt.Sprintf("%s %dx%d", res.Format, res.InWidth, res.InHeight)
+	if mediaID, ok := existing[imageID]; ok {
+		return fmt.Sprintf("%s\t%s\t%dx%d\t%d KB\t%d\t%s\talready in the record (skipped)", name, dims, res.OutWidth, res.OutHeight, res.OutBytes>>10, res.Quality, mediaID), nil
+	}
 	sum := sha1.Sum(out.Bytes())
 	in.Image = media.ImageFacts{
-		ID:          newImageID(),
+		ID:          imageID,
 		ContentType: "image/jpeg",
 		Size:        int64(out.Len()),
 		SHA1:        sum[:],
@@ -183,7 +208,6 @@ func uploadOne(ctx context.Context, c *alex.Client, norm *compress.Normalizer, b
 	if err := b.Validate(m); err != nil {
 		return "", err
 	}
-	dims := fmt.Sprintf("%s %dx%d", res.Format, res.InWidth, res.InHeight)
 	cr, err := c.CreateMedia(ctx, m, alex.BytesContent(out.Bytes()))
 	if errors.Is(err, alex.ErrOutcomeUnknown) && nhi != "" {
 		// The reply was lost: look before sending again.
@@ -198,10 +222,14 @@ func uploadOne(ctx context.Context, c *alex.Client, norm *compress.Normalizer, b
 	return fmt.Sprintf("%s\t%s\t%dx%d\t%d KB\t%d\t%s\tcommitted", name, dims, res.OutWidth, res.OutHeight, res.OutBytes>>10, res.Quality, cr.ID), nil
 }
 
-func newImageID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// stableImageID is the photo's identifier.value: the same for the same file
+// and patient on every run, so a re-run finds what an earlier one sent.
+func stableImageID(patientID string, fileSHA256 []byte) string {
+	h := sha256.New()
+	h.Write([]byte(patientID))
+	h.Write([]byte{0})
+	h.Write(fileSHA256)
+	return "cli-" + hex.EncodeToString(h.Sum(nil))[:40]
 }
 
 // samplePhoto draws a 3000x2000 test photo with skin-like tones and fine
