@@ -77,6 +77,9 @@ func (s *Service) Handler() http.Handler {
 	if err != nil {
 		panic(err) // only on invalid options, which are fixed here
 	}
+	s.mu.Lock()
+	s.streams = append(s.streams, sse)
+	s.mu.Unlock()
 	poll, err := sync.NewPollHandler(s.events, sessionOf)
 	if err != nil {
 		panic(err)

@@ -105,6 +105,9 @@ type Service struct {
 	httpCfg    httpConfig
 	closeHub   func() error
 	closeOnce  gosync.Once
+
+	mu      gosync.Mutex
+	streams []*sync.SSEHandler // made by Handler, ended by Close
 }
 
 type options struct {
@@ -334,11 +337,21 @@ func New(ac *alex.Client, opts ...Option) (*Service, error) {
 	return s, nil
 }
 
-// Close releases what New made itself (the default in-memory hub). Stores
-// and clients passed in are the caller's to close.
+// Close ends every open event stream of the Service's handlers and releases
+// what New made itself (the default in-memory hub). Stores and clients passed
+// in are the caller's to close. Call it when shutting down: event streams are
+// never idle, so http.Server.Shutdown would otherwise wait for them (for
+// example srv.RegisterOnShutdown(func() { svc.Close() })).
 func (s *Service) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		streams := s.streams
+		s.streams = nil
+		s.mu.Unlock()
+		for _, h := range streams {
+			_ = h.Close()
+		}
 		if s.closeHub != nil {
 			err = s.closeHub()
 		}

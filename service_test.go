@@ -26,6 +26,7 @@ import (
 	"github.com/clinicpro/clinicalimages/media"
 	"github.com/clinicpro/clinicalimages/session"
 	"github.com/clinicpro/clinicalimages/session/memory"
+	"github.com/clinicpro/clinicalimages/sync"
 )
 
 // world is one test's ALEX simulator, Service and HTTP server.
@@ -559,4 +560,28 @@ func pngBomb(t testing.TB) []byte {
 	putU32(b[20:], 30000)
 	putU32(b[29:], crc(b[12:29]))
 	return b
+}
+
+func TestCloseEndsEventStreamsSoShutdownCompletes(t *testing.T) {
+	t.Parallel()
+	// A hub the Service does not own: Close must end the streams itself.
+	hub, err := sync.NewHub()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = hub.Close() })
+	w := newWorld(t, ci.WithEvents(hub))
+	desktop, _ := w.launch()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", w.srv.URL+"/events", nil)
+	req.Header.Set("Authorization", desktop)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	done := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); done <- err }()
+	require.NoError(t, w.svc.Close())
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end the event stream")
+	}
 }
