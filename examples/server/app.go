@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/redis/go-redis/v9"
+
+	ci "github.com/clinicpro/clinicalimages"
+	"github.com/clinicpro/clinicalimages/alex"
+	"github.com/clinicpro/clinicalimages/alex/alextest"
+	"github.com/clinicpro/clinicalimages/session/fsblob"
+	"github.com/clinicpro/clinicalimages/session/redisstore"
+	"github.com/clinicpro/clinicalimages/session/s3blob"
+	"github.com/clinicpro/clinicalimages/sync"
+	"github.com/clinicpro/clinicalimages/sync/ablynotify"
+	"github.com/clinicpro/clinicalimages/sync/redisnotify"
+)
+
+// app is one running instance: the Service and everything it was built
+// from, plus the web pages. Close releases what newApp made.
+type app struct {
+	cfg     *config
+	log     *slog.Logger
+	svc     *ci.Service
+	sim     *alextest.Server // the simulator standing in for ALEX, or nil
+	ownSim  bool
+	closers []func() error // in reverse order of creation
+	// streams is cancelled when shutdown begins, ending event streams
+	// (which would otherwise hold http.Server.Shutdown until its timeout).
+	streams     context.Context
+	stopStreams context.CancelFunc
+}
+
+// appDeps are parts a caller (a test) hands in instead of newApp making them.
+type appDeps struct {
+	// Sim is a simulator shared by several instances; nil makes one when the
+	// configuration asks for the simulator.
+	Sim *alextest.Server
+}
+
+// newApp wires the Service from c. ctx bounds only the connection checks
+// made while starting.
+func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *app, err error) {
+	a := &app{cfg: c, log: log}
+	a.streams, a.stopStreams = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			_ = a.Close()
+		}
+	}()
+
+	ac, err := a.alexClient(deps.Sim)
+	if err != nil {
+		return nil, err
+	}
+	opts := []ci.Option{
+		ci.WithLogger(log),
+		ci.WithLimits(ci.Limits{MaxUploadBytes: int64(c.MaxUploadMB) << 20, MaxImagesPerSession: c.MaxImages}),
+		ci.WithHTTP(ci.HTTPOptions{
+			InsecureCookies:   !c.secure(),
+			TrustProxyHeaders: c.TrustProxy,
+			AllowedOrigins:    c.AllowOrigins,
+		}),
+	}
+	if c.Secret != "" {
+		opts = append(opts, ci.WithSecret([]byte(c.Secret)))
+	}
+	if c.LaunchKey != "" {
+		k, err := c.launchKey()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, ci.WithLaunchTokens(c.LaunchAud, k))
+	}
+	stores, err := a.stores(ctx, c.RedisPrefix)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, stores...)
+	a.svc, err = ci.New(ac, opts...)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, a.svc.Close)
+	return a, nil
+}
+
+// secure reports whether pages are served over HTTPS (directly or behind a
+// TLS-terminating proxy named by PUBLIC_URL), so cookies may be Secure.
+func (c *config) secure() bool {
+	if c.TLSCert != "" {
+		return true
+	}
+	u, err := url.Parse(c.PublicURL)
+	return err == nil && u.Scheme == "https"
+}
+
+func (a *app) alexClient(sim *alextest.Server) (*alex.Client, error) {
+	c := a.cfg
+	var opts []alex.Option
+	base := c.ALEXBaseURL
+	creds := c.Credentials
+	facility := c.Facility
+	if c.simulated() {
+		if sim == nil {
+			sim = alextest.NewServer()
+			a.ownSim = true
+			a.closers = append(a.closers, func() error { sim.Close(); return nil })
+		}
+		a.sim = sim
+		id, secret, scope := sim.Credentials()
+		creds = alex.Credentials{TokenURL: sim.TokenURL(), ClientID: id, ClientSecret: secret, Scope: scope}
+		base = sim.BaseURL()
+		if facility == "" {
+			facility = sim.Facility()
+		}
+	} else if c.Proxy != "" {
+		opts = append(opts, alex.WithProxy(c.Proxy))
+	}
+	opts = append(opts, alex.WithClientCredentials(creds), alex.WithLogger(a.log))
+	if facility != "" {
+		opts = append(opts, alex.WithFacility(facility))
+	}
+	if c.AppID != "" {
+		opts = append(opts, alex.WithAppID(c.AppID))
+	}
+	return alex.New(base, opts...)
+}
+
+// stores returns the options for the session store, blob store and event
+// layer the configuration names (defaults: memory, a temporary directory,
+// the in-memory hub).
+func (a *app) stores(ctx context.Context, redisPrefix string) ([]ci.Option, error) {
+	c := a.cfg
+	var opts []ci.Option
+	var events ci.Events
+	if c.RedisURL != "" {
+		ro, err := redis.ParseURL(c.RedisURL)
+		if err != nil {
+			return nil, errors.New("REDIS_URL is not a redis:// URL")
+		}
+		rdb := redis.NewClient(ro)
+		a.closers = append(a.closers, rdb.Close)
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		var sopts []redisstore.Option
+		var hopts []redisnotify.Option
+		if redisPrefix != "" {
+			sopts = append(sopts, redisstore.WithPrefix(redisPrefix+"s:"))
+			hopts = append(hopts, redisnotify.WithPrefix(redisPrefix+"e:"))
+		}
+		store, err := redisstore.New(rdb, sopts...)
+		if err != nil {
+			return nil, err
+		}
+		hub, err := redisnotify.New(ctx, rdb, append(hopts, redisnotify.WithLogger(a.log))...)
+		if err != nil {
+			return nil, fmt.Errorf("redis events: %w", err)
+		}
+		a.closers = append(a.closers, hub.Close)
+		events = hub
+		opts = append(opts, ci.WithStore(store))
+	}
+	if c.AblyKey != "" {
+		if events == nil {
+			hub, err := sync.NewHub()
+			if err != nil {
+				return nil, err
+			}
+			a.closers = append(a.closers, hub.Close)
+			events = hub
+		}
+		pub, err := ablynotify.New(events, c.AblyKey, ablynotify.WithLogger(a.log))
+		if err != nil {
+			return nil, err
+		}
+		events = ablyEvents{Events: events, pub: pub}
+	}
+	if events != nil {
+		opts = append(opts, ci.WithEvents(events))
+	}
+
+	switch {
+	case c.S3Endpoint != "":
+		u, err := url.Parse(c.S3Endpoint)
+		if err != nil || u.Host == "" {
+			return nil, errors.New("S3_ENDPOINT must be an http(s) URL")
+		}
+		mc, err := minio.New(u.Host, &minio.Options{
+			Creds:  credentials.NewStaticV4(c.S3AccessKey, c.S3SecretKey, ""),
+			Secure: u.Scheme == "https", Region: c.S3Region, BucketLookup: minio.BucketLookupPath,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("s3: %w", err)
+		}
+		bs, err := s3blob.New(mc, c.S3Bucket)
+		if err != nil {
+			return nil, err
+		}
+		if err := bs.EnsureBucket(ctx, c.S3Region); err != nil {
+			return nil, fmt.Errorf("s3 bucket: %w", err)
+		}
+		opts = append(opts, ci.WithBlobStore(bs))
+	default:
+		dir := c.BlobDir
+		if dir == "" {
+			tmp, err := os.MkdirTemp("", "clinicalimages-blobs-")
+			if err != nil {
+				return nil, err
+			}
+			a.closers = append(a.closers, func() error { return os.RemoveAll(tmp) })
+			dir = tmp
+		}
+		bs, err := fsblob.New(dir)
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, bs.Close)
+		opts = append(opts, ci.WithBlobStore(bs))
+	}
+	return opts, nil
+}
+
+// ablyEvents publishes through Ably's mirror (which records in the hub
+// first) and reads history, subscriptions and presence from the hub.
+type ablyEvents struct {
+	ci.Events
+	pub *ablynotify.Publisher
+}
+
+// Publish records ev in the hub and mirrors it to Ably.
+func (e ablyEvents) Publish(ctx context.Context, ev sync.Event) (sync.Event, error) {
+	return e.pub.Publish(ctx, ev)
+}
+
+// Presence forwards to the hub when it tracks presence.
+func (e ablyEvents) Presence(ctx context.Context, session string) (sync.Presence, error) {
+	if pr, ok := e.Events.(sync.PresenceReader); ok {
+		return pr.Presence(ctx, session)
+	}
+	return sync.Presence{}, nil
+}
+
+// Close releases everything newApp made, in reverse order. It does not stop
+// an http.Server; see serve.
+func (a *app) Close() error {
+	a.stopStreams()
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}

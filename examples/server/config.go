@@ -1,0 +1,204 @@
+package main
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	ci "github.com/clinicpro/clinicalimages"
+	"github.com/clinicpro/clinicalimages/alex"
+)
+
+// config is everything the server reads from flags and the environment.
+// Flags win over environment variables; both have the defaults documented
+// in the package comment.
+type config struct {
+	Listen          string
+	PublicURL       string
+	TLSCert         string
+	TLSKey          string
+	TrustProxy      bool
+	LogLevel        slog.Level
+	ShutdownTimeout time.Duration
+	SweepInterval   time.Duration
+
+	Simulate     bool
+	ALEXBaseURL  string
+	Credentials  alex.Credentials
+	Facility     string
+	AppID        string
+	Proxy        string
+	RedisURL     string
+	RedisPrefix  string
+	BlobDir      string
+	S3Endpoint   string
+	S3Bucket     string
+	S3AccessKey  string
+	S3SecretKey  string
+	S3Region     string
+	AblyKey      string
+	Secret       string
+	LaunchKey    string
+	LaunchAud    string
+	MaxUploadMB  int
+	MaxImages    int
+	AllowOrigins []string
+}
+
+// simulated reports whether the built-in ALEX simulator stands in for ALEX:
+// asked for with -simulate, or because no client id is configured.
+func (c *config) simulated() bool { return c.Simulate || c.Credentials.ClientID == "" }
+
+// parseConfig reads flags from args and the environment through getenv.
+// A -help request returns flag.ErrHelp after printing usage to out.
+func parseConfig(args []string, getenv func(string) string, out io.Writer) (*config, error) {
+	env := func(k, def string) string {
+		if v := strings.TrimSpace(getenv(k)); v != "" {
+			return v
+		}
+		return def
+	}
+	c := &config{}
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintln(out, "Usage: server [flags]\n\nThe clinical images reference server. Every flag also reads the environment variable named in its help.")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.Listen, "listen", env("LISTEN_ADDR", "127.0.0.1:8080"), "address to listen on (LISTEN_ADDR)")
+	fs.StringVar(&c.PublicURL, "public-url", env("PUBLIC_URL", ""), "URL the phone reaches this server at, for the QR code (PUBLIC_URL; default: the desktop page's own origin)")
+	fs.StringVar(&c.TLSCert, "tls-cert", env("TLS_CERT_FILE", ""), "serve HTTPS with this certificate file (TLS_CERT_FILE)")
+	fs.StringVar(&c.TLSKey, "tls-key", env("TLS_KEY_FILE", ""), "private key file for -tls-cert (TLS_KEY_FILE)")
+	trust := fs.String("trust-proxy-headers", env("TRUST_PROXY_HEADERS", "false"), "take client addresses from X-Forwarded-For, only behind a proxy that overwrites it (TRUST_PROXY_HEADERS)")
+	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", durEnv(getenv, "SHUTDOWN_TIMEOUT", 30*time.Second), "how long shutdown waits for uploads and commits in flight (SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&c.SweepInterval, "sweep-interval", durEnv(getenv, "SWEEP_INTERVAL", time.Minute), "how often background recovery and sweeping run (SWEEP_INTERVAL)")
+
+	fs.BoolVar(&c.Simulate, "simulate", false, "use the built-in ALEX simulator even if credentials are set (the default when ALEX_CLIENT_ID is unset)")
+	fs.StringVar(&c.ALEXBaseURL, "alex-base-url", env("ALEX_BASE_URL", alex.UATBaseURL), "ALEX FHIR base URL (ALEX_BASE_URL)")
+	fs.StringVar(&c.Credentials.ClientID, "alex-client-id", env("ALEX_CLIENT_ID", ""), "app (client) id issued by Medtech (ALEX_CLIENT_ID)")
+	c.Credentials.ClientSecret = env("ALEX_CLIENT_SECRET", "") // environment only: a flag would show in ps
+	fs.StringVar(&c.Credentials.Scope, "alex-scope", env("ALEX_SCOPE", ""), "api://<guid>/.default (ALEX_SCOPE)")
+	fs.StringVar(&c.Credentials.TenantID, "alex-tenant-id", env("ALEX_TENANT_ID", ""), "Azure AD tenant (ALEX_TENANT_ID; default Medtech's)")
+	fs.StringVar(&c.Credentials.TokenURL, "alex-token-url", env("ALEX_TOKEN_URL", ""), "token endpoint (ALEX_TOKEN_URL; default from the tenant)")
+	fs.StringVar(&c.Facility, "alex-facility", env("ALEX_FACILITY_ID", ""), "default HPI facility id (ALEX_FACILITY_ID; sessions use their launch's facility)")
+	fs.StringVar(&c.AppID, "alex-app-id", env("ALEX_APP_ID", ""), "mt-appid header (ALEX_APP_ID)")
+	fs.StringVar(&c.Proxy, "alex-proxy", env("ALEX_PROXY", ""), "egress proxy URL for ALEX (ALEX_PROXY)")
+
+	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "Redis for sessions and events, shared by every instance (REDIS_URL; default in memory)")
+	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("REDIS_PREFIX", ""), "prefix of every Redis key, to share one Redis between apps (REDIS_PREFIX; default the packages' own)")
+	fs.StringVar(&c.BlobDir, "blob-dir", env("BLOB_DIR", ""), "directory for image bytes (BLOB_DIR; default a temporary directory removed on exit)")
+	fs.StringVar(&c.S3Endpoint, "s3-endpoint", env("S3_ENDPOINT", ""), "S3 endpoint URL for image bytes, e.g. https://s3.ap-southeast-2.amazonaws.com (S3_ENDPOINT)")
+	fs.StringVar(&c.S3Bucket, "s3-bucket", env("S3_BUCKET", ""), "S3 bucket (S3_BUCKET)")
+	fs.StringVar(&c.S3AccessKey, "s3-access-key", env("S3_ACCESS_KEY", ""), "S3 access key (S3_ACCESS_KEY)")
+	c.S3SecretKey = env("S3_SECRET_KEY", "") // environment only
+	fs.StringVar(&c.S3Region, "s3-region", env("S3_REGION", "ap-southeast-2"), "S3 region (S3_REGION)")
+	c.AblyKey = env("ABLY_KEY", "")           // environment only
+	c.Secret = env("SESSION_SECRET", "")      // environment only
+	c.LaunchKey = env("LAUNCH_TOKEN_KEY", "") // environment only
+	fs.StringVar(&c.LaunchAud, "launch-audience", env("LAUNCH_AUDIENCE", ""), "aud claim launch tokens must carry (LAUNCH_AUDIENCE; needs LAUNCH_TOKEN_KEY)")
+	fs.IntVar(&c.MaxUploadMB, "max-upload-mb", intEnv(getenv, "MAX_UPLOAD_MB", int(ci.DefaultLimits.MaxUploadBytes>>20)), "largest upload accepted, in MiB (MAX_UPLOAD_MB)")
+	fs.IntVar(&c.MaxImages, "max-images", intEnv(getenv, "MAX_IMAGES", ci.DefaultLimits.MaxImagesPerSession), "photos one session may hold (MAX_IMAGES)")
+	origins := fs.String("allowed-origins", env("ALLOWED_ORIGINS", ""), "comma-separated origins allowed to call the API cross-origin (ALLOWED_ORIGINS)")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if c.TrustProxy, err = strconv.ParseBool(*trust); err != nil {
+		return nil, fmt.Errorf("TRUST_PROXY_HEADERS: %q is not true or false", *trust)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL: %q is not debug, info, warn or error", *level)
+	}
+	for o := range strings.SplitSeq(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowOrigins = append(c.AllowOrigins, o)
+		}
+	}
+	return c, c.validate()
+}
+
+func (c *config) validate() error {
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("PUBLIC_URL must be an absolute http(s) URL")
+		}
+		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("set both TLS_CERT_FILE and TLS_KEY_FILE, or neither")
+	}
+	if !c.simulated() && (c.Credentials.ClientSecret == "" || c.Credentials.Scope == "") {
+		return errors.New("ALEX_CLIENT_ID is set: also set ALEX_CLIENT_SECRET and ALEX_SCOPE (or use -simulate)")
+	}
+	if c.S3Endpoint != "" || c.S3Bucket != "" {
+		if c.S3Endpoint == "" || c.S3Bucket == "" || c.S3AccessKey == "" || c.S3SecretKey == "" {
+			return errors.New("S3 needs S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY and S3_SECRET_KEY together")
+		}
+		if c.BlobDir != "" {
+			return errors.New("set BLOB_DIR or S3_*, not both")
+		}
+	}
+	if c.Secret != "" && len(c.Secret) < 32 {
+		return errors.New("SESSION_SECRET must be at least 32 bytes")
+	}
+	if c.RedisURL != "" && c.Secret == "" {
+		return errors.New("REDIS_URL is set: set SESSION_SECRET (the same on every instance) too")
+	}
+	if (c.LaunchKey == "") != (c.LaunchAud == "") {
+		return errors.New("set both LAUNCH_TOKEN_KEY and LAUNCH_AUDIENCE, or neither")
+	}
+	if c.MaxUploadMB <= 0 || c.MaxImages <= 0 {
+		return errors.New("MAX_UPLOAD_MB and MAX_IMAGES must be positive")
+	}
+	if c.ShutdownTimeout <= 0 || c.SweepInterval <= 0 {
+		return errors.New("SHUTDOWN_TIMEOUT and SWEEP_INTERVAL must be positive")
+	}
+	return nil
+}
+
+// launchKey turns LAUNCH_TOKEN_KEY into a key: a PEM public key (ES256,
+// RS256, EdDSA) or an HMAC secret of at least 32 bytes (HS256).
+func (c *config) launchKey() (ci.LaunchKey, error) {
+	if strings.HasPrefix(strings.TrimSpace(c.LaunchKey), "-----BEGIN") {
+		b, _ := pem.Decode([]byte(strings.TrimSpace(c.LaunchKey)))
+		if b == nil {
+			return ci.LaunchKey{}, errors.New("LAUNCH_TOKEN_KEY: not a PEM block")
+		}
+		pub, err := x509.ParsePKIXPublicKey(b.Bytes)
+		if err != nil {
+			return ci.LaunchKey{}, errors.New("LAUNCH_TOKEN_KEY: not a PKIX public key")
+		}
+		return ci.LaunchKey{Public: pub}, nil
+	}
+	if len(c.LaunchKey) < 32 {
+		return ci.LaunchKey{}, errors.New("LAUNCH_TOKEN_KEY: an HMAC secret must be at least 32 bytes")
+	}
+	return ci.LaunchKey{Secret: []byte(c.LaunchKey)}, nil
+}
+
+func durEnv(getenv func(string) string, k string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(strings.TrimSpace(getenv(k))); err == nil {
+		return d
+	}
+	return def
+}
+
+func intEnv(getenv func(string) string, k string, def int) int {
+	if n, err := strconv.Atoi(strings.TrimSpace(getenv(k))); err == nil {
+		return n
+	}
+	return def
+}

@@ -1,0 +1,196 @@
+// Command server is the reference server for the clinical images SDK: the
+// Service's HTTP API under /api/, the GP's desktop page at / and the phone
+// page at /m, all from one binary with no build step.
+//
+// # Quick start
+//
+//	go run ./examples/server
+//
+// With no configuration it runs on embedded defaults: sessions in memory,
+// image bytes in a temporary directory (removed on exit), the in-memory event
+// hub, and the built-in ALEX simulator standing in for Medtech's ALEX with a
+// few fictional patients. It says SIMULATED ALEX on start and on every page.
+// It prints the URL to open: a development launch link
+// (/dev/launch?patient=...) that does what Medtech Evolution does when a GP
+// opens the app for a patient, and /dev/patients lists the others.
+//
+// # Configuration
+//
+// Every setting is a flag and an environment variable; the flag wins.
+// Secrets are read from the environment only, so they never show in a
+// process list.
+//
+//	flag                    environment          default
+//	-listen                 LISTEN_ADDR          127.0.0.1:8080
+//	-public-url             PUBLIC_URL           the desktop page's origin; set it to the URL phones reach (for the QR code)
+//	-tls-cert, -tls-key     TLS_CERT_FILE, TLS_KEY_FILE   none (plain HTTP; put TLS in front or set both)
+//	-trust-proxy-headers    TRUST_PROXY_HEADERS  false (true only behind a proxy that overwrites X-Forwarded-For)
+//	-log-level              LOG_LEVEL            info (debug logs every request's method, path and status)
+//	-shutdown-timeout       SHUTDOWN_TIMEOUT     30s (uploads and commits in flight may finish)
+//	-sweep-interval         SWEEP_INTERVAL       1m (recovery of stuck commits, expiry, retention sweep)
+//	-simulate               -                    on when ALEX_CLIENT_ID is unset
+//	-alex-base-url          ALEX_BASE_URL        ALEX UAT (alex.UATBaseURL)
+//	-alex-client-id         ALEX_CLIENT_ID       none: the simulator is used
+//	-                       ALEX_CLIENT_SECRET   required with ALEX_CLIENT_ID
+//	-alex-scope             ALEX_SCOPE           required with ALEX_CLIENT_ID (api://<guid>/.default)
+//	-alex-tenant-id         ALEX_TENANT_ID       Medtech's Azure AD tenant
+//	-alex-token-url         ALEX_TOKEN_URL       made from the tenant
+//	-alex-facility          ALEX_FACILITY_ID     none (each session uses its launch's facility)
+//	-alex-app-id            ALEX_APP_ID          none (mt-appid header)
+//	-alex-proxy             ALEX_PROXY           none (egress proxy for ALEX)
+//	-redis-url              REDIS_URL            none: sessions and events in memory (one process)
+//	-redis-prefix           REDIS_PREFIX         the packages' defaults (share one Redis between apps)
+//	-blob-dir               BLOB_DIR             a temporary directory, removed on exit
+//	-s3-endpoint            S3_ENDPOINT          none (image bytes in S3 instead of BLOB_DIR)
+//	-s3-bucket              S3_BUCKET            none (created if missing)
+//	-s3-access-key          S3_ACCESS_KEY        none
+//	-                       S3_SECRET_KEY        none
+//	-s3-region              S3_REGION            ap-southeast-2
+//	-                       ABLY_KEY             none (mirror events to Ably as well)
+//	-                       SESSION_SECRET       random per process; required (>= 32 bytes, the same everywhere) with REDIS_URL
+//	-                       LAUNCH_TOKEN_KEY     none (HS256 secret >= 32 bytes, or a PEM public key, for launch tokens)
+//	-launch-audience        LAUNCH_AUDIENCE      none (the aud launch tokens carry; with LAUNCH_TOKEN_KEY)
+//	-max-upload-mb          MAX_UPLOAD_MB        30
+//	-max-images             MAX_IMAGES           30
+//	-allowed-origins        ALLOWED_ORIGINS      none (same-origin only)
+//
+// # Several instances
+//
+// Start the same binary several times with one REDIS_URL, one S3 bucket and
+// one SESSION_SECRET behind a load balancer: a phone on one instance and a
+// desktop on another behave as one service.
+//
+// # Shutdown
+//
+// SIGINT or SIGTERM stops accepting connections, ends the desktop pages'
+// event streams (the pages reconnect to another instance), lets uploads and
+// commits in flight finish for up to SHUTDOWN_TIMEOUT, then stops the
+// background sweeper and closes the stores.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+// run is the whole program: it serves until ctx ends, then shuts down. It
+// returns the process exit code (0 clean, 1 failure, 2 usage).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "server:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "server:", err)
+		return 1
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	a, err := newApp(startCtx, cfg, log, appDeps{})
+	cancel()
+	if err != nil {
+		_ = ln.Close()
+		fmt.Fprintln(stderr, "server:", err)
+		return 1
+	}
+	defer a.Close()
+	announce(stdout, a, ln.Addr())
+	if err := a.serve(ctx, ln); err != nil {
+		fmt.Fprintln(stderr, "server:", err)
+		return 1
+	}
+	return 0
+}
+
+// announce prints where to open the pages, and says plainly when ALEX is
+// simulated.
+func announce(w io.Writer, a *app, addr net.Addr) {
+	base := a.cfg.PublicURL
+	if base == "" {
+		scheme := "http"
+		if a.cfg.TLSCert != "" {
+			scheme = "https"
+		}
+		base = scheme + "://" + addr.String()
+	}
+	fmt.Fprintf(w, "clinical images server listening on %s\n", addr)
+	if a.sim == nil {
+		fmt.Fprintf(w, "ALEX: %s\nOpen the app from Medtech Evolution with the launch URL %s/#context={context}&signature={signature}\n", a.cfg.ALEXBaseURL, base)
+		return
+	}
+	fmt.Fprintln(w, "SIMULATED ALEX: the built-in simulator stands in for Medtech; fictional patients only, nothing leaves this machine.")
+	for i, p := range a.sim.Patients() {
+		if i == 0 {
+			fmt.Fprintf(w, "Open %s/dev/launch?patient=%s (simulated patient %s %s)\n", base, p.ID, p.Given, p.Family)
+			continue
+		}
+		fmt.Fprintf(w, "  or %s/dev/launch?patient=%s (%s %s)\n", base, p.ID, p.Given, p.Family)
+	}
+}
+
+// serve serves on ln until ctx ends, with the background work running, then
+// shuts down gracefully: event streams end at once, other requests get up to
+// ShutdownTimeout.
+func (a *app) serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	runDone := make(chan error, 1)
+	go func() { runDone <- a.svc.Run(runCtx, a.cfg.SweepInterval) }()
+
+	serveErr := make(chan error, 1)
+	go func() {
+		if a.cfg.TLSCert != "" {
+			serveErr <- srv.ServeTLS(ln, a.cfg.TLSCert, a.cfg.TLSKey)
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
+	var err error
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
+		a.stopStreams()
+		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+		if err != nil {
+			_ = srv.Close()
+		}
+		<-serveErr
+	}
+	stopRun()
+	if rerr := <-runDone; rerr != nil && !errors.Is(rerr, context.Canceled) {
+		a.log.Warn("background work ended", "error", rerr)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

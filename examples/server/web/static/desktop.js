@@ -1,0 +1,335 @@
+// The GP's desktop page: launch, patient banner, QR handoff with presence,
+// uploads, live thumbnails over the event stream, per-photo details, commit.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    csrf: sessionStorage.getItem("ci_csrf") || "", // not a credential: the cookie is
+    images: new Map(), // id -> image view from the API
+    cards: new Map(), // id -> card element
+    lateralities: [], views: [],
+    es: null, ended: false, refreshing: null, again: false,
+  };
+  const errorBox = $("error");
+  const hdr = () => (state.csrf ? { "X-CSRF-Token": state.csrf } : {});
+  const call = (m, p, b) => api(m, p, b, hdr());
+
+  async function launch() {
+    const frag = new URLSearchParams(location.hash.slice(1));
+    // The launch pair or token must not stay in the address bar or history.
+    if (location.hash) history.replaceState(null, "", location.pathname);
+    let body = null;
+    if (frag.get("context") && frag.get("signature")) body = { context: frag.get("context"), signature: frag.get("signature") };
+    else if (frag.get("token")) body = { token: frag.get("token") };
+    if (body) {
+      const res = await api("POST", "/launch", body);
+      state.csrf = res.csrf;
+      sessionStorage.setItem("ci_csrf", res.csrf);
+    }
+    return call("GET", "/session");
+  }
+
+  async function start() {
+    try {
+      const [sess, vs] = await Promise.all([launch(), fetch("/valuesets.json").then((r) => r.json())]);
+      state.lateralities = vs.lateralities || [];
+      state.views = vs.views || [];
+      $("main").hidden = false;
+      applySession(sess);
+      loadPatient();
+      newQR();
+      presence();
+      connectEvents();
+    } catch (e) {
+      $("patient-detail").textContent = "";
+      showError(errorBox, e);
+    }
+  }
+
+  async function loadPatient() {
+    try {
+      const p = await call("GET", "/patient");
+      $("patient-name").textContent = p.name || "Patient";
+      const bits = [];
+      if (p.nhi) bits.push("NHI " + p.nhi);
+      if (p.birthDate) bits.push("born " + p.birthDate);
+      if (p.gender) bits.push(p.gender);
+      $("patient-detail").textContent = bits.join(" · ");
+    } catch (e) {
+      $("patient-detail").textContent = "Could not read the patient from Medtech: " + e.message;
+    }
+  }
+
+  // --- phone handoff -------------------------------------------------------
+  async function newQR() {
+    try {
+      const h = await call("POST", "/handoff");
+      const base = document.body.dataset.publicUrl || location.origin;
+      const url = base + "/m#code=" + encodeURIComponent(h.code);
+      const link = $("phone-link");
+      link.href = url;
+      link.dataset.phoneUrl = url;
+      const res = await fetch("/qr", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ url }) });
+      if (!res.ok) throw new Error("The QR code could not be drawn.");
+      const qr = $("qr");
+      if (qr.src.startsWith("blob:")) URL.revokeObjectURL(qr.src);
+      qr.src = URL.createObjectURL(await res.blob());
+      qr.dataset.ready = "true";
+    } catch (e) { showError(errorBox, e); }
+  }
+
+  async function presence() {
+    try {
+      const p = await call("GET", "/presence");
+      const el = $("presence");
+      el.dataset.connected = String(!!p.phone);
+      el.textContent = p.phone ? "Phone connected" : "Phone not connected";
+    } catch (e) { /* presence is a hint; the event stream will retry */ }
+  }
+
+  $("new-qr").addEventListener("click", newQR);
+  $("disconnect").addEventListener("click", async () => {
+    try { await call("DELETE", "/handoff"); await presence(); newQR(); } catch (e) { showError(errorBox, e); }
+  });
+
+  // --- events --------------------------------------------------------------
+  const TYPES = ["image.added", "image.updated", "image.removed", "image.committing", "image.committed", "image.failed",
+    "phone.connected", "phone.disconnected", "session.expired", "resync"];
+
+  function connectEvents() {
+    if (state.ended) return;
+    const es = new EventSource("/api/events");
+    state.es = es;
+    for (const t of TYPES) es.addEventListener(t, (ev) => onEvent(t, ev));
+    es.onopen = () => { document.body.dataset.events = "open"; refresh(); };
+    es.onerror = () => {
+      document.body.dataset.events = "reconnecting";
+      // The browser retries by itself unless the server refused the stream.
+      if (es.readyState === EventSource.CLOSED && !state.ended) {
+        setTimeout(async () => {
+          try { await call("GET", "/session"); } catch (e) { if (e.status === 401 || e.status === 410) { end(e.message); return; } }
+          connectEvents();
+        }, 3000);
+      }
+    };
+  }
+
+  function onEvent(type, ev) {
+    if (type === "phone.connected" || type === "phone.disconnected") { presence(); return; }
+    if (type === "session.expired") { end("The capture session has ended. Open the widget again from Medtech Evolution."); return; }
+    refresh();
+  }
+
+  function end(msg) {
+    state.ended = true;
+    if (state.es) state.es.close();
+    document.body.dataset.events = "closed";
+    showError(errorBox, { message: msg });
+    $("commit").disabled = true;
+  }
+
+  // refresh re-reads the session; calls made while one is running coalesce.
+  async function refresh() {
+    if (state.refreshing) { state.again = true; return state.refreshing; }
+    state.refreshing = (async () => {
+      do {
+        state.again = false;
+        try { applySession(await call("GET", "/session")); } catch (e) { if (e.status === 410 || e.status === 401) end(e.message); }
+      } while (state.again);
+      state.refreshing = null;
+    })();
+    return state.refreshing;
+  }
+
+  // --- photos --------------------------------------------------------------
+  function applySession(sess) {
+    const seen = new Set();
+    for (const img of sess.images || []) {
+      seen.add(img.id);
+      state.images.set(img.id, img);
+      let card = state.cards.get(img.id);
+      if (!card) { card = makeCard(img); state.cards.set(img.id, card); $("photos").appendChild(card); }
+      updateCard(card, img);
+    }
+    for (const [id, card] of state.cards) {
+      if (!seen.has(id)) { card.remove(); state.cards.delete(id); state.images.delete(id); }
+    }
+    $("empty").hidden = state.cards.size > 0;
+    document.body.dataset.photos = String(state.cards.size);
+    const pending = [...state.images.values()].filter((i) => i.state !== "committed").length;
+    $("commit").disabled = pending === 0 || state.ended;
+  }
+
+  const STATE_TEXT = { uploaded: "Ready to send", committing: "Sending to Medtech…", committed: "In the patient's record", failed: "Not sent" };
+  let counter = 0;
+
+  function makeCard(img) {
+    const card = $("photo-tpl").content.firstElementChild.cloneNode(true);
+    const n = ++counter;
+    card.dataset.id = img.id;
+    card.dataset.width = img.width;
+    card.dataset.height = img.height;
+    const thumb = card.querySelector(".thumb");
+    thumb.src = "/api/images/" + encodeURIComponent(img.id) + "/content";
+    thumb.alt = "Photo " + n + (img.source === "phone" ? " from the phone" : "");
+    thumb.addEventListener("load", () => { card.dataset.loaded = "true"; });
+    // Give every control a unique id so its label is explicit.
+    card.querySelectorAll("input, select, textarea").forEach((el) => { el.id = el.className.split(" ")[0] + "-" + img.id; });
+    const lat = card.querySelector(".laterality");
+    for (const l of state.lateralities) lat.add(new Option(l.name, l.code));
+    const view = card.querySelector(".view");
+    for (const v of state.views) { const o = new Option(v.name, v.code); o.title = v.hint || ""; view.add(o); }
+    const q = card.querySelector(".site-q");
+    const site = card.querySelector(".site");
+    let timer = 0;
+    q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => searchSites(site, q.value), 150); });
+    card.querySelectorAll("input, select, textarea").forEach((el) => el.addEventListener("change", () => {
+      card.dataset.dirty = "true";
+      card.querySelector(".saved").textContent = "Not saved yet";
+    }));
+    site.addEventListener("change", () => {
+      const opt = site.selectedOptions[0];
+      if (opt && opt.dataset.paired === "true" && !lat.value) lat.focus();
+    });
+    card.querySelector(".save").addEventListener("click", () => save(card));
+    card.querySelector(".remove").addEventListener("click", () => remove(card));
+    const c = img.clinical || {};
+    if (c.bodySite) searchSites(site, "", c.bodySite);
+    lat.value = c.laterality || "";
+    view.value = c.view || "";
+    card.querySelector(".title").value = c.title || "";
+    card.querySelector(".note").value = c.note || "";
+    card.querySelector(".consent").checked = !!(img.consent && img.consent.given);
+    if (img.consent && img.consent.method) card.querySelector(".consent-method").value = img.consent.method;
+    return card;
+  }
+
+  async function searchSites(select, query, selected) {
+    const cur = selected || select.value;
+    try {
+      const list = await (await fetch("/bodysites?q=" + encodeURIComponent(query))).json();
+      select.length = 1;
+      for (const s of list) {
+        const o = new Option(s.name + (s.region ? " (" + s.region + ")" : ""), s.code);
+        o.dataset.paired = String(!!s.paired);
+        select.add(o);
+      }
+      if (cur) select.value = cur;
+      select.dataset.results = String(list.length);
+    } catch (e) { /* the picker keeps its last list */ }
+  }
+
+  function updateCard(card, img) {
+    card.dataset.state = img.state;
+    let text = STATE_TEXT[img.state] || img.state;
+    if (img.state === "failed" && img.failReason) text += ": " + (card.dataset.message || "Medtech did not accept it. Try again.");
+    card.querySelector(".state").textContent = text;
+    const locked = img.state === "committed" || img.state === "committing";
+    card.querySelectorAll("input, select, textarea, button").forEach((el) => { el.disabled = locked; });
+  }
+
+  function details(card) {
+    const v = (sel) => card.querySelector(sel).value.trim();
+    const clinical = { bodySite: v(".site"), laterality: v(".laterality"), view: v(".view"), title: v(".title"), note: v(".note") };
+    const given = card.querySelector(".consent").checked;
+    const consent = given ? { given: true, method: v(".consent-method") } : {};
+    return { clinical, consent };
+  }
+
+  async function save(card) {
+    const status = card.querySelector(".saved");
+    status.textContent = "Saving…";
+    try {
+      const img = await call("PATCH", "/images/" + encodeURIComponent(card.dataset.id), details(card));
+      state.images.set(img.id, img);
+      delete card.dataset.dirty;
+      card.dataset.saved = String(img.version);
+      status.textContent = "Saved";
+      return true;
+    } catch (e) {
+      status.textContent = e.message;
+      return false;
+    }
+  }
+
+  async function remove(card) {
+    if (!confirm("Remove this photo? It will not be sent.")) return;
+    try { await call("DELETE", "/images/" + encodeURIComponent(card.dataset.id)); refresh(); } catch (e) { showError(errorBox, e); }
+  }
+
+  // --- uploads from this computer -----------------------------------------
+  function addFiles(files) {
+    for (const f of files) uploadOne(f);
+  }
+
+  function uploadOne(file) {
+    const li = document.createElement("li");
+    const name = document.createElement("span");
+    name.textContent = file.name || "photo";
+    const bar = document.createElement("progress");
+    bar.max = 1; bar.value = 0;
+    bar.setAttribute("aria-label", "Upload progress for " + name.textContent);
+    const msg = document.createElement("span");
+    li.append(name, bar, msg);
+    $("uploads").appendChild(li);
+    const go = () => {
+      msg.textContent = "Uploading…"; msg.className = "";
+      upload("/images", file, hdr(), (p) => { bar.value = p; })
+        .then(() => { msg.textContent = "Added"; msg.className = "ok"; refresh(); setTimeout(() => li.remove(), 4000); })
+        .catch((e) => {
+          msg.textContent = e.message; msg.className = "bad";
+          const retry = document.createElement("button");
+          retry.type = "button"; retry.textContent = "Retry";
+          retry.addEventListener("click", () => { retry.remove(); go(); });
+          li.appendChild(retry);
+        });
+    };
+    go();
+  }
+
+  $("file").addEventListener("change", (e) => { addFiles(e.target.files); e.target.value = ""; });
+  const drop = $("drop");
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); addFiles(e.dataTransfer.files); });
+  drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file").click(); } });
+
+  // --- commit --------------------------------------------------------------
+  $("commit").addEventListener("click", async () => {
+    const btn = $("commit");
+    const status = $("commit-status");
+    btn.disabled = true;
+    showError(errorBox, null);
+    // Unsaved details go first: a photo must not land without what the GP typed.
+    for (const card of state.cards.values()) {
+      if (card.dataset.dirty === "true" && !(await save(card))) {
+        status.textContent = "Check the details of the highlighted photo first.";
+        card.querySelector(".saved").focus();
+        btn.disabled = false;
+        return;
+      }
+    }
+    const ids = [...state.images.values()].filter((i) => i.state !== "committed").map((i) => i.id);
+    for (const id of ids) { const c = state.cards.get(id); if (c) updateCard(c, Object.assign({}, state.images.get(id), { state: "committing" })); }
+    status.textContent = "Sending " + ids.length + " photo" + (ids.length === 1 ? "" : "s") + " to Medtech…";
+    try {
+      const res = await call("POST", "/commit", {});
+      let ok = 0;
+      for (const o of res.images || []) {
+        const card = state.cards.get(o.image);
+        if (!card) continue;
+        if (o.state === "committed") ok++;
+        card.dataset.message = o.message || "";
+      }
+      const failed = (res.images || []).length - ok;
+      status.textContent = failed === 0 ? "All " + ok + " sent to the patient's record." : ok + " sent, " + failed + " not sent: see each photo, then try again.";
+      document.body.dataset.committed = String(ok);
+    } catch (e) {
+      status.textContent = "";
+      showError(errorBox, e);
+    }
+    await refresh();
+  });
+
+  start();
+})();
