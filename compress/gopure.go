@@ -27,6 +27,7 @@ import (
 type GoEngine struct {
 	workers int
 	lut     *[encodeLUTSize + 1]uint8
+	pool    planePool
 }
 
 var _ Engine = (*GoEngine)(nil)
@@ -61,29 +62,45 @@ func (e *GoEngine) Decode(ctx context.Context, src Source, longEdge int) (Pictur
 		return nil, err
 	}
 	workers := e.nworkers()
-	y, cb, cr, gray := toPlanes(img, workers)
+	pp := &e.pool
+	y, cb, cr, gray := toPlanes(img, workers, pp)
 	o := orientation(src.Orientation)
 	sw, sh := fitLongEdge(y.w, y.h, longEdge)
 	ct := parseICC(src.ICC)
-	p := &goPicture{gray: gray, workers: workers}
-	p.y = resizePlane(y, sw, sh, o.flipX, o.flipY, workers)
+	p := &goPicture{gray: gray, workers: workers, pool: pp}
+	// resize releases what it no longer needs: a pooled source plane (a
+	// converted PNG) once it is resized, unless the result is the source.
+	resize := func(in plane, w, h int) plane {
+		out := resizePlane(in, w, h, o.flipX, o.flipY, workers, pp)
+		if !samePixels(out, in) {
+			pp.put(in)
+		}
+		return out
+	}
+	p.y = resize(y, sw, sh)
 	if !gray {
 		cw, ch := (sw+1)/2, (sh+1)/2
 		if ct != nil { // convert at full chroma resolution
 			cw, ch = sw, sh
 			p.full = true
 		}
-		p.cb = resizePlane(cb, cw, ch, o.flipX, o.flipY, workers)
-		p.cr = resizePlane(cr, cw, ch, o.flipX, o.flipY, workers)
+		p.cb = resize(cb, cw, ch)
+		p.cr = resize(cr, cw, ch)
 	}
 	if err := ctx.Err(); err != nil {
+		_ = p.Close()
 		return nil, err
 	}
 	if o.transpose {
-		p.y = transposePlane(p.y, workers)
+		transpose := func(in plane) plane {
+			out := transposePlane(in, workers, pp)
+			pp.put(in)
+			return out
+		}
+		p.y = transpose(p.y)
 		if !gray {
-			p.cb = transposePlane(p.cb, workers)
-			p.cr = transposePlane(p.cr, workers)
+			p.cb = transpose(p.cb)
+			p.cr = transpose(p.cr)
 		}
 	}
 	if ct != nil && !gray {
@@ -120,27 +137,27 @@ func decodeImage(src Source) (img image.Image, err error) {
 // toPlanes exposes img as Y, Cb, Cr planes, without copying when img is
 // already planar (JPEG, lossy WebP, HEIC), converting and flattening any
 // alpha onto white otherwise. gray reports a single Y plane.
-func toPlanes(img image.Image, workers int) (y, cb, cr plane, gray bool) {
+func toPlanes(img image.Image, workers int, pp *planePool) (y, cb, cr plane, gray bool) {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	switch m := img.(type) {
 	case *image.YCbCr:
 		if cw, ch, ok := chromaSize(w, h, m.SubsampleRatio); ok {
-			y = plane{w, h, m.YStride, m.Y[m.YOffset(b.Min.X, b.Min.Y):]}
+			y = plane{w: w, h: h, stride: m.YStride, pix: m.Y[m.YOffset(b.Min.X, b.Min.Y):]}
 			co := m.COffset(b.Min.X, b.Min.Y)
-			cb = plane{cw, ch, m.CStride, m.Cb[co:]}
-			cr = plane{cw, ch, m.CStride, m.Cr[co:]}
+			cb = plane{w: cw, h: ch, stride: m.CStride, pix: m.Cb[co:]}
+			cr = plane{w: cw, h: ch, stride: m.CStride, pix: m.Cr[co:]}
 			return y, cb, cr, false
 		}
 	case *image.Gray:
-		return plane{w, h, m.Stride, m.Pix[m.PixOffset(b.Min.X, b.Min.Y):]}, plane{}, plane{}, true
+		return plane{w: w, h: h, stride: m.Stride, pix: m.Pix[m.PixOffset(b.Min.X, b.Min.Y):]}, plane{}, plane{}, true
 	case *image.NYCbCrA:
 		if cw, ch, ok := chromaSize(w, h, m.SubsampleRatio); ok {
-			return flattenNYCbCrA(m, w, h, cw, ch, workers)
+			return flattenNYCbCrA(m, w, h, cw, ch, workers, pp)
 		}
 	}
 	if isGray(img) {
-		y = newPlane(w, h)
+		y = pp.get(w, h)
 		parallelRows(h, workers, func(lo, hi int) {
 			for j := lo; j < hi; j++ {
 				row := y.row(j)
@@ -152,7 +169,7 @@ func toPlanes(img image.Image, workers int) (y, cb, cr plane, gray bool) {
 		})
 		return y, plane{}, plane{}, true
 	}
-	y, cb, cr = newPlane(w, h), newPlane(w, h), newPlane(w, h)
+	y, cb, cr = pp.get(w, h), pp.get(w, h), pp.get(w, h)
 	put := func(j, i int, r, g, bb uint8) {
 		yy, u, v := color.RGBToYCbCr(r, g, bb)
 		y.pix[j*w+i], cb.pix[j*w+i], cr.pix[j*w+i] = yy, u, v
@@ -246,9 +263,9 @@ func chromaSize(w, h int, r image.YCbCrSubsampleRatio) (int, int, bool) {
 	return 0, 0, false
 }
 
-func flattenNYCbCrA(m *image.NYCbCrA, w, h, cw, ch int, workers int) (y, cb, cr plane, gray bool) {
+func flattenNYCbCrA(m *image.NYCbCrA, w, h, cw, ch int, workers int, pp *planePool) (y, cb, cr plane, gray bool) {
 	b := m.Bounds()
-	y, cb, cr = newPlane(w, h), newPlane(cw, ch), newPlane(cw, ch)
+	y, cb, cr = pp.get(w, h), pp.get(cw, ch), pp.get(cw, ch)
 	sx, sy := (w+cw-1)/cw, (h+ch-1)/ch
 	parallelRows(h, workers, func(lo, hi int) {
 		for j := lo; j < hi; j++ {
@@ -307,6 +324,7 @@ type goPicture struct {
 	gray      bool
 	full      bool // chroma at full resolution (4:4:4), else 4:2:0
 	workers   int
+	pool      *planePool
 }
 
 func (p *goPicture) Size() (int, int) { return p.y.w, p.y.h }
@@ -335,20 +353,38 @@ func (p *goPicture) Shrink(ctx context.Context, longEdge int) (Picture, error) {
 		return nil, err
 	}
 	nw, nh := fitLongEdge(p.y.w, p.y.h, longEdge)
-	q := &goPicture{gray: p.gray, full: p.full, workers: p.workers}
-	q.y = resizePlane(p.y, nw, nh, false, false, p.workers)
+	q := &goPicture{gray: p.gray, full: p.full, workers: p.workers, pool: p.pool}
+	q.y = p.shrinkPlane(p.y, nw, nh)
 	if !p.gray {
 		cw, ch := (nw+1)/2, (nh+1)/2
 		if p.full {
 			cw, ch = nw, nh
 		}
-		q.cb = resizePlane(p.cb, cw, ch, false, false, p.workers)
-		q.cr = resizePlane(p.cr, cw, ch, false, false, p.workers)
+		q.cb = p.shrinkPlane(p.cb, cw, ch)
+		q.cr = p.shrinkPlane(p.cr, cw, ch)
 	}
 	return q, nil
 }
 
+// shrinkPlane resizes one of p's planes into a plane q owns outright (a
+// copy when the size does not change), so p and q can be closed in any order.
+func (p *goPicture) shrinkPlane(in plane, w, h int) plane {
+	out := resizePlane(in, w, h, false, false, p.workers, p.pool)
+	if samePixels(out, in) {
+		c := p.pool.get(w, h)
+		for y := 0; y < h; y++ {
+			copy(c.row(y), in.row(y))
+		}
+		return c
+	}
+	return out
+}
+
+// Close returns the picture's pooled planes; a second call does nothing.
 func (p *goPicture) Close() error {
+	p.pool.put(p.y)
+	p.pool.put(p.cb)
+	p.pool.put(p.cr)
 	p.y, p.cb, p.cr = plane{}, plane{}, plane{}
 	return nil
 }

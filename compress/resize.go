@@ -2,6 +2,7 @@ package compress
 
 import (
 	"math"
+	"math/bits"
 	"sync"
 )
 
@@ -9,9 +10,49 @@ import (
 type plane struct {
 	w, h, stride int
 	pix          []byte
+	pooled       bool // pix came from a planePool and may go back to it
 }
 
-func newPlane(w, h int) plane { return plane{w, h, w, make([]byte, w*h)} }
+func newPlane(w, h int) plane { return plane{w: w, h: h, stride: w, pix: make([]byte, w*h)} }
+
+// samePixels reports whether a and b share their first pixel.
+func samePixels(a, b plane) bool {
+	return len(a.pix) > 0 && len(b.pix) > 0 && &a.pix[0] == &b.pix[0]
+}
+
+// planePool recycles pixel buffers by power-of-two size class, so a steady
+// stream of images neither allocates nor zeroes fresh memory for its
+// intermediate and output planes. Buffers are handed out dirty: every user
+// writes every pixel. A nil *planePool allocates.
+type planePool struct{ classes [planeClasses]sync.Pool }
+
+const (
+	minClassBits = 16 // smallest class: 64 KiB
+	planeClasses = 12 // largest class: 128 MiB
+)
+
+func planeClass(n int) int { return max(bits.Len(uint(n-1))-minClassBits, 0) }
+
+func (pp *planePool) get(w, h int) plane {
+	n := w * h
+	c := planeClass(n)
+	if pp == nil || n == 0 || c >= planeClasses {
+		return newPlane(w, h)
+	}
+	if v, ok := pp.classes[c].Get().(*[]byte); ok {
+		return plane{w: w, h: h, stride: w, pix: (*v)[:n], pooled: true}
+	}
+	return plane{w: w, h: h, stride: w, pix: make([]byte, n, 1<<(c+minClassBits)), pooled: true}
+}
+
+// put returns p's buffer; p must not be used afterwards.
+func (pp *planePool) put(p plane) {
+	if pp == nil || !p.pooled {
+		return
+	}
+	b := p.pix[:0]
+	pp.classes[planeClass(cap(b))].Put(&b)
+}
 
 func (p plane) row(y int) []byte { return p.pix[y*p.stride : y*p.stride+p.w] }
 
@@ -125,13 +166,13 @@ func parallelRows(n, workers int, fn func(lo, hi int)) {
 // mirroring horizontally and/or vertically on the way (EXIF orientation is
 // applied as flips here plus an optional transpose by the caller). It
 // never upsamples beyond what it is asked; scale 1 in a direction is a copy.
-func resizePlane(src plane, dw, dh int, flipX, flipY bool, workers int) plane {
+func resizePlane(src plane, dw, dh int, flipX, flipY bool, workers int, pp *planePool) plane {
 	// Vertical pass first: it streams whole rows (cheap per tap), so it
 	// takes the larger share of the work; the horizontal pass, which sums
 	// taps per output sample, then runs on the already reduced row count.
 	tmp := src
 	if dh != src.h || flipY {
-		tmp = newPlane(src.w, dh)
+		tmp = pp.get(src.w, dh)
 		if dh == src.h {
 			parallelRows(dh, workers, func(lo, hi int) {
 				for y := lo; y < hi; y++ {
@@ -146,7 +187,7 @@ func resizePlane(src plane, dw, dh int, flipX, flipY bool, workers int) plane {
 	if dw == tmp.w && !flipX {
 		return tmp // may share src's pixels: callers own src and discard it
 	}
-	dst := newPlane(dw, dh)
+	dst := pp.get(dw, dh)
 	if dw == tmp.w {
 		parallelRows(dh, workers, func(lo, hi int) {
 			for y := lo; y < hi; y++ {
@@ -156,10 +197,13 @@ func resizePlane(src plane, dw, dh int, flipX, flipY bool, workers int) plane {
 				}
 			}
 		})
-		return dst
+	} else {
+		ws := makeWeights(tmp.w, dw)
+		parallelRows(dh, workers, func(lo, hi int) { hpass(dst, tmp, ws, lo, hi, flipX) })
 	}
-	ws := makeWeights(tmp.w, dw)
-	parallelRows(dh, workers, func(lo, hi int) { hpass(dst, tmp, ws, lo, hi, flipX) })
+	if !samePixels(tmp, src) {
+		pp.put(tmp)
+	}
 	return dst
 }
 
@@ -222,8 +266,8 @@ func vpass(dst, src plane, ws *weights, j0, j1 int, flip bool) {
 }
 
 // transposePlane mirrors p across its main diagonal, in cache-sized tiles.
-func transposePlane(p plane, workers int) plane {
-	d := newPlane(p.h, p.w)
+func transposePlane(p plane, workers int, pp *planePool) plane {
+	d := pp.get(p.h, p.w)
 	const tile = 32
 	parallelRows((p.h+tile-1)/tile, workers, func(lo, hi int) {
 		for ty := lo * tile; ty < min(hi*tile, p.h); ty += tile {

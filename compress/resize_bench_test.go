@@ -11,6 +11,6 @@ func BenchmarkResizePlane12MP(b *testing.B) {
 	}
 	b.SetBytes(int64(len(src.pix)))
 	for b.Loop() {
-		resizePlane(src, 2048, 1536, false, false, 1)
+		resizePlane(src, 2048, 1536, false, false, 1, nil)
 	}
 }
