@@ -1,0 +1,354 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/redis/go-redis/v9"
+	"github.com/rwcarlsen/goexif/exif"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clinicpro/clinicalimages/alex/alextest"
+	"github.com/clinicpro/clinicalimages/internal/testenv"
+	"github.com/clinicpro/clinicalimages/media"
+)
+
+// Environment variables the browser tests read (scripts/setup.d/browser.sh
+// exports the first).
+const (
+	envChromium    = "CHROMIUM_PATH"   // the browser binary (default /usr/bin/chromium)
+	envScreenshots = "E2E_SCREENSHOTS" // keep screenshots in this folder (default a test temp dir)
+)
+
+const forearm = "14975008" // SNOMED CT: forearm structure
+
+// TestBrowserWholeStory runs the GP's whole story in real headless Chromium
+// against one server on embedded defaults with the ALEX simulator.
+func TestBrowserWholeStory(t *testing.T) {
+	t.Parallel()
+	chromium := chromiumPath(t)
+	sim := alextest.NewTestServer(t)
+	srv := startServer(t, map[string]string{}, sim)
+	runStory(t, story{chromium: chromium, sim: sim, desktop: srv, phone: srv, shots: screenshotDir(t)})
+}
+
+// TestBrowserTwoInstances runs the same story with the desktop on one
+// server and the phone on another, sharing the real Redis and S3 server.
+func TestBrowserTwoInstances(t *testing.T) {
+	t.Parallel()
+	chromium := chromiumPath(t)
+	redisURL := testenv.RedisURL(t)
+	s3 := testenv.S3(t)
+	prefix := testenv.Prefix(t)
+	bucket := testenv.Prefix(t)
+	cleanupShared(t, redisURL, prefix, s3, bucket)
+	env := map[string]string{
+		"REDIS_URL": redisURL, "REDIS_PREFIX": prefix + ":", "SESSION_SECRET": "two-instances-share-this-secret-0123456789",
+		"S3_ENDPOINT": s3.Endpoint, "S3_BUCKET": bucket, "S3_ACCESS_KEY": s3.AccessKey, "S3_SECRET_KEY": s3.SecretKey, "S3_REGION": s3.Region,
+	}
+	sim := alextest.NewTestServer(t)
+	a := startServer(t, env, sim)
+	b := startServer(t, env, sim)
+	runStory(t, story{chromium: chromium, sim: sim, desktop: a, phone: b, shots: filepath.Join(screenshotDir(t), "two-instances")})
+}
+
+// story is one run of the flow: the desktop on one server, the phone on
+// another (or the same).
+type story struct {
+	chromium       string
+	sim            *alextest.Server
+	desktop, phone string // base URLs
+	shots          string
+}
+
+func runStory(t *testing.T, s story) {
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	require.NoError(t, os.MkdirAll(s.shots, 0o755))
+	jpegPath, pngPath := writePhotos(t)
+	patient := s.sim.Patients()[0]
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(s.chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true))
+	defer cancelAlloc()
+	desk, cancelDesk := chromedp.NewContext(alloc)
+	defer cancelDesk()
+
+	shot := func(c context.Context, name string) {
+		t.Helper()
+		b, err := chromedp.Run(c, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(s.shots, name+".png"), b, 0o644))
+	}
+	poll := func(c context.Context, what, expr string, timeout time.Duration) {
+		t.Helper()
+		_, err := chromedp.Run(c, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond)))
+		require.NoError(t, err, "waiting for %s", what)
+	}
+	eval := func(c context.Context, expr string) string {
+		t.Helper()
+		v, err := chromedp.Run(c, chromedp.Evaluate[string](expr))
+		require.NoError(t, err, expr)
+		return v
+	}
+
+	// 1. The desktop opens through the launch link, as from Evolution.
+	require.NoError(t, chromedp.Do(desk, chromedp.EmulateViewport(1280, 900),
+		chromedp.Navigate(s.desktop+"/dev/launch?patient="+patient.ID)))
+	poll(desk, "the patient banner", fmt.Sprintf(`document.getElementById("patient-name").textContent.includes(%q)`, patient.Given), 20*time.Second)
+	poll(desk, "the QR code", `document.getElementById("qr").dataset.ready === "true" && document.getElementById("qr").naturalWidth > 0`, 20*time.Second)
+	poll(desk, "the event stream", `document.body.dataset.events === "open"`, 20*time.Second)
+	assert.Empty(t, eval(desk, `location.hash`), "the launch pair is cleared from the address bar")
+	assert.Contains(t, eval(desk, `document.body.innerText`), "SIMULATED ALEX")
+	phoneURL := eval(desk, `document.getElementById("phone-link").dataset.phoneUrl`)
+	require.True(t, strings.HasPrefix(phoneURL, s.desktop+"/m#code="), phoneURL)
+	shot(desk, "01-desktop-launched")
+
+	// 2. The phone, a separate browser context sized like a phone, opens the
+	// QR's URL (on its own server in the two-instance run).
+	phoneURL = s.phone + strings.TrimPrefix(phoneURL, s.desktop)
+	phone, cancelPhone := chromedp.NewContext(desk, chromedp.WithNewBrowserContext())
+	defer cancelPhone()
+	require.NoError(t, chromedp.Do(phone, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1)), chromedp.Navigate(phoneURL)))
+	poll(phone, "the phone to claim the code", `document.body.dataset.claimed === "true"`, 20*time.Second)
+	assert.Empty(t, eval(phone, `location.hash`), "the handoff code is cleared from the address bar")
+	poll(desk, "phone connected on the desktop", `document.getElementById("presence").dataset.connected === "true"`, 10*time.Second)
+	shot(phone, "02-phone-connected")
+
+	// 3. Two photos through the phone's camera input.
+	require.NoError(t, chromedp.Do(phone, chromedp.SetUploadFiles(chromedp.CSS("#camera"), []string{jpegPath, pngPath})))
+	poll(phone, "both uploads", `document.body.dataset.sent === "2"`, 60*time.Second)
+	shot(phone, "03-phone-sent")
+
+	// 4. The desktop shows both thumbnails through the event stream (it does
+	// not poll) within 3 seconds of the phone's last upload.
+	start := time.Now()
+	poll(desk, "two thumbnails on the desktop", `document.querySelectorAll("#photos .photo[data-loaded=true]").length === 2`, 3*time.Second)
+	t.Logf("desktop showed both thumbnails %v after the phone's last upload", time.Since(start).Round(time.Millisecond))
+
+	// 5. Body site and laterality on the upright photo (the JPEG turned by
+	// its EXIF orientation), through the searchable picker.
+	id := eval(desk, `[...document.querySelectorAll("#photos .photo")].find(c => +c.dataset.height > +c.dataset.width)?.dataset.id || ""`)
+	require.NotEmpty(t, id, "one photo is upright")
+	sel := func(cls string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf(`[id="%s-%s"]`, cls, id)) }
+	require.NoError(t, chromedp.Do(desk, chromedp.SendKeys(sel("site-q"), "forearm")))
+	poll(desk, "the body-site search", fmt.Sprintf(`!!document.querySelector('[id="site-%s"] option[value="%s"]')`, id, forearm), 10*time.Second)
+	require.NoError(t, chromedp.Do(desk,
+		chromedp.SetValue(sel("site"), forearm),
+		chromedp.SetValue(sel("laterality"), media.LateralityLeft),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`.photo[data-id="%s"] .save`, id)))))
+	poll(desk, "the details to save", fmt.Sprintf(`!!document.querySelector('.photo[data-id="%s"]').dataset.saved`, id), 10*time.Second)
+	shot(desk, "04-desktop-details")
+
+	// 6. Commit: both land, and the desktop says so.
+	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#commit"))))
+	poll(desk, "the commit", `document.body.dataset.committed === "2" && [...document.querySelectorAll("#photos .photo")].every(c => c.dataset.state === "committed")`, 30*time.Second)
+	assert.Contains(t, eval(desk, `document.getElementById("commit-status").textContent`), "All 2 sent")
+	shot(desk, "05-desktop-committed")
+
+	// 7. The phone finishes and keeps nothing.
+	require.NoError(t, chromedp.Do(phone, chromedp.Click(chromedp.CSS("#done"))))
+	poll(phone, "the phone's end state", `document.body.dataset.ended === "true"`, 10*time.Second)
+	assert.Equal(t, "0|0|", eval(phone, `localStorage.length + "|" + sessionStorage.length + "|" + document.cookie`), "nothing in the phone's storage")
+	shot(phone, "06-phone-finished")
+
+	// 8. ALEX holds exactly two Media for the right patient: the JPEG
+	// upright without GPS, titled with its site and side.
+	ms := s.sim.Media()
+	require.Len(t, ms, 2)
+	upright := 0
+	for _, m := range ms {
+		require.NotNil(t, m.Subject)
+		require.NotNil(t, m.Subject.Reference)
+		assert.Contains(t, *m.Subject.Reference, patient.ID, "the Media is on the launched patient")
+		require.NotNil(t, m.Id)
+		data, ok := s.sim.MediaData(*m.Id)
+		require.True(t, ok)
+		cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
+		require.NoError(t, err, "ALEX received a JPEG")
+		require.NotNil(t, m.Content.Title)
+		title := strings.ToLower(*m.Content.Title)
+		if cfg.Width < cfg.Height {
+			upright++
+			assert.Contains(t, title, "left forearm", "the title carries the site and side")
+			if x, err := exif.Decode(bytes.NewReader(data)); err == nil {
+				_, _, gpsErr := x.LatLong()
+				assert.Error(t, gpsErr, "no GPS left in the photo")
+			}
+		} else {
+			assert.NotContains(t, title, "forearm")
+		}
+	}
+	assert.Equal(t, 1, upright, "the orientation-6 JPEG arrives upright")
+}
+
+// startServer runs the real server (config from env, the real serve loop)
+// on a loopback port until the test ends, and returns its base URL.
+func startServer(t *testing.T, env map[string]string, sim *alextest.Server) string {
+	t.Helper()
+	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, os.Stderr)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	a, err := newApp(t.Context(), cfg, discardLogger(), appDeps{Sim: sim})
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.serve(ctx, ln) }()
+	t.Cleanup(func() {
+		stop()
+		assert.NoError(t, <-done)
+		assert.NoError(t, a.Close())
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv(envChromium)
+	if p == "" {
+		p = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(p); err != nil {
+		testenv.Missing(t, "Chromium", fmt.Sprintf("%s not found (scripts/setup.d/browser.sh installs it; %s names another)", p, envChromium))
+	}
+	return p
+}
+
+func screenshotDir(t *testing.T) string {
+	if d := os.Getenv(envScreenshots); d != "" {
+		if !filepath.IsAbs(d) {
+			// go test runs in the package folder; a relative path means the
+			// repository root, where scripts/test runs.
+			d = filepath.Join("..", "..", d)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// writePhotos writes the two test photos: a 640x480 JPEG with EXIF
+// orientation 6 (shown upright as 480x640) and GPS tags, and a large PNG
+// that the phone page shrinks with its canvas before uploading.
+func writePhotos(t *testing.T) (jpegPath, pngPath string) {
+	t.Helper()
+	dir := t.TempDir()
+	img := image.NewRGBA(image.Rect(0, 0, 640, 480))
+	for y := range 480 {
+		for x := range 640 {
+			img.Set(x, y, color.RGBA{uint8(x / 3), uint8(y / 2), 120, 255})
+		}
+	}
+	var raw bytes.Buffer
+	require.NoError(t, jpeg.Encode(&raw, img, &jpeg.Options{Quality: 85}))
+	withExif := append([]byte{0xFF, 0xD8}, exifSegment()...)
+	withExif = append(withExif, raw.Bytes()[2:]...)
+	x, err := exif.Decode(bytes.NewReader(withExif))
+	require.NoError(t, err, "the test JPEG's EXIF is readable")
+	lat, _, err := x.LatLong()
+	require.NoError(t, err, "the test JPEG carries GPS")
+	require.Less(t, lat, 0.0)
+	jpegPath = filepath.Join(dir, "lesion.jpg")
+	require.NoError(t, os.WriteFile(jpegPath, withExif, 0o644))
+
+	big := image.NewRGBA(image.Rect(0, 0, 2600, 1000))
+	for y := range 1000 {
+		for x := range 2600 {
+			big.Set(x, y, color.RGBA{uint8(x / 11), 80, uint8(y / 4), 255})
+		}
+	}
+	var p bytes.Buffer
+	require.NoError(t, png.Encode(&p, big))
+	pngPath = filepath.Join(dir, "rash.png")
+	require.NoError(t, os.WriteFile(pngPath, p.Bytes(), 0o644))
+	return jpegPath, pngPath
+}
+
+// exifSegment is an APP1 segment: IFD0 with Orientation 6 and a GPS IFD
+// (36°50'S 174°45'E).
+func exifSegment() []byte {
+	be := binary.BigEndian
+	tiff := []byte("MM\x00\x2a\x00\x00\x00\x08")
+	entry := func(tag, typ uint16, count, value uint32) []byte {
+		b := make([]byte, 12)
+		be.PutUint16(b, tag)
+		be.PutUint16(b[2:], typ)
+		be.PutUint32(b[4:], count)
+		be.PutUint32(b[8:], value)
+		return b
+	}
+	const gps = 8 + 2 + 2*12 + 4 // after the header and IFD0's two entries
+	const latOff = gps + 2 + 4*12 + 4
+	const lonOff = latOff + 24
+	tiff = be.AppendUint16(tiff, 2)
+	tiff = append(tiff, entry(0x0112, 3, 1, 6<<16)...) // Orientation SHORT 6, left-justified
+	tiff = append(tiff, entry(0x8825, 4, 1, gps)...)   // GPS IFD pointer
+	tiff = be.AppendUint32(tiff, 0)
+	tiff = be.AppendUint16(tiff, 4)
+	tiff = append(tiff, entry(0x0001, 2, 2, 'S'<<24)...)
+	tiff = append(tiff, entry(0x0002, 5, 3, latOff)...)
+	tiff = append(tiff, entry(0x0003, 2, 2, 'E'<<24)...)
+	tiff = append(tiff, entry(0x0004, 5, 3, lonOff)...)
+	tiff = be.AppendUint32(tiff, 0)
+	for _, v := range []uint32{36, 50, 0, 174, 45, 0} {
+		tiff = be.AppendUint32(tiff, v)
+		tiff = be.AppendUint32(tiff, 1)
+	}
+	seg := []byte{0xFF, 0xE1, 0, 0}
+	seg = append(seg, "Exif\x00\x00"...)
+	seg = append(seg, tiff...)
+	be.PutUint16(seg[2:], uint16(len(seg)-2))
+	return seg
+}
+
+// cleanupShared removes the test's Redis keys and S3 bucket when it ends.
+func cleanupShared(t *testing.T, redisURL, prefix string, s3 testenv.S3Config, bucket string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if opt, err := redis.ParseURL(redisURL); err == nil {
+			rdb := redis.NewClient(opt)
+			iter := rdb.Scan(ctx, 0, prefix+":*", 500).Iterator()
+			for iter.Next(ctx) {
+				_ = rdb.Del(ctx, iter.Val()).Err()
+			}
+			_ = rdb.Close()
+		}
+		u, err := url.Parse(s3.Endpoint)
+		if err != nil {
+			return
+		}
+		c, err := minio.New(u.Host, &minio.Options{Creds: credentials.NewStaticV4(s3.AccessKey, s3.SecretKey, ""),
+			Secure: u.Scheme == "https", Region: s3.Region, BucketLookup: minio.BucketLookupPath})
+		if err != nil {
+			return
+		}
+		for oi := range c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
+			if oi.Err == nil {
+				_ = c.RemoveObject(ctx, bucket, oi.Key, minio.RemoveObjectOptions{})
+			}
+		}
+		_ = c.RemoveBucket(ctx, bucket)
+	})
+}

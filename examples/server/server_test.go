@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clinicpro/clinicalimages/alex/alextest"
+)
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestParseConfig(t *testing.T) {
+	t.Parallel()
+	secret := strings.Repeat("s", 32)
+	cases := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c *config)
+	}{
+		{name: "defaults simulate", check: func(t *testing.T, c *config) {
+			assert.True(t, c.simulated())
+			assert.Equal(t, "127.0.0.1:8080", c.Listen)
+			assert.Equal(t, slog.LevelInfo, c.LogLevel)
+			assert.Equal(t, 30*time.Second, c.ShutdownTimeout)
+			assert.Equal(t, 30, c.MaxUploadMB)
+			assert.False(t, c.secure())
+		}},
+		{name: "flag beats env", args: []string{"-listen", ":9000"}, env: map[string]string{"LISTEN_ADDR": ":7000"},
+			check: func(t *testing.T, c *config) { assert.Equal(t, ":9000", c.Listen) }},
+		{name: "env read", env: map[string]string{"LISTEN_ADDR": ":7000", "LOG_LEVEL": "debug", "TRUST_PROXY_HEADERS": "true", "PUBLIC_URL": "https://photos.example.nz/", "MAX_IMAGES": "5"},
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, ":7000", c.Listen)
+				assert.Equal(t, slog.LevelDebug, c.LogLevel)
+				assert.True(t, c.TrustProxy)
+				assert.Equal(t, "https://photos.example.nz", c.PublicURL, "trailing slash trimmed")
+				assert.True(t, c.secure())
+				assert.Equal(t, 5, c.MaxImages)
+			}},
+		{name: "real alex", env: map[string]string{"ALEX_CLIENT_ID": "id", "ALEX_CLIENT_SECRET": "x", "ALEX_SCOPE": "api://g/.default"},
+			check: func(t *testing.T, c *config) { assert.False(t, c.simulated()) }},
+		{name: "real alex forced simulate", args: []string{"-simulate"}, env: map[string]string{"ALEX_CLIENT_ID": "id"},
+			check: func(t *testing.T, c *config) { assert.True(t, c.simulated()) }},
+		{name: "client id without secret", env: map[string]string{"ALEX_CLIENT_ID": "id"}, wantErr: "ALEX_CLIENT_SECRET"},
+		{name: "bad public url", env: map[string]string{"PUBLIC_URL": "photos.example.nz"}, wantErr: "PUBLIC_URL"},
+		{name: "bad log level", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
+		{name: "bad trust", env: map[string]string{"TRUST_PROXY_HEADERS": "maybe"}, wantErr: "TRUST_PROXY_HEADERS"},
+		{name: "redis without secret", env: map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}, wantErr: "SESSION_SECRET"},
+		{name: "short secret", env: map[string]string{"SESSION_SECRET": "short"}, wantErr: "32 bytes"},
+		{name: "partial s3", env: map[string]string{"S3_ENDPOINT": "http://127.0.0.1:1"}, wantErr: "S3_BUCKET"},
+		{name: "s3 and blob dir", env: map[string]string{"S3_ENDPOINT": "http://x", "S3_BUCKET": "b", "S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "s", "BLOB_DIR": "/tmp"}, wantErr: "not both"},
+		{name: "tls half", env: map[string]string{"TLS_CERT_FILE": "c.pem"}, wantErr: "TLS_KEY_FILE"},
+		{name: "launch key without audience", env: map[string]string{"LAUNCH_TOKEN_KEY": secret}, wantErr: "LAUNCH_AUDIENCE"},
+		{name: "zero images", env: map[string]string{"MAX_IMAGES": "0"}, wantErr: "MAX_IMAGES"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
+		{name: "redis with secret", env: map[string]string{"REDIS_URL": "redis://x", "SESSION_SECRET": secret},
+			check: func(t *testing.T, c *config) { assert.Equal(t, secret, c.Secret) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := parseConfig(tc.args, envOf(tc.env), io.Discard)
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			tc.check(t, c)
+		})
+	}
+}
+
+func TestLaunchKey(t *testing.T) {
+	t.Parallel()
+	c := &config{LaunchKey: strings.Repeat("k", 32)}
+	k, err := c.launchKey()
+	require.NoError(t, err)
+	assert.Len(t, k.Secret, 32)
+	_, err = (&config{LaunchKey: "short"}).launchKey()
+	assert.Error(t, err)
+	_, err = (&config{LaunchKey: "-----BEGIN PUBLIC KEY-----\nbm9wZQ==\n-----END PUBLIC KEY-----"}).launchKey()
+	assert.Error(t, err)
+}
+
+// testSite is the whole site on embedded defaults behind httptest.
+func testSite(t *testing.T) (*app, *httptest.Server) {
+	t.Helper()
+	cfg, err := parseConfig(nil, envOf(nil), io.Discard)
+	require.NoError(t, err)
+	a, err := newApp(t.Context(), cfg, discardLogger(), appDeps{Sim: alextest.NewTestServer(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, a.Close()) })
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	return a, srv
+}
+
+func noRedirect() *http.Client {
+	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func TestPagesAndEndpoints(t *testing.T) {
+	t.Parallel()
+	a, srv := testSite(t)
+	get := func(path string) (*http.Response, string) {
+		res, err := noRedirect().Get(srv.URL + path)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res, string(b)
+	}
+	for _, p := range []string{"/", "/m"} {
+		res, body := get(p)
+		assert.Equal(t, 200, res.StatusCode, p)
+		assert.Contains(t, body, "SIMULATED ALEX", p)
+		assert.Contains(t, res.Header.Get("Content-Security-Policy"), "script-src 'self'", p)
+	}
+	res, body := get("/m")
+	assert.Contains(t, body, `capture="environment"`)
+	assert.NotContains(t, res.Header.Get("Content-Security-Policy"), "unsafe-inline")
+
+	res, _ = get("/static/desktop.js")
+	assert.Equal(t, 200, res.StatusCode)
+	res, body = get("/api/healthz")
+	assert.Equal(t, 200, res.StatusCode)
+	assert.Contains(t, body, "ok")
+
+	var sites []option
+	_, body = get("/bodysites?q=forearm")
+	require.NoError(t, json.Unmarshal([]byte(body), &sites))
+	require.NotEmpty(t, sites)
+	assert.Equal(t, "14975008", sites[0].Code)
+	_, body = get("/bodysites")
+	require.NoError(t, json.Unmarshal([]byte(body), &sites))
+	assert.Greater(t, len(sites), 10)
+	var vs struct{ Lateralities, Views []option }
+	_, body = get("/valuesets.json")
+	require.NoError(t, json.Unmarshal([]byte(body), &vs))
+	assert.NotEmpty(t, vs.Lateralities)
+	assert.NotEmpty(t, vs.Views)
+
+	// The development launch link redirects with the launch pair in the
+	// fragment, which the API accepts.
+	pid := a.sim.Patients()[1].ID
+	res, _ = get("/dev/launch?patient=" + pid)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	loc, err := url.Parse(res.Header.Get("Location"))
+	require.NoError(t, err)
+	assert.Equal(t, "/", loc.Path)
+	assert.Empty(t, loc.RawQuery, "nothing in the query string")
+	frag, err := url.ParseQuery(loc.EscapedFragment())
+	require.NoError(t, err)
+	lb, _ := json.Marshal(map[string]string{"context": frag.Get("context"), "signature": frag.Get("signature")})
+	lr, err := http.Post(srv.URL+"/api/launch", "application/json", bytes.NewReader(lb))
+	require.NoError(t, err)
+	var launched struct {
+		Session struct{ PatientID string } `json:"session"`
+	}
+	lbody, _ := io.ReadAll(lr.Body)
+	lr.Body.Close()
+	require.Equal(t, http.StatusCreated, lr.StatusCode, string(lbody))
+	require.NoError(t, json.Unmarshal(lbody, &launched))
+	assert.Equal(t, pid, launched.Session.PatientID)
+
+	res, _ = get("/dev/launch?patient=nobody")
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+}
+
+func TestQR(t *testing.T) {
+	t.Parallel()
+	_, srv := testSite(t)
+	cases := []struct {
+		name string
+		url  string
+		want int
+	}{
+		{"own phone url", srv.URL + "/m#code=abc123", 200},
+		{"other host", "https://evil.example/m#code=abc", 400},
+		{"not the phone page", srv.URL + "/x#code=abc", 400},
+		{"empty code", srv.URL + "/m#code=", 400},
+		{"code in query", srv.URL + "/m?code=abc", 400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, _ := json.Marshal(map[string]string{"url": tc.url})
+			res, err := http.Post(srv.URL+"/qr", "application/json", bytes.NewReader(b))
+			require.NoError(t, err)
+			defer res.Body.Close()
+			assert.Equal(t, tc.want, res.StatusCode)
+			if tc.want == 200 {
+				img, err := png.Decode(res.Body)
+				require.NoError(t, err)
+				assert.GreaterOrEqual(t, img.Bounds().Dx(), 200)
+			}
+		})
+	}
+}
+
+// TestShutdownEndsEventStreams: a desktop's open event stream does not hold
+// shutdown until its timeout; serve returns promptly and cleanly.
+func TestShutdownEndsEventStreams(t *testing.T) {
+	t.Parallel()
+	cfg, err := parseConfig([]string{"-shutdown-timeout", "20s"}, envOf(nil), io.Discard)
+	require.NoError(t, err)
+	a, err := newApp(t.Context(), cfg, discardLogger(), appDeps{Sim: alextest.NewTestServer(t)})
+	require.NoError(t, err)
+	defer a.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+
+	// Launch, then open the event stream with the cookie.
+	res, err := noRedirect().Get(base + "/dev/launch")
+	require.NoError(t, err)
+	res.Body.Close()
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	frag, _ := url.ParseQuery(loc.EscapedFragment())
+	lb, _ := json.Marshal(map[string]string{"context": frag.Get("context"), "signature": frag.Get("signature")})
+	lr, err := http.Post(base+"/api/launch", "application/json", bytes.NewReader(lb))
+	require.NoError(t, err)
+	lr.Body.Close()
+	require.Equal(t, http.StatusCreated, lr.StatusCode)
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", base+"/api/events", nil)
+	for _, c := range lr.Cookies() {
+		req.AddCookie(c)
+	}
+	sres, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer sres.Body.Close()
+	require.Equal(t, 200, sres.StatusCode)
+	assert.Contains(t, sres.Header.Get("Content-Type"), "text/event-stream")
+
+	stop()
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("shutdown waited on the open event stream")
+	}
+	// The stream was ended by the server.
+	_, err = io.Copy(io.Discard, bufio.NewReader(sres.Body))
+	assert.NoError(t, err)
+}
