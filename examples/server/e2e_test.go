@@ -69,6 +69,59 @@ func TestBrowserTwoInstances(t *testing.T) {
 	runStory(t, story{chromium: chromium, sim: sim, desktop: a, phone: b, shots: filepath.Join(screenshotDir(t), "two-instances")})
 }
 
+// TestBrowserErrorsInPlainLanguage: a used QR code and a photo Medtech
+// refuses are explained in plain language; the GP retries and the photo
+// lands once. The photo is added from the desktop's own file input.
+func TestBrowserErrorsInPlainLanguage(t *testing.T) {
+	t.Parallel()
+	chromium := chromiumPath(t)
+	sim := alextest.NewTestServer(t)
+	base := startServer(t, map[string]string{}, sim)
+	shots := filepath.Join(screenshotDir(t), "errors")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	jpegPath, _ := writePhotos(t)
+	desk := newBrowser(ctx, t, chromium)
+
+	require.NoError(t, chromedp.Do(desk, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/dev/launch")))
+	pollJS(t, desk, "the QR code", `document.getElementById("qr").dataset.ready === "true"`, 20*time.Second)
+	pollJS(t, desk, "the event stream", `document.body.dataset.events === "open"`, 20*time.Second)
+	phoneURL := evalJS(t, desk, `document.getElementById("phone-link").dataset.phoneUrl`)
+
+	// The code is single use: a second phone is told so.
+	for i, want := range []string{"true", ""} {
+		phone, cancelPhone := chromedp.NewContext(desk, chromedp.WithNewBrowserContext())
+		require.NoError(t, chromedp.Do(phone, chromedp.EmulateViewport(390, 844), chromedp.Navigate(phoneURL)))
+		if want == "true" {
+			pollJS(t, phone, "the first phone to connect", `document.body.dataset.claimed === "true"`, 20*time.Second)
+		} else {
+			pollJS(t, phone, "the second phone's end state", `document.body.dataset.ended === "true"`, 20*time.Second)
+			assert.Contains(t, evalJS(t, phone, `document.getElementById("end-msg").textContent`), "already been used", "attempt %d", i)
+			screenshot(t, phone, shots, "phone-code-used")
+		}
+		cancelPhone()
+	}
+
+	// A photo from the desktop's file input; Medtech refuses the first send.
+	require.NoError(t, chromedp.Do(desk, chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{jpegPath})))
+	pollJS(t, desk, "the thumbnail", `document.querySelectorAll("#photos .photo[data-loaded=true]").length === 1`, 20*time.Second)
+	sim.FailNext(1, alextest.Fault{Status: 400, Path: "/FHIR/Media",
+		Body: `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"The photo is larger than the practice allows"}]}`})
+	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#commit"))))
+	pollJS(t, desk, "the refusal", `document.querySelector("#photos .photo").dataset.state === "failed"`, 30*time.Second)
+	state := evalJS(t, desk, `document.querySelector("#photos .photo .state").textContent`)
+	assert.Contains(t, state, "Medtech refused the photo")
+	assert.Contains(t, evalJS(t, desk, `document.getElementById("commit-status").textContent`), "1 not sent")
+	screenshot(t, desk, shots, "desktop-refused")
+	assert.Empty(t, sim.Media())
+
+	// Retry: it lands once.
+	pollJS(t, desk, "the commit button", `!document.getElementById("commit").disabled`, 10*time.Second)
+	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#commit"))))
+	pollJS(t, desk, "the retry", `document.querySelector("#photos .photo").dataset.state === "committed"`, 30*time.Second)
+	assert.Len(t, sim.Media(), 1)
+}
+
 // story is one run of the flow: the desktop on one server, the phone on
 // another (or the same).
 type story struct {
@@ -85,33 +138,10 @@ func runStory(t *testing.T, s story) {
 	jpegPath, pngPath := writePhotos(t)
 	patient := s.sim.Patients()[0]
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(s.chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true))
-	defer cancelAlloc()
-	desk, cancelDesk := chromedp.NewContext(alloc)
-	defer cancelDesk()
-
-	shot := func(c context.Context, name string) {
-		t.Helper()
-		b, err := chromedp.Run(c, chromedp.FullScreenshot(100))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(s.shots, name+".png"), b, 0o644))
-	}
-	poll := func(c context.Context, what, expr string, timeout time.Duration) {
-		t.Helper()
-		_, err := chromedp.Run(c, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond)))
-		require.NoError(t, err, "waiting for %s", what)
-	}
-	eval := func(c context.Context, expr string) string {
-		t.Helper()
-		v, err := chromedp.Run(c, chromedp.Evaluate[string](expr))
-		require.NoError(t, err, expr)
-		return v
-	}
+	desk := newBrowser(ctx, t, s.chromium)
+	shot := func(c context.Context, name string) { screenshot(t, c, s.shots, name) }
+	poll := func(c context.Context, what, expr string, timeout time.Duration) { pollJS(t, c, what, expr, timeout) }
+	eval := func(c context.Context, expr string) string { return evalJS(t, c, expr) }
 
 	// 1. The desktop opens through the launch link, as from Evolution.
 	require.NoError(t, chromedp.Do(desk, chromedp.EmulateViewport(1280, 900),
@@ -201,6 +231,44 @@ func runStory(t *testing.T, s story) {
 		}
 	}
 	assert.Equal(t, 1, upright, "the orientation-6 JPEG arrives upright")
+}
+
+// newBrowser starts headless Chromium (flags from shared/TOOLING.md) and
+// returns a context for its first tab; it ends with ctx.
+func newBrowser(ctx context.Context, t *testing.T, chromium string) context.Context {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true))
+	t.Cleanup(cancelAlloc)
+	tab, cancelTab := chromedp.NewContext(alloc)
+	t.Cleanup(cancelTab)
+	return tab
+}
+
+func screenshot(t *testing.T, c context.Context, dir, name string) {
+	t.Helper()
+	b, err := chromedp.Run(c, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), b, 0o644))
+}
+
+// pollJS waits until the JavaScript expression is true.
+func pollJS(t *testing.T, c context.Context, what, expr string, timeout time.Duration) {
+	t.Helper()
+	_, err := chromedp.Run(c, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond)))
+	require.NoError(t, err, "waiting for %s", what)
+}
+
+func evalJS(t *testing.T, c context.Context, expr string) string {
+	t.Helper()
+	v, err := chromedp.Run(c, chromedp.Evaluate[string](expr))
+	require.NoError(t, err, expr)
+	return v
 }
 
 // startServer runs the real server (config from env, the real serve loop)
