@@ -115,11 +115,36 @@ func TestBrowserErrorsInPlainLanguage(t *testing.T) {
 	screenshot(t, desk, shots, "desktop-refused")
 	assert.Empty(t, sim.Media())
 
-	// Retry: it lands once.
+	// Retry after reloading the page (the cookie and the CSRF token carry
+	// over, the event stream reconnects): it lands once.
+	require.NoError(t, chromedp.Do(desk, chromedp.Reload()))
+	pollJS(t, desk, "the event stream after reload", `document.body.dataset.events === "open" && document.body.dataset.photos === "1"`, 20*time.Second)
 	pollJS(t, desk, "the commit button", `!document.getElementById("commit").disabled`, 10*time.Second)
 	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#commit"))))
 	pollJS(t, desk, "the retry", `document.querySelector("#photos .photo").dataset.state === "committed"`, 30*time.Second)
 	assert.Len(t, sim.Media(), 1)
+}
+
+// TestBrowserDesktopCamera takes a photo with the computer's own camera
+// (Chromium's synthetic one) and commits it.
+func TestBrowserDesktopCamera(t *testing.T) {
+	t.Parallel()
+	chromium := chromiumPath(t)
+	sim := alextest.NewTestServer(t)
+	base := startServer(t, map[string]string{}, sim)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	desk := newBrowser(ctx, t, chromium)
+	require.NoError(t, chromedp.Do(desk, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/dev/launch"),
+		chromedp.WaitVisible(chromedp.CSS("#camera-start")), chromedp.Click(chromedp.CSS("#camera-start"))))
+	pollJS(t, desk, "the camera preview", `document.getElementById("camera-video").videoWidth > 0`, 20*time.Second)
+	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#camera-snap"))))
+	pollJS(t, desk, "the camera photo", `document.querySelectorAll("#photos .photo[data-loaded=true]").length === 1`, 20*time.Second)
+	screenshot(t, desk, filepath.Join(screenshotDir(t), "camera"), "desktop-camera")
+	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#camera-stop")), chromedp.Click(chromedp.CSS("#commit"))))
+	pollJS(t, desk, "the commit", `document.querySelector("#photos .photo").dataset.state === "committed"`, 30*time.Second)
+	require.Len(t, sim.Media(), 1)
+	assert.Equal(t, "false", evalJS(t, desk, `String(!!document.getElementById("camera-video").srcObject)`), "the camera is released")
 }
 
 // story is one run of the flow: the desktop on one server, the phone on
@@ -242,7 +267,10 @@ func newBrowser(ctx context.Context, t *testing.T, chromium string) context.Cont
 		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.UserDataDir(t.TempDir()),
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true))
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// A synthetic camera that needs no permission prompt, for the
+		// desktop camera test.
+		chromedp.Flag("use-fake-device-for-media-stream", true), chromedp.Flag("use-fake-ui-for-media-stream", true))
 	t.Cleanup(cancelAlloc)
 	tab, cancelTab := chromedp.NewContext(alloc)
 	t.Cleanup(cancelTab)

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -263,4 +264,66 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 	// The stream was ended by the server.
 	_, err = io.Copy(io.Discard, bufio.NewReader(sres.Body))
 	assert.NoError(t, err)
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while run writes to it.
+type lockedBuffer struct {
+	mu gosync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestRun(t *testing.T) {
+	t.Parallel()
+	t.Run("help", func(t *testing.T) {
+		t.Parallel()
+		var errOut bytes.Buffer
+		assert.Equal(t, 0, run(t.Context(), []string{"-help"}, envOf(nil), io.Discard, &errOut))
+		assert.Contains(t, errOut.String(), "PUBLIC_URL")
+	})
+	t.Run("bad configuration", func(t *testing.T) {
+		t.Parallel()
+		var errOut bytes.Buffer
+		assert.Equal(t, 2, run(t.Context(), nil, envOf(map[string]string{"LOG_LEVEL": "loud"}), io.Discard, &errOut))
+		assert.Contains(t, errOut.String(), "LOG_LEVEL")
+	})
+	t.Run("serves until cancelled", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		var out, errOut lockedBuffer
+		done := make(chan int, 1)
+		go func() { done <- run(ctx, []string{"-listen", "127.0.0.1:0"}, envOf(nil), &out, &errOut) }()
+		require.Eventually(t, func() bool { return strings.Contains(out.String(), "/dev/launch?patient=") }, 20*time.Second, 20*time.Millisecond)
+		assert.Contains(t, out.String(), "SIMULATED ALEX")
+		var link string
+		for _, f := range strings.Fields(out.String()) {
+			if strings.Contains(f, "/dev/launch?patient=") {
+				link = f
+				break
+			}
+		}
+		res, err := noRedirect().Get(link)
+		require.NoError(t, err)
+		res.Body.Close()
+		assert.Equal(t, http.StatusSeeOther, res.StatusCode)
+		cancel()
+		select {
+		case code := <-done:
+			assert.Equal(t, 0, code, errOut.String())
+		case <-time.After(20 * time.Second):
+			t.Fatal("run did not return after cancel")
+		}
+	})
 }

@@ -294,6 +294,39 @@
   drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); addFiles(e.dataTransfer.files); });
   drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file").click(); } });
 
+  // --- this computer's camera ---------------------------------------------
+  let stream = null;
+  if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) $("camera-start").hidden = false;
+  $("camera-start").addEventListener("click", async () => {
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1920 }, height: { ideal: 1080 } }, audio: false });
+    } catch (e) {
+      showError(errorBox, { message: "The camera could not be opened. Allow camera access in the browser, or choose photos instead." });
+      return;
+    }
+    $("camera-video").srcObject = stream;
+    $("camera-box").hidden = false;
+    $("camera-start").hidden = true;
+    $("camera-snap").focus();
+  });
+  $("camera-snap").addEventListener("click", () => {
+    const v = $("camera-video");
+    if (!v.videoWidth) return;
+    const c = document.createElement("canvas");
+    c.width = v.videoWidth;
+    c.height = v.videoHeight;
+    c.getContext("2d").drawImage(v, 0, 0);
+    c.toBlob((b) => { if (b) uploadOne(new File([b], "camera-" + new Date().toISOString().slice(11, 19) + ".jpg", { type: "image/jpeg" })); }, "image/jpeg", 0.9);
+  });
+  function stopCamera() {
+    if (stream) { stream.getTracks().forEach((tr) => tr.stop()); stream = null; }
+    $("camera-video").srcObject = null;
+    $("camera-box").hidden = true;
+    $("camera-start").hidden = false;
+  }
+  $("camera-stop").addEventListener("click", stopCamera);
+  window.addEventListener("pagehide", stopCamera);
+
   // --- commit --------------------------------------------------------------
   $("commit").addEventListener("click", async () => {
     const btn = $("commit");

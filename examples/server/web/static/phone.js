@@ -57,6 +57,9 @@
     const i = ++n;
     const li = document.createElement("li");
     li.dataset.state = "queued";
+    const preview = document.createElement("img");
+    preview.alt = "";
+    preview.src = URL.createObjectURL(file); // in memory only; revoked once sent
     const name = document.createElement("span");
     name.textContent = "Photo " + i;
     const bar = document.createElement("progress");
@@ -64,9 +67,9 @@
     bar.setAttribute("aria-label", "Upload progress for photo " + i);
     const msg = document.createElement("span");
     msg.textContent = "Waiting…";
-    li.append(name, bar, msg);
+    li.append(preview, name, bar, msg);
     $("uploads").appendChild(li);
-    const item = { file, li, bar, msg };
+    const item = { file, li, bar, msg, preview };
     queue.push(item);
     pump();
   }
@@ -89,6 +92,7 @@
       li.dataset.state = "done";
       msg.textContent = "Sent"; msg.className = "ok";
       item.file = item.blob = null;
+      URL.revokeObjectURL(item.preview.src);
       sent++;
     } catch (e) {
       li.dataset.state = "failed";
@@ -106,6 +110,9 @@
   function finish(title, msg) {
     token = "";
     queue.length = 0;
+    // Drop the photos from the page's memory too.
+    for (const img of $("uploads").querySelectorAll("img")) URL.revokeObjectURL(img.src);
+    $("uploads").replaceChildren();
     $("capture").hidden = true;
     $("end").hidden = false;
     $("end-title").textContent = title;
