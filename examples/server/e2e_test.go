@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -64,9 +65,17 @@ func TestBrowserTwoInstances(t *testing.T) {
 		"S3_ENDPOINT": s3.Endpoint, "S3_BUCKET": bucket, "S3_ACCESS_KEY": s3.AccessKey, "S3_SECRET_KEY": s3.SecretKey, "S3_REGION": s3.Region,
 	}
 	sim := alextest.NewTestServer(t)
-	a := startServer(t, env, sim)
-	b := startServer(t, env, sim)
-	runStory(t, story{chromium: chromium, sim: sim, desktop: a, phone: b, shots: filepath.Join(screenshotDir(t), "two-instances")})
+	a := startServerAt(t, "127.0.0.1:0", env, sim)
+	b := startServerAt(t, "127.0.0.1:0", env, sim)
+	runStory(t, story{chromium: chromium, sim: sim, desktop: a.base, phone: b.base, shots: filepath.Join(screenshotDir(t), "two-instances"),
+		// The desktop's instance restarts (a rolling deploy) before the
+		// phone uploads: the page's event stream reconnects by itself to
+		// the new process, which replays from Redis what it missed.
+		beforeUpload: func(desk context.Context) {
+			a.stop()
+			startServerAt(t, a.addr, env, sim)
+			pollJS(t, desk, "the event stream to reconnect", `+document.body.dataset.opens >= 2 && document.body.dataset.events === "open"`, 30*time.Second)
+		}})
 }
 
 // TestBrowserErrorsInPlainLanguage: a used QR code and a photo Medtech
@@ -154,6 +163,9 @@ type story struct {
 	sim            *alextest.Server
 	desktop, phone string // base URLs
 	shots          string
+	// beforeUpload, if set, runs after the phone connects and before it
+	// uploads.
+	beforeUpload func(desk context.Context)
 }
 
 func runStory(t *testing.T, s story) {
@@ -190,6 +202,10 @@ func runStory(t *testing.T, s story) {
 	assert.Empty(t, eval(phone, `location.hash`), "the handoff code is cleared from the address bar")
 	poll(desk, "phone connected on the desktop", `document.getElementById("presence").dataset.connected === "true"`, 10*time.Second)
 	shot(phone, "02-phone-connected")
+
+	if s.beforeUpload != nil {
+		s.beforeUpload(desk)
+	}
 
 	// 3. Two photos through the phone's camera input.
 	require.NoError(t, chromedp.Do(phone, chromedp.SetUploadFiles(chromedp.CSS("#camera"), []string{jpegPath, pngPath})))
@@ -303,21 +319,37 @@ func evalJS(t *testing.T, c context.Context, expr string) string {
 // on a loopback port until the test ends, and returns its base URL.
 func startServer(t *testing.T, env map[string]string, sim *alextest.Server) string {
 	t.Helper()
+	return startServerAt(t, "127.0.0.1:0", env, sim).base
+}
+
+// instance is one running server; stop shuts it down gracefully (at most
+// once; the test's cleanup calls it too).
+type instance struct {
+	base, addr string
+	stop       func()
+}
+
+func startServerAt(t *testing.T, addr string, env map[string]string, sim *alextest.Server) *instance {
+	t.Helper()
 	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, os.Stderr)
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	require.NoError(t, err)
 	a, err := newApp(t.Context(), cfg, discardLogger(), appDeps{Sim: sim})
 	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.serve(ctx, ln) }()
-	t.Cleanup(func() {
-		stop()
-		assert.NoError(t, <-done)
-		assert.NoError(t, a.Close())
-	})
-	return "http://" + ln.Addr().String()
+	var once gosync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			assert.NoError(t, <-done)
+			assert.NoError(t, a.Close())
+		})
+	}
+	t.Cleanup(stop)
+	return &instance{base: "http://" + ln.Addr().String(), addr: ln.Addr().String(), stop: stop}
 }
 
 func chromiumPath(t *testing.T) string {

@@ -101,7 +101,11 @@
     const es = new EventSource("/api/events");
     state.es = es;
     for (const t of TYPES) es.addEventListener(t, (ev) => onEvent(t, ev));
-    es.onopen = () => { document.body.dataset.events = "open"; refresh(); };
+    es.onopen = () => {
+      document.body.dataset.events = "open";
+      document.body.dataset.opens = String(+(document.body.dataset.opens || 0) + 1);
+      refresh(); // catch up with anything missed while disconnected
+    };
     es.onerror = () => {
       document.body.dataset.events = "reconnecting";
       // The browser retries by itself unless the server refused the stream.
