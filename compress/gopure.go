@@ -319,6 +319,8 @@ func convertColour(y, cb, cr plane, ct *colourTransform, lut *[encodeLUTSize + 1
 }
 
 // goPicture is the GoEngine's [Picture]: planes ready for image/jpeg.
+var _ Picture = (*goPicture)(nil)
+
 type goPicture struct {
 	y, cb, cr plane
 	gray      bool
