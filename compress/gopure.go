@@ -318,9 +318,9 @@ func convertColour(y, cb, cr plane, ct *colourTransform, lut *[encodeLUTSize + 1
 	})
 }
 
-// goPicture is the GoEngine's [Picture]: planes ready for image/jpeg.
 var _ Picture = (*goPicture)(nil)
 
+// goPicture is the GoEngine's [Picture]: planes ready for image/jpeg.
 type goPicture struct {
 	y, cb, cr plane
 	gray      bool
