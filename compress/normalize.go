@@ -9,6 +9,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"runtime"
@@ -186,6 +187,11 @@ func (c *recorder) Read(p []byte) (int, error) {
 // read sniffs and header-checks the input while reading it into buf.
 func (n *Normalizer) read(ctx context.Context, r io.Reader, buf *bytes.Buffer) (Source, sourceInfo, error) {
 	var src Source
+	if size := sizeHint(r); size > 0 {
+		// Known length (a file, a bytes.Reader): one allocation instead of
+		// a doubling series.
+		buf.Grow(int(min(size, n.cfg.maxInput) + 1))
+	}
 	lr := &io.LimitedReader{R: r, N: n.cfg.maxInput + 1}
 	rec := &recorder{r: lr, buf: buf}
 	var head [sniffLen]byte
@@ -236,6 +242,19 @@ func (n *Normalizer) read(ctx context.Context, r io.Reader, buf *bytes.Buffer) (
 	src.Orientation = info.orientation
 	src.ICC = info.icc
 	return src, info, nil
+}
+
+// sizeHint returns the remaining length of r when r knows it cheaply, else 0.
+func sizeHint(r io.Reader) int64 {
+	switch v := r.(type) {
+	case interface{ Len() int }:
+		return int64(v.Len())
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := v.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fi.Size()
+		}
+	}
+	return 0
 }
 
 func (n *Normalizer) checkPixels(src Source) error {
