@@ -30,8 +30,7 @@ type app struct {
 	log     *slog.Logger
 	svc     *ci.Service
 	sim     *alextest.Server // the simulator standing in for ALEX, or nil
-	ownSim  bool
-	closers []func() error // in reverse order of creation
+	closers []func() error   // in reverse order of creation
 	// streams is cancelled when shutdown begins, ending event streams
 	// (which would otherwise hold http.Server.Shutdown until its timeout).
 	streams     context.Context
@@ -111,7 +110,6 @@ func (a *app) alexClient(sim *alextest.Server) (*alex.Client, error) {
 	if c.simulated() {
 		if sim == nil {
 			sim = alextest.NewServer()
-			a.ownSim = true
 			a.closers = append(a.closers, func() error { sim.Close(); return nil })
 		}
 		a.sim = sim

@@ -144,8 +144,19 @@ func TestBrowserDesktopCamera(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	desk := newBrowser(ctx, t, chromium)
-	require.NoError(t, chromedp.Do(desk, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/dev/launch"),
-		chromedp.WaitVisible(chromedp.CSS("#camera-start")), chromedp.Click(chromedp.CSS("#camera-start"))))
+	// Launched as Evolution would, with the launch values put into the URL
+	// template unencoded: base64 with '/', '=' and, here, '+'.
+	var lc, sig string
+	for range 200 {
+		if lc, sig = sim.IssueLaunch(sim.Patients()[0].ID, "", sim.Practitioners()[0].ID); strings.Contains(lc+sig, "+") {
+			break
+		}
+	}
+	require.Contains(t, lc+sig, "+")
+	require.NoError(t, chromedp.Do(desk, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/#context="+lc+"&signature="+sig)))
+	pollJS(t, desk, "the launch", `!document.getElementById("main").hidden || !document.getElementById("error").hidden`, 20*time.Second)
+	require.Empty(t, evalJS(t, desk, `document.getElementById("error").textContent`))
+	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#camera-start"))))
 	pollJS(t, desk, "the camera preview", `document.getElementById("camera-video").videoWidth > 0`, 20*time.Second)
 	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#camera-snap"))))
 	pollJS(t, desk, "the camera photo", `document.querySelectorAll("#photos .photo[data-loaded=true]").length === 1`, 20*time.Second)

@@ -54,6 +54,30 @@
 //	-max-images             MAX_IMAGES           30
 //	-allowed-origins        ALLOWED_ORIGINS      none (same-origin only)
 //
+// # Launching from Medtech Evolution
+//
+// Register the app in Evolution (Options > ALEX > ALEX Apps Configuration,
+// mode "Web Browser", screen "Patient Manager") with the launch URL
+//
+//	https://<PUBLIC_URL host>/#context={context}&signature={signature}
+//
+// The launch values travel in the URL fragment, so they never reach a
+// server or proxy log; the desktop page posts them to /api/launch (which
+// has ALEX decode them) and clears them from the address bar. An integrating
+// server that signs its own launch tokens (LAUNCH_TOKEN_KEY) opens
+// /#token=<jwt> instead.
+//
+// # Routes
+//
+//	/                        the desktop page
+//	/m#code=<handoff code>   the phone page (the QR code's URL)
+//	/api/...                 the Service's JSON API (the README's table), under http.StripPrefix
+//	/static/...              the pages' CSS and JavaScript (embedded)
+//	GET /valuesets.json      laterality and view options for the pickers
+//	GET /bodysites?q=text    body sites matching text (names and synonyms), all without q
+//	POST /qr                 a PNG QR code for {"url": "<this server's phone URL>"}; other URLs are refused
+//	GET /dev/launch?patient= simulator only: a simulated Evolution launch; /dev/patients lists the patients
+//
 // # Several instances
 //
 // Start the same binary several times with one REDIS_URL, one S3 bucket and

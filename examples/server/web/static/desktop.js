@@ -14,8 +14,21 @@
   const hdr = () => (state.csrf ? { "X-CSRF-Token": state.csrf } : {});
   const call = (m, p, b) => api(m, p, b, hdr());
 
+  // fragmentParams reads name=value pairs from the URL fragment. Unlike
+  // URLSearchParams it keeps a literal "+" (Evolution may insert the
+  // base64 launch values unencoded), and it decodes %-escapes.
+  function fragmentParams(hash) {
+    const out = new Map();
+    for (const part of hash.replace(/^#/, "").split("&")) {
+      const i = part.indexOf("=");
+      if (i <= 0) continue;
+      try { out.set(part.slice(0, i), decodeURIComponent(part.slice(i + 1))); } catch (e) { /* malformed: ignored */ }
+    }
+    return out;
+  }
+
   async function launch() {
-    const frag = new URLSearchParams(location.hash.slice(1));
+    const frag = fragmentParams(location.hash);
     // The launch pair or token must not stay in the address bar or history.
     if (location.hash) history.replaceState(null, "", location.pathname);
     let body = null;
