@@ -57,6 +57,7 @@ import (
 
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/alex/alextest"
+	"github.com/clinicpro/clinicalimages/bench/internal/photo"
 )
 
 type options struct {
@@ -151,7 +152,7 @@ func run(ctx context.Context, o options) (bool, error) {
 	defer cancel()
 
 	log.Printf("generating %d photos of about %d KiB", o.photos, o.photoKiB)
-	photos, err := makePhotos(o.photos, o.photoKiB<<10)
+	photos, err := photo.Make(o.photos, o.photoKiB<<10)
 	if err != nil {
 		return false, err
 	}

@@ -1,4 +1,6 @@
-package main
+// Package photo makes the deterministic test photos the benchmarks and the
+// load generator upload, so every run compares like with like.
+package photo
 
 import (
 	"bytes"
@@ -9,17 +11,17 @@ import (
 	"math/rand/v2"
 )
 
-// makePhotos returns n distinct JPEGs of roughly target bytes each. They are
+// Make returns n distinct JPEGs of roughly target bytes each. They are
 // deterministic (the same n and target give the same bytes on every run), so
 // runs compare like with like: a smooth colour field with grain seeded from
 // the photo's index, which JPEG cannot squeeze much, like a phone photo of skin.
-func makePhotos(n, target int) ([][]byte, error) {
+func Make(n, target int) ([][]byte, error) {
 	if n < 1 || target < 8<<10 {
 		return nil, fmt.Errorf("photos: need n >= 1 and target >= 8 KiB, got %d and %d", n, target)
 	}
 	out := make([][]byte, n)
 	for i := range out {
-		b, err := makePhoto(i, target)
+		b, err := makeOne(i, target)
 		if err != nil {
 			return nil, err
 		}
@@ -28,10 +30,10 @@ func makePhotos(n, target int) ([][]byte, error) {
 	return out, nil
 }
 
-// makePhoto calibrates the picture's size so its JPEG lands within 10% of
+// makeOne calibrates the picture's size so its JPEG lands within 10% of
 // target: grain compresses at a near constant rate per pixel, so two or
 // three passes suffice.
-func makePhoto(seed, target int) ([]byte, error) {
+func makeOne(seed, target int) ([]byte, error) {
 	w, h := 800, 600
 	var last []byte
 	for range 6 {
