@@ -176,7 +176,11 @@ func (a *app) stores(ctx context.Context, redisPrefix string) ([]ci.Option, erro
 			a.closers = append(a.closers, hub.Close)
 			events = hub
 		}
-		pub, err := ablynotify.New(events, c.AblyKey, ablynotify.WithLogger(a.log))
+		aopts := []ablynotify.Option{ablynotify.WithLogger(a.log)}
+		if c.AblyEndpoint != "" {
+			aopts = append(aopts, ablynotify.WithEndpoint(c.AblyEndpoint))
+		}
+		pub, err := ablynotify.New(events, c.AblyKey, aopts...)
 		if err != nil {
 			return nil, err
 		}

@@ -9,9 +9,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -106,4 +109,86 @@ func TestLaunchTokenAndBlobDir(t *testing.T) {
 		return err
 	}))
 	assert.Positive(t, files, "the photo is stored under BLOB_DIR")
+}
+
+// TestAblyMirror: with ABLY_KEY the events the desktop receives are also
+// mirrored to Ably's REST API (here a fake), and presence still works.
+func TestAblyMirror(t *testing.T) {
+	t.Parallel()
+	var mu gosync.Mutex
+	var names []string
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var msgs []struct {
+			Name string `json:"name"`
+		}
+		body, _ := io.ReadAll(r.Body)
+		if json.Unmarshal(body, &msgs) != nil {
+			var one struct {
+				Name string `json:"name"`
+			}
+			_ = json.Unmarshal(body, &one)
+			msgs = append(msgs, one)
+		}
+		mu.Lock()
+		for _, m := range msgs {
+			names = append(names, m.Name)
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	t.Cleanup(fake.Close)
+	_, srv := testSiteEnv(t, map[string]string{"ABLY_KEY": "app.key:not-a-real-secret", "ABLY_ENDPOINT": fake.URL})
+
+	cookies, csrf := launchVia(t, srv.URL)
+	call := func(method, path string) map[string]any {
+		req, _ := http.NewRequestWithContext(t.Context(), method, srv.URL+"/api"+path, nil)
+		req.Header.Set("X-CSRF-Token", csrf)
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&out)
+		require.Less(t, res.StatusCode, 300, out)
+		return out
+	}
+	h := call("POST", "/handoff")
+	cb, _ := json.Marshal(map[string]any{"code": h["code"]})
+	res, err := http.Post(srv.URL+"/api/phone/claim", "application/json", bytes.NewReader(cb))
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusCreated, res.StatusCode)
+
+	assert.Equal(t, true, call("GET", "/presence")["phone"], "presence read through the mirror")
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Contains(names, "phone.connected")
+	}, 10*time.Second, 20*time.Millisecond, "the event reached Ably")
+}
+
+// launchVia opens a session through the development launch link and
+// returns the desktop's cookies and CSRF token.
+func launchVia(t *testing.T, base string) ([]*http.Cookie, string) {
+	t.Helper()
+	res, err := noRedirect().Get(base + "/dev/launch")
+	require.NoError(t, err)
+	res.Body.Close()
+	loc, err := url.Parse(res.Header.Get("Location"))
+	require.NoError(t, err)
+	frag, err := url.ParseQuery(loc.EscapedFragment())
+	require.NoError(t, err)
+	lb, _ := json.Marshal(map[string]string{"context": frag.Get("context"), "signature": frag.Get("signature")})
+	lr, err := http.Post(base+"/api/launch", "application/json", bytes.NewReader(lb))
+	require.NoError(t, err)
+	defer lr.Body.Close()
+	var out struct {
+		CSRF string `json:"csrf"`
+	}
+	require.NoError(t, json.NewDecoder(lr.Body).Decode(&out))
+	require.Equal(t, http.StatusCreated, lr.StatusCode)
+	return lr.Cookies(), out.CSRF
 }

@@ -158,9 +158,16 @@ func TestBrowserDesktopCamera(t *testing.T) {
 	require.Empty(t, evalJS(t, desk, `document.getElementById("error").textContent`))
 	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#camera-start"))))
 	pollJS(t, desk, "the camera preview", `document.getElementById("camera-video").videoWidth > 0`, 20*time.Second)
-	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#camera-snap"))))
-	pollJS(t, desk, "the camera photo", `document.querySelectorAll("#photos .photo[data-loaded=true]").length === 1`, 20*time.Second)
+	for n := 1; n <= 2; n++ {
+		require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#camera-snap"))))
+		pollJS(t, desk, "the camera photo", fmt.Sprintf(`document.querySelectorAll("#photos .photo[data-loaded=true]").length === %d`, n), 20*time.Second)
+	}
 	screenshot(t, desk, filepath.Join(screenshotDir(t), "camera"), "desktop-camera")
+	// Remove the second photo: one press arms the button, the second removes.
+	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#photos .photo:nth-child(2) .remove"))))
+	assert.Equal(t, "2", evalJS(t, desk, `String(document.querySelectorAll("#photos .photo").length)`), "one press removes nothing")
+	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#photos .photo:nth-child(2) .remove"))))
+	pollJS(t, desk, "the removal", `document.querySelectorAll("#photos .photo").length === 1`, 10*time.Second)
 	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#camera-stop")), chromedp.Click(chromedp.CSS("#commit"))))
 	pollJS(t, desk, "the commit", `document.querySelector("#photos .photo").dataset.state === "committed"`, 30*time.Second)
 	require.Len(t, sim.Media(), 1)

@@ -46,7 +46,8 @@
 //	-s3-access-key          S3_ACCESS_KEY        none
 //	-                       S3_SECRET_KEY        none
 //	-s3-region              S3_REGION            ap-southeast-2
-//	-                       ABLY_KEY             none (mirror events to Ably as well)
+//	-                       ABLY_KEY             none (mirror events to Ably as well; the hub stays the source of truth)
+//	-ably-endpoint          ABLY_ENDPOINT        Ably's REST endpoint
 //	-                       SESSION_SECRET       random per process; required (>= 32 bytes, the same everywhere) with REDIS_URL
 //	-                       LAUNCH_TOKEN_KEY     none (HS256 secret >= 32 bytes, or a PEM public key, for launch tokens)
 //	-launch-audience        LAUNCH_AUDIENCE      none (the aud launch tokens carry; with LAUNCH_TOKEN_KEY)

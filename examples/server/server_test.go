@@ -105,7 +105,12 @@ func TestLaunchKey(t *testing.T) {
 // testSite is the whole site on embedded defaults behind httptest.
 func testSite(t *testing.T) (*app, *httptest.Server) {
 	t.Helper()
-	cfg, err := parseConfig(nil, envOf(nil), io.Discard)
+	return testSiteEnv(t, nil)
+}
+
+func testSiteEnv(t *testing.T, env map[string]string) (*app, *httptest.Server) {
+	t.Helper()
+	cfg, err := parseConfig(nil, envOf(env), io.Discard)
 	require.NoError(t, err)
 	a, err := newApp(t.Context(), cfg, discardLogger(), appDeps{Sim: alextest.NewTestServer(t)})
 	require.NoError(t, err)
@@ -189,22 +194,28 @@ func TestPagesAndEndpoints(t *testing.T) {
 func TestQR(t *testing.T) {
 	t.Parallel()
 	_, srv := testSite(t)
+	_, public := testSiteEnv(t, map[string]string{"PUBLIC_URL": "https://photos.example.nz"})
 	cases := []struct {
 		name string
+		site *httptest.Server
 		url  string
 		want int
 	}{
-		{"own phone url", srv.URL + "/m#code=abc123", 200},
-		{"other host", "https://evil.example/m#code=abc", 400},
-		{"not the phone page", srv.URL + "/x#code=abc", 400},
-		{"empty code", srv.URL + "/m#code=", 400},
-		{"code in query", srv.URL + "/m?code=abc", 400},
+		{"own phone url", srv, srv.URL + "/m#code=abc123", 200},
+		{"own host behind a TLS proxy", srv, strings.Replace(srv.URL, "http://", "https://", 1) + "/m#code=abc123", 200},
+		{"public url", public, "https://photos.example.nz/m#code=abc123", 200},
+		{"own host when a public url is set", public, public.URL + "/m#code=abc123", 400},
+		{"other host", srv, "https://evil.example/m#code=abc", 400},
+		{"not the phone page", srv, srv.URL + "/x#code=abc", 400},
+		{"empty code", srv, srv.URL + "/m#code=", 400},
+		{"code in query", srv, srv.URL + "/m?code=abc", 400},
+		{"extra fragment parameters", srv, srv.URL + "/m#code=abc&x=1", 400},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b, _ := json.Marshal(map[string]string{"url": tc.url})
-			res, err := http.Post(srv.URL+"/qr", "application/json", bytes.NewReader(b))
+			res, err := http.Post(tc.site.URL+"/qr", "application/json", bytes.NewReader(b))
 			require.NoError(t, err)
 			defer res.Body.Close()
 			assert.Equal(t, tc.want, res.StatusCode)

@@ -204,18 +204,20 @@ func (a *app) qr(w http.ResponseWriter, r *http.Request) {
 }
 
 // isPhoneURL reports whether raw is PUBLIC_URL (or, without it, the
-// request's own origin) + "/m#code=...".
+// request's own host over http or https) + "/m#code=...".
 func (a *app) isPhoneURL(r *http.Request, raw string) bool {
-	base := a.cfg.PublicURL
-	if base == "" {
-		scheme := "http"
-		if r.TLS != nil {
-			scheme = "https"
-		}
-		base = scheme + "://" + r.Host
+	bases := []string{a.cfg.PublicURL}
+	if a.cfg.PublicURL == "" {
+		// The page's own origin; behind a TLS-terminating proxy the scheme
+		// the browser sees is not the one this server sees.
+		bases = []string{"https://" + r.Host, "http://" + r.Host}
 	}
-	code, ok := strings.CutPrefix(raw, base+"/m#code=")
-	return ok && code != "" && len(code) <= 256 && !strings.ContainsAny(code, " \r\n#")
+	for _, base := range bases {
+		if code, ok := strings.CutPrefix(raw, base+"/m#code="); ok {
+			return code != "" && len(code) <= 256 && !strings.ContainsAny(code, " \r\n#&")
+		}
+	}
+	return false
 }
 
 // devLaunch stands in for Medtech Evolution: it issues a simulated launch

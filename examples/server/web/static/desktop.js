@@ -269,8 +269,15 @@
     }
   }
 
+  // remove asks for a second press (no modal dialog) before deleting.
   async function remove(card) {
-    if (!confirm("Remove this photo? It will not be sent.")) return;
+    const btn = card.querySelector(".remove");
+    if (btn.dataset.confirm !== "true") {
+      btn.dataset.confirm = "true";
+      btn.textContent = "Press again to remove";
+      setTimeout(() => { delete btn.dataset.confirm; btn.textContent = "Remove"; }, 5000);
+      return;
+    }
     try { await call("DELETE", "/images/" + encodeURIComponent(card.dataset.id)); refresh(); } catch (e) { showError(errorBox, e); }
   }
 
