@@ -97,12 +97,20 @@ func TestBrowserErrorsInPlainLanguage(t *testing.T) {
 	pollJS(t, desk, "the event stream", `document.body.dataset.events === "open"`, 20*time.Second)
 	phoneURL := evalJS(t, desk, `document.getElementById("phone-link").dataset.phoneUrl`)
 
-	// The code is single use: a second phone is told so.
+	// The code is single use: a second phone is told so. The first sends
+	// a file that is not a photo and is told that, with a retry button.
+	notPhoto := filepath.Join(t.TempDir(), "notes.jpg")
+	require.NoError(t, os.WriteFile(notPhoto, []byte("shopping list, not a photo"), 0o644))
 	for i, want := range []string{"true", ""} {
 		phone, cancelPhone := chromedp.NewContext(desk, chromedp.WithNewBrowserContext())
 		require.NoError(t, chromedp.Do(phone, chromedp.EmulateViewport(390, 844), chromedp.Navigate(phoneURL)))
 		if want == "true" {
 			pollJS(t, phone, "the first phone to connect", `document.body.dataset.claimed === "true"`, 20*time.Second)
+			require.NoError(t, chromedp.Do(phone, chromedp.SetUploadFiles(chromedp.CSS("#camera"), []string{notPhoto})))
+			pollJS(t, phone, "the refused upload", `document.querySelector("#uploads li")?.dataset.state === "failed"`, 20*time.Second)
+			assert.Contains(t, evalJS(t, phone, `document.querySelector("#uploads li").textContent`), "not a supported photo")
+			assert.Equal(t, "Retry", evalJS(t, phone, `document.querySelector("#uploads li button")?.textContent || ""`))
+			screenshot(t, phone, shots, "phone-not-a-photo")
 		} else {
 			pollJS(t, phone, "the second phone's end state", `document.body.dataset.ended === "true"`, 20*time.Second)
 			assert.Contains(t, evalJS(t, phone, `document.getElementById("end-msg").textContent`), "already been used", "attempt %d", i)
@@ -249,6 +257,8 @@ func runStory(t *testing.T, s story) {
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`.photo[data-id="%s"] .save`, id)))))
 	poll(desk, "the details to save", fmt.Sprintf(`!!document.querySelector('.photo[data-id="%s"]').dataset.saved`, id), 10*time.Second)
 	shot(desk, "04-desktop-details")
+	assertLabelled(t, desk)
+	assertLabelled(t, phone)
 
 	// 6. Commit: both land, and the desktop says so.
 	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#commit"))))
@@ -331,6 +341,18 @@ func evalJS(t *testing.T, c context.Context, expr string) string {
 	v, err := chromedp.Run(c, chromedp.Evaluate[string](expr))
 	require.NoError(t, err, expr)
 	return v
+}
+
+// assertLabelled checks that every form control on the page has a label
+// and every image a text alternative (empty only where decorative).
+func assertLabelled(t *testing.T, c context.Context) {
+	t.Helper()
+	unlabelled := evalJS(t, c, `[...document.querySelectorAll("input, select, textarea")]
+		.filter(e => e.type !== "hidden" && e.labels.length === 0 && !e.getAttribute("aria-label"))
+		.map(e => e.id || e.className).join(",")`)
+	assert.Empty(t, unlabelled, "controls without a label")
+	noAlt := evalJS(t, c, `[...document.querySelectorAll("img")].filter(e => !e.hasAttribute("alt")).length + ""`)
+	assert.Equal(t, "0", noAlt, "images without alt")
 }
 
 // startServer runs the real server (config from env, the real serve loop)
