@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -98,25 +100,29 @@ func TestBrowserErrorsInPlainLanguage(t *testing.T) {
 	phoneURL := evalJS(t, desk, `document.getElementById("phone-link").dataset.phoneUrl`)
 
 	// The code is single use: a second phone is told so. The first sends
-	// a file that is not a photo and is told that, with a retry button.
+	// a file that is not a photo and is told that, with a way to dismiss it.
 	notPhoto := filepath.Join(t.TempDir(), "notes.jpg")
 	require.NoError(t, os.WriteFile(notPhoto, []byte("shopping list, not a photo"), 0o644))
+	var first context.Context
 	for i, want := range []string{"true", ""} {
 		phone, cancelPhone := chromedp.NewContext(desk, chromedp.WithNewBrowserContext())
+		defer cancelPhone()
 		require.NoError(t, chromedp.Do(phone, chromedp.EmulateViewport(390, 844), chromedp.Navigate(phoneURL)))
 		if want == "true" {
 			pollJS(t, phone, "the first phone to connect", `document.body.dataset.claimed === "true"`, 20*time.Second)
 			require.NoError(t, chromedp.Do(phone, chromedp.SetUploadFiles(chromedp.CSS("#camera"), []string{notPhoto})))
 			pollJS(t, phone, "the refused upload", `document.querySelector("#uploads li")?.dataset.state === "failed"`, 20*time.Second)
 			assert.Contains(t, evalJS(t, phone, `document.querySelector("#uploads li").textContent`), "not a supported photo")
-			assert.Equal(t, "Retry", evalJS(t, phone, `document.querySelector("#uploads li button")?.textContent || ""`))
+			assert.Equal(t, "Remove", evalJS(t, phone, `document.querySelector("#uploads li button")?.textContent || ""`), "resending cannot help")
 			screenshot(t, phone, shots, "phone-not-a-photo")
+			require.NoError(t, chromedp.Do(phone, chromedp.Click(chromedp.CSS("#uploads li button"))))
+			pollJS(t, phone, "the dismissal", `document.querySelectorAll("#uploads li").length === 0`, 10*time.Second)
+			first = phone
 		} else {
 			pollJS(t, phone, "the second phone's end state", `document.body.dataset.ended === "true"`, 20*time.Second)
 			assert.Contains(t, evalJS(t, phone, `document.getElementById("end-msg").textContent`), "already been used", "attempt %d", i)
 			screenshot(t, phone, shots, "phone-code-used")
 		}
-		cancelPhone()
 	}
 
 	// A photo from the desktop's file input; Medtech refuses the first send.
@@ -140,6 +146,35 @@ func TestBrowserErrorsInPlainLanguage(t *testing.T) {
 	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#commit"))))
 	pollJS(t, desk, "the retry", `document.querySelector("#photos .photo").dataset.state === "committed"`, 30*time.Second)
 	assert.Len(t, sim.Media(), 1)
+
+	// The phone loses the network during an upload: it says so and offers
+	// Retry, which sends the photo once the network is back.
+	setOffline(t, first, true)
+	require.NoError(t, chromedp.Do(first, chromedp.SetUploadFiles(chromedp.CSS("#camera"), []string{jpegPath})))
+	pollJS(t, first, "the interrupted upload", `document.querySelector("#uploads li")?.dataset.state === "failed"`, 20*time.Second)
+	assert.Contains(t, evalJS(t, first, `document.querySelector("#uploads li").textContent`), "interrupted")
+	assert.Equal(t, "Retry", evalJS(t, first, `document.querySelector("#uploads li button")?.textContent || ""`))
+	setOffline(t, first, false)
+	require.NoError(t, chromedp.Do(first, chromedp.Click(chromedp.CSS("#uploads li button"))))
+	pollJS(t, first, "the retried upload", `document.body.dataset.sent === "1"`, 20*time.Second)
+	pollJS(t, desk, "the retried photo on the desktop", `document.querySelectorAll("#photos .photo[data-loaded=true]").length === 2`, 20*time.Second)
+}
+
+// setOffline cuts the page's network (as a phone losing signal does) or
+// restores it.
+func setOffline(t *testing.T, c context.Context, offline bool) {
+	t.Helper()
+	var conds []*network.Conditions
+	if offline {
+		conds = []*network.Conditions{{Offline: true, DownloadThroughput: -1, UploadThroughput: -1}}
+	}
+	require.NoError(t, chromedp.Do(c, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{MatchedNetworkConditions: conds})
+		return err
+	})))
 }
 
 // TestBrowserDesktopCamera takes a photo with the computer's own camera

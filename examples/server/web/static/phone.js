@@ -60,6 +60,7 @@
     const preview = document.createElement("img");
     preview.alt = "";
     preview.src = URL.createObjectURL(file); // in memory only; revoked once sent
+    preview.addEventListener("error", () => { preview.hidden = true; });
     const name = document.createElement("span");
     name.textContent = "Photo " + i;
     const bar = document.createElement("progress");
@@ -98,11 +99,18 @@
       li.dataset.state = "failed";
       msg.textContent = e.message; msg.className = "bad";
       if (e.status === 401 || e.status === 403 || e.status === 410) { finish("Disconnected", e.message); return; }
-      failed++;
-      const retry = document.createElement("button");
-      retry.type = "button"; retry.textContent = "Retry";
-      retry.addEventListener("click", () => { retry.remove(); failed--; queue.push(item); pump(); });
-      li.appendChild(retry);
+      const btn = document.createElement("button");
+      btn.type = "button";
+      if (e.status === 413 || e.status === 415 || e.status === 422) {
+        // Sending the same file again cannot help: let the user dismiss it.
+        btn.textContent = "Remove";
+        btn.addEventListener("click", () => { URL.revokeObjectURL(item.preview.src); li.remove(); });
+      } else {
+        failed++;
+        btn.textContent = "Retry";
+        btn.addEventListener("click", () => { btn.remove(); failed--; queue.push(item); pump(); });
+      }
+      li.appendChild(btn);
     }
     document.body.dataset.sent = String(sent);
   }
