@@ -55,6 +55,18 @@
 //	-max-images             MAX_IMAGES           30
 //	-allowed-origins        ALLOWED_ORIGINS      none (same-origin only)
 //
+// # Trying it with a real phone
+//
+// The default address is reachable from this computer only. To scan the QR
+// code with a phone on the same network, listen on every interface and tell
+// the server the address the phone uses:
+//
+//	LISTEN_ADDR=0.0.0.0:8080 PUBLIC_URL=http://192.168.1.20:8080 go run ./examples/server
+//
+// Plain HTTP suits a trial with fictional patients only: in production serve
+// HTTPS (TLS_CERT_FILE/TLS_KEY_FILE, or a proxy in front with an https
+// PUBLIC_URL), which also makes the desktop credential cookie Secure.
+//
 // # Launching from Medtech Evolution
 //
 // Register the app in Evolution (Options > ALEX > ALEX Apps Configuration,

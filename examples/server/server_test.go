@@ -4,14 +4,24 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"image/png"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -309,6 +319,35 @@ func TestRun(t *testing.T) {
 		assert.Equal(t, 2, run(t.Context(), nil, envOf(map[string]string{"LOG_LEVEL": "loud"}), io.Discard, &errOut))
 		assert.Contains(t, errOut.String(), "LOG_LEVEL")
 	})
+	t.Run("serves https", func(t *testing.T) {
+		t.Parallel()
+		cert, key := selfSigned(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		var out, errOut lockedBuffer
+		done := make(chan int, 1)
+		go func() {
+			done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-tls-cert", cert, "-tls-key", key}, envOf(nil), &out, &errOut)
+		}()
+		require.Eventually(t, func() bool { return strings.Contains(out.String(), "https://127.0.0.1:") }, 20*time.Second, 20*time.Millisecond)
+		var base string
+		for _, f := range strings.Fields(out.String()) {
+			if strings.HasPrefix(f, "https://127.0.0.1:") {
+				u, err := url.Parse(f)
+				require.NoError(t, err)
+				base = u.Scheme + "://" + u.Host
+				break
+			}
+		}
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a self-signed test certificate
+		res, err := hc.Get(base + "/api/healthz")
+		require.NoError(t, err)
+		res.Body.Close()
+		assert.Equal(t, 200, res.StatusCode)
+		assert.NotNil(t, res.TLS)
+		cancel()
+		assert.Equal(t, 0, <-done, errOut.String())
+	})
 	t.Run("serves until cancelled", func(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(t.Context())
@@ -337,4 +376,27 @@ func TestRun(t *testing.T) {
 			t.Fatal("run did not return after cancel")
 		}
 	})
+}
+
+// selfSigned writes a throwaway certificate for 127.0.0.1 and returns the
+// certificate and key file paths.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	require.NoError(t, err)
+	kb, err := x509.MarshalPKCS8PrivateKey(priv)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600))
+	return certFile, keyFile
 }
