@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -257,6 +258,60 @@ func BenchmarkRawUpload(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkUploadPath interleaves the three measurements in every
+// iteration (raw path, normalising alone, Service upload), so machine load
+// affects them alike, and reports the median of each and the ratios:
+// Service / raw, and (Service - normalising) / raw, the plumbing's cost.
+func BenchmarkUploadPath(b *testing.B) {
+	r := newRig(b)
+	s := r.service(b)
+	w := r.raw(b)
+	n, err := compress.New(compress.WithMaxInputBytes(30 << 20))
+	require.NoError(b, err)
+	var svcT, rawT, normT []time.Duration
+	var ph *phone
+	i := 0
+	for b.Loop() {
+		if i%imagesPerSession == 0 {
+			b.StopTimer()
+			if ph != nil {
+				_ = ph.sub.Close()
+			}
+			ph = s.phone(b)
+			b.StartTimer()
+		}
+		i++
+		start := time.Now()
+		if err := w.upload(b.Context(), i, r.photo); err != nil {
+			b.Fatal(err)
+		}
+		rawT = append(rawT, time.Since(start))
+		start = time.Now()
+		if _, err := n.Normalize(b.Context(), bytes.NewReader(r.photo), io.Discard); err != nil {
+			b.Fatal(err)
+		}
+		normT = append(normT, time.Since(start))
+		start = time.Now()
+		if _, err := s.upload(b.Context(), ph, r.photo); err != nil {
+			b.Fatal(err)
+		}
+		svcT = append(svcT, time.Since(start))
+	}
+	svc, raw, norm := median(svcT), median(rawT), median(normT)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(svc), "svc-p50-ms")
+	b.ReportMetric(ms(raw), "raw-p50-ms")
+	b.ReportMetric(ms(norm), "normalize-p50-ms")
+	b.ReportMetric(float64(svc)/float64(raw), "svc/raw")
+	b.ReportMetric(float64(svc-norm)/float64(raw), "plumbing/raw")
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func BenchmarkNormalize(b *testing.B) {

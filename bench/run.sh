@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# One command for every performance comparison, side by side in one run:
+# builds everything, starts Redis and the S3 server if they are not running
+# (the ALEX simulator is started in process by the benchmarks that need it),
+# runs each comparison against its baseline and the load generator, prints a
+# summary table of ratios with the absolute figures beside them, then each
+# comparison's own output, and writes all of it to bench/out/report.txt.
+#
+#   bench/run.sh                       everything (about 10 minutes on 2 cores)
+#   SKIP_COMPRESS=1 SKIP_LOAD=1 bench/run.sh    the quick comparisons only
+#   COUNT=5 RUNS=10 LOAD_GPS=100 bench/run.sh   more repetitions (defaults 3, 5, 100)
+#
+# A comparison that fails is reported as FAILED in its row and the run goes
+# on; the exit status is non-zero when any did.
+set -uo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/../scripts/lib.sh"
+cd "$ROOT" || exit 1
+
+COUNT=${COUNT:-3}
+RUNS=${RUNS:-5}
+LOAD_GPS=${LOAD_GPS:-100}
+OUT=$ROOT/bench/out
+mkdir -p "$OUT"
+REPORT=$OUT/report.txt
+failed=0
+
+ensure_redis || exit 1
+ensure_s3 || exit 1
+trap '[ -n "${S3_PID:-}" ] && kill "$S3_PID" 2>/dev/null || true' EXIT
+
+log "building"
+go build ./... || exit 1
+go vet ./bench/... || exit 1
+
+summary=()   # rows of the summary table
+sections=()  # each comparison's own output
+
+row() { summary+=("$(printf '%-44s %22s %22s %10s' "$@")"); }
+section() { sections+=("== $1"$'\n'"$2"); }
+
+# field UNIT: prints, for each benchmark line on stdin, "name value" of the
+# figure followed by UNIT (name without the -GOMAXPROCS suffix).
+field() {
+  awk -v u="$1" '/^Benchmark/ { n = $1; sub(/-[0-9]+$/, "", n); for (i = 2; i < NF; i++) if ($(i+1) == u) print n, $i }'
+}
+# median NAME UNIT <bench output>: the median of NAME's UNIT figures.
+median() {
+  field "$2" <<<"$3" | awk -v n="$1" '$1 == n { v[++k] = $2 } END {
+    if (!k) exit 1
+    for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+    print (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2fx", a / b }'; }
+msf() { awk -v ns="$1" 'BEGIN { printf "%.1f ms", ns / 1e6 }'; }
+mibf() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+
+# --- upload path ---------------------------------------------------------
+log "upload path vs raw S3 PUT + Redis SET + PUBLISH ($COUNT runs)"
+if out=$(go test -run '^$' -bench . -benchmem -benchtime 20x -count "$COUNT" ./bench/uploadpath 2>&1); then
+  svc=$(median BenchmarkUploadPath svc-p50-ms "$out") raw=$(median BenchmarkUploadPath raw-p50-ms "$out")
+  norm=$(median BenchmarkUploadPath normalize-p50-ms "$out") plumb=$(median BenchmarkUploadPath plumbing/raw "$out")
+  row "upload path (phone upload -> desktop event)" "$svc ms" "raw: $raw ms" "$(ratio "$svc" "$raw")"
+  row "  of which normalising (compress alone)" "$norm ms" "" ""
+  row "  upload path less normalising" "$(awk -v s="$svc" -v n="$norm" 'BEGIN { printf "%.1f ms", s - n }')" "raw: $raw ms" "${plumb}x"
+  svcb=$(median BenchmarkServiceUpload B/op "$out") rawb=$(median BenchmarkRawUpload B/op "$out")
+  row "  bytes allocated per upload" "$(mibf "$svcb")" "raw: $(mibf "$rawb")" "$(ratio "$svcb" "$rawb")"
+else
+  row "upload path" FAILED "" ""; failed=1
+fi
+section "upload path: go test -run '^\$' -bench . -benchmem -benchtime 20x -count $COUNT ./bench/uploadpath" "$(grep -E '^(Benchmark|---|FAIL|ok)' <<<"$out")"
+
+# --- push ----------------------------------------------------------------
+log "push: redisnotify publish-to-receive vs raw go-redis pub/sub"
+if out=$(go test -run '^$' -bench PublishToReceive -benchtime 2000x ./sync/redisnotify/ 2>&1); then
+  for p in p50 p99; do
+    hub=$(median BenchmarkPublishToReceive "hub-$p-µs" "$out") raw=$(median BenchmarkPublishToReceive "raw-$p-µs" "$out")
+    row "push publish->receive $p (A->B instances)" "$hub µs" "raw PUBLISH: $raw µs" "$(ratio "$hub" "$raw")"
+  done
+else
+  row "push publish->receive" FAILED "" ""; failed=1
+fi
+section "push: go test -run '^\$' -bench PublishToReceive -benchtime 2000x ./sync/redisnotify/" "$(grep -E '^(Benchmark|FAIL|ok)|ratio' <<<"$out")"
+
+# --- commit: Media encode and POST ----------------------------------------
+log "commit: streamed CreateMedia vs json.Marshal of the whole Media"
+if out=$(go test -run '^$' -bench CreateMedia -benchmem -benchtime 10x -count "$COUNT" ./alex 2>&1); then
+  for mb in 1 10; do
+    for u in ns/op B/op; do
+      s=$(median "BenchmarkCreateMedia/streamed/${mb}MB" "$u" "$out") n=$(median "BenchmarkCreateMedia/naive-json.Marshal/${mb}MB" "$u" "$out")
+      if [ "$u" = ns/op ]; then a=$(msf "$s") b=$(msf "$n"); else a=$(mibf "$s") b=$(mibf "$n"); fi
+      row "commit POST ${mb} MB Media, ${u%/op}/op" "$a" "json.Marshal: $b" "$(ratio "$s" "$n")"
+    done
+  done
+else
+  row "commit CreateMedia" FAILED "" ""; failed=1
+fi
+section "commit: go test -run '^\$' -bench CreateMedia -benchmem -benchtime 10x -count $COUNT ./alex" "$(grep -E '^(Benchmark|FAIL|ok)' <<<"$out")"
+
+log "media.Encode vs json.Marshal (media/bench_encode.sh)"
+if out=$(bash media/bench_encode.sh 2>&1); then
+  read -r _ mns mby < <(grep '^json.Marshal ' <<<"$out")
+  read -r _ ens eby < <(grep '^media.Encode ' <<<"$out")
+  row "media.Encode 10 MB image, time/op" "$(msf "$ens")" "json.Marshal: $(msf "$mns")" "$(ratio "$ens" "$mns")"
+  row "media.Encode 10 MB image, B/op" "$(mibf "$eby")" "json.Marshal: $(mibf "$mby")" "$(ratio "$eby" "$mby")"
+else
+  row "media.Encode" FAILED "" ""; failed=1
+fi
+section "media encode: media/bench_encode.sh" "$out"
+
+# --- stores ----------------------------------------------------------------
+log "session stores vs raw Redis/S3 (session/bench.sh)"
+if out=$(COUNT=$COUNT bash session/bench.sh 2>/dev/null); then
+  while read -r line; do
+    label=${line:0:30}
+    read -r s r q < <(awk '{ print $(NF-2), $(NF-1), $NF }' <<<"$line")
+    row "store: ${label%"${label##*[! ]}"}" "$s ns" "raw: $r ns" "${q}x"
+  done < <(grep -E ' vs ' <<<"$out")
+else
+  row "session stores" FAILED "" ""; failed=1
+fi
+section "stores: COUNT=$COUNT session/bench.sh" "$out"
+
+# --- tokens ----------------------------------------------------------------
+log "tokens during 1,000 concurrent ALEX calls"
+if out=$(go test -count=1 -run TestTokenRequestsDuringConcurrentCalls -v ./bench/tokens 2>&1); then
+  cold=$(sed -n 's/.*tokens: \([0-9]*\) token requests.*cold client/\1/p' <<<"$out")
+  rev=$(sed -n 's/.*tokens: \([0-9]*\) token requests.*revoked/\1/p' <<<"$out")
+  row "tokens for 1,000 concurrent calls (cold)" "$cold" "goal: 1" "$(ratio "$cold" 1)"
+  row "tokens for 1,000 calls after revocation" "$rev" "goal: 1" "$(ratio "$rev" 1)"
+else
+  row "tokens" FAILED "" ""; failed=1
+fi
+section "tokens: go test -count=1 -run TestTokenRequestsDuringConcurrentCalls -v ./bench/tokens" "$(grep -E 'tokens:|^(---|ok|FAIL)' <<<"$out")"
+
+# --- compress (owned by the compress package; called, not copied) ----------
+if [ -z "${SKIP_COMPRESS:-}" ]; then
+  log "compress vs vipsthumbnail and ImageMagick (bench/compress/run.sh, RUNS=$RUNS)"
+  if out=$(RUNS=$RUNS bash bench/compress/run.sh 2>/dev/null); then
+    while read -r fmt tool rest; do
+      read -r ms xv _ <<<"$rest"
+      row "compress $fmt: $tool" "$ms ms" "vipsthumbnail" "${xv}x"
+    done < <(awk '/^(jpg|heic) / && /ours/ { sub(/ours: /, "ours:"); sub(/pure Go/, "pure-Go"); print }' <<<"$out")
+  else
+    row "compress" FAILED "" ""; failed=1
+  fi
+  section "compress: RUNS=$RUNS bench/compress/run.sh" "$out"
+fi
+
+# --- load ------------------------------------------------------------------
+if [ -z "${SKIP_LOAD:-}" ]; then
+  log "load: $LOAD_GPS GPs x 5 photos, ALEX at 1-3 s"
+  if out=$(go run ./bench/load -gps "$LOAD_GPS" -out "$OUT/load.txt" 2>&1); then
+    verdict=PASS
+  else
+    verdict=FAIL; failed=1
+  fi
+  p50=$(awk '/upload response -> image.added/ { print $(NF-5), $(NF-4) }' "$OUT/load.txt" 2>/dev/null)
+  rss=$(sed -n 's/^server peak RSS (VmHWM) *//p' "$OUT/load.txt" 2>/dev/null)
+  row "load: $LOAD_GPS GPs, one Media per photo" "$verdict" "upload->event p50 ${p50:-?}" "RSS ${rss:-?}"
+  section "load: go run ./bench/load -gps $LOAD_GPS" "$out"
+fi
+
+{
+  echo "clinicalimages bench, $(date -u +%Y-%m-%dT%H:%MZ), $(git rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+  echo "ratio = ours / baseline (below 1.00 is better than the baseline for time and bytes)"
+  echo
+  printf '%-44s %22s %22s %10s\n' comparison ours baseline ratio
+  printf '%s\n' "${summary[@]}"
+  for s in "${sections[@]}"; do
+    echo
+    echo "$s"
+  done
+} | tee "$REPORT"
+log "written to $REPORT"
+exit "$failed"
