@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"image"
 	"image/png"
 	"io"
 	"log/slog"
@@ -399,4 +400,75 @@ func selfSigned(t *testing.T) (certFile, keyFile string) {
 	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
 	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600))
 	return certFile, keyFile
+}
+
+// TestShutdownDrainsUploads: an upload in flight when shutdown begins still
+// completes, and serve returns once it has.
+func TestShutdownDrainsUploads(t *testing.T) {
+	t.Parallel()
+	cfg, err := parseConfig(nil, envOf(nil), io.Discard)
+	require.NoError(t, err)
+	a, err := newApp(t.Context(), cfg, discardLogger(), appDeps{Sim: alextest.NewTestServer(t)})
+	require.NoError(t, err)
+	defer a.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+	cookies, csrf := launchVia(t, base)
+
+	var pic bytes.Buffer
+	require.NoError(t, png.Encode(&pic, image.NewRGBA(image.Rect(0, 0, 300, 200))))
+	data := pic.Bytes()
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", base+"/api/images", pr)
+	req.Header.Set("Content-Type", "image/png")
+	req.Header.Set("X-CSRF-Token", csrf)
+	// With 100-continue the client sends the body only once the handler
+	// reads it, so the first write below proves the upload is in the handler.
+	req.Header.Set("Expect", "100-continue")
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	type reply struct {
+		status int
+		err    error
+	}
+	replies := make(chan reply, 1)
+	go func() {
+		res, err := (&http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}).Do(req)
+		if err != nil {
+			replies <- reply{err: err}
+			return
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		replies <- reply{status: res.StatusCode}
+	}()
+	_, err = pw.Write(data[:len(data)/2]) // returns once the handler is reading
+	require.NoError(t, err)
+
+	stop()
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, 10*time.Second, 20*time.Millisecond, "shutdown began: no new connections")
+	select {
+	case err := <-done:
+		t.Fatalf("serve returned with an upload in flight: %v", err)
+	default:
+	}
+
+	_, err = pw.Write(data[len(data)/2:])
+	require.NoError(t, err)
+	require.NoError(t, pw.Close())
+	r := <-replies
+	require.NoError(t, r.err)
+	assert.Equal(t, http.StatusCreated, r.status, "the upload in flight completed")
+	assert.NoError(t, <-done)
 }
