@@ -158,6 +158,15 @@ func TestBrowserErrorsInPlainLanguage(t *testing.T) {
 	require.NoError(t, chromedp.Do(first, chromedp.Click(chromedp.CSS("#uploads li button"))))
 	pollJS(t, first, "the retried upload", `document.body.dataset.sent === "1"`, 20*time.Second)
 	pollJS(t, desk, "the retried photo on the desktop", `document.querySelectorAll("#photos .photo[data-loaded=true]").length === 2`, 20*time.Second)
+
+	// The GP disconnects the phone: the desktop shows it, and the phone's
+	// next upload is refused with an explanation and a clear end.
+	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#disconnect"))))
+	pollJS(t, desk, "the phone disconnected", `document.getElementById("presence").dataset.connected === "false"`, 10*time.Second)
+	require.NoError(t, chromedp.Do(first, chromedp.SetUploadFiles(chromedp.CSS("#camera"), []string{jpegPath})))
+	pollJS(t, first, "the phone's end state", `document.body.dataset.ended === "true"`, 20*time.Second)
+	assert.Contains(t, evalJS(t, first, `document.getElementById("end-msg").textContent`), "disconnected")
+	assert.Equal(t, "2", evalJS(t, desk, `String(document.querySelectorAll("#photos .photo").length)`), "nothing more arrived")
 }
 
 // setOffline cuts the page's network (as a phone losing signal does) or
