@@ -186,8 +186,9 @@ func setOffline(t *testing.T, c context.Context, offline bool) {
 	})))
 }
 
-// TestBrowserDesktopCamera takes a photo with the computer's own camera
-// (Chromium's synthetic one) and commits it.
+// TestBrowserDesktopCamera takes two photos with the computer's own camera
+// (Chromium's synthetic one), drops a third on the drop zone, removes it and
+// commits the other two.
 func TestBrowserDesktopCamera(t *testing.T) {
 	t.Parallel()
 	chromium := chromiumPath(t)
@@ -215,14 +216,28 @@ func TestBrowserDesktopCamera(t *testing.T) {
 		pollJS(t, desk, "the camera photo", fmt.Sprintf(`document.querySelectorAll("#photos .photo[data-loaded=true]").length === %d`, n), 20*time.Second)
 	}
 	screenshot(t, desk, filepath.Join(screenshotDir(t), "camera"), "desktop-camera")
-	// Remove the second photo: one press arms the button, the second removes.
-	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#photos .photo:nth-child(2) .remove"))))
-	assert.Equal(t, "2", evalJS(t, desk, `String(document.querySelectorAll("#photos .photo").length)`), "one press removes nothing")
-	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#photos .photo:nth-child(2) .remove"))))
-	pollJS(t, desk, "the removal", `document.querySelectorAll("#photos .photo").length === 1`, 10*time.Second)
+	// A third photo dropped on the drop zone.
+	dropped, err := chromedp.Run(desk, chromedp.Evaluate[string](`(async () => {
+		const c = document.createElement("canvas");
+		c.width = 300; c.height = 200;
+		c.getContext("2d").fillRect(20, 20, 100, 80);
+		const b = await new Promise((r) => c.toBlob(r, "image/png"));
+		const dt = new DataTransfer();
+		dt.items.add(new File([b], "dropped.png", { type: "image/png" }));
+		document.getElementById("drop").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+		return "dropped";
+	})()`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	require.Equal(t, "dropped", dropped)
+	pollJS(t, desk, "the dropped photo", `document.querySelectorAll("#photos .photo[data-loaded=true]").length === 3`, 20*time.Second)
+	// Remove the third photo: one press arms the button, the second removes.
+	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#photos .photo:nth-child(3) .remove"))))
+	assert.Equal(t, "3", evalJS(t, desk, `String(document.querySelectorAll("#photos .photo").length)`), "one press removes nothing")
+	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#photos .photo:nth-child(3) .remove"))))
+	pollJS(t, desk, "the removal", `document.querySelectorAll("#photos .photo").length === 2`, 10*time.Second)
 	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#camera-stop")), chromedp.Click(chromedp.CSS("#commit"))))
-	pollJS(t, desk, "the commit", `document.querySelector("#photos .photo").dataset.state === "committed"`, 30*time.Second)
-	require.Len(t, sim.Media(), 1)
+	pollJS(t, desk, "the commit", `[...document.querySelectorAll("#photos .photo")].every(c => c.dataset.state === "committed")`, 30*time.Second)
+	require.Len(t, sim.Media(), 2, "the two camera photos, not the removed one")
 	assert.Equal(t, "false", evalJS(t, desk, `String(!!document.getElementById("camera-video").srcObject)`), "the camera is released")
 }
 
