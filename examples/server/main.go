@@ -97,6 +97,22 @@
 // one SESSION_SECRET behind a load balancer: a phone on one instance and a
 // desktop on another behave as one service.
 //
+// # Browser tests
+//
+// The tests drive real headless Chromium (Debian's chromium, found at
+// CHROMIUM_PATH, default /usr/bin/chromium; scripts/setup.d/browser.sh
+// installs it) through the whole story: the desktop from the launch link, the
+// phone in a separate phone-sized browser context from the QR code's URL, two
+// uploads (a JPEG with EXIF orientation 6 and GPS, a PNG), live thumbnails,
+// body site and side, commit, and the Media in the simulator; once on one
+// server, once on two sharing Redis and S3 with the desktop's instance
+// restarted midway. Others cover plain-language errors, a lost network on the
+// phone, the desktop camera, drag and drop and removal. On a laptop without
+// Chromium, Redis or S3 they skip; under CI=true they fail. Screenshots go to
+// a temporary folder, or to E2E_SCREENSHOTS (relative to the repository root):
+//
+//	E2E_SCREENSHOTS=docs/screenshots ./scripts/test ./examples/server
+//
 // # Shutdown
 //
 // SIGINT or SIGTERM stops accepting connections, ends the desktop pages'
