@@ -180,7 +180,9 @@ func TestServerKilledMidCommit(t *testing.T) {
 
 	// ALEX stores at once but replies late: the first POST is in flight.
 	sim.SetReplyLatency(time.Minute)
-	go func() { _, _ = k.call(context.WithoutCancel(ctx), http.MethodPost, "/commit", cred, "application/json", jsonBody(map[string]any{}), nil) }()
+	go func() {
+		_, _ = k.call(context.WithoutCancel(ctx), http.MethodPost, "/commit", cred, "application/json", jsonBody(map[string]any{}), nil)
+	}()
 	require.Eventually(t, func() bool { return len(sim.Media()) == 1 }, 20*time.Second, 20*time.Millisecond, "the first Media reaches ALEX")
 	k.kill()
 	sim.SetReplyLatency(0)
