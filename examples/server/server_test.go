@@ -153,6 +153,9 @@ func TestPagesAndEndpoints(t *testing.T) {
 	}
 	res, body := get("/m")
 	assert.Contains(t, body, `capture="environment"`)
+	assert.NotContains(t, body, "/dev/launch", "the phone page offers no simulator links")
+	_, body = get("/")
+	assert.Contains(t, body, `href="/dev/launch"`)
 	assert.NotContains(t, res.Header.Get("Content-Security-Policy"), "unsafe-inline")
 
 	res, _ = get("/static/desktop.js")

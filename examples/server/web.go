@@ -24,6 +24,7 @@ var webFS embed.FS
 // pageData is what the page templates show.
 type pageData struct {
 	Simulated bool
+	Desktop   bool   // the desktop page (the phone page offers no simulator links)
 	PublicURL string // empty: the pages use their own origin
 }
 
@@ -39,7 +40,7 @@ func (a *app) Handler() http.Handler {
 	page := func(name string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			var buf bytes.Buffer
-			if err := pages.ExecuteTemplate(&buf, name, pageData{Simulated: a.sim != nil, PublicURL: a.cfg.PublicURL}); err != nil {
+			if err := pages.ExecuteTemplate(&buf, name, pageData{Simulated: a.sim != nil, Desktop: name == "desktop.html", PublicURL: a.cfg.PublicURL}); err != nil {
 				a.log.ErrorContext(r.Context(), "page template", "page", name, "error", err)
 				http.Error(w, "page unavailable", http.StatusInternalServerError)
 				return
