@@ -7,7 +7,7 @@
 # comparison's own output, and writes all of it to bench/out/report.txt.
 #
 #   bench/run.sh                       everything (about 10 minutes on 2 cores)
-#   SKIP_COMPRESS=1 SKIP_LOAD=1 bench/run.sh    the quick comparisons only
+#   SKIP_COMPRESS=1 SKIP_LOAD=1 SKIP_FAULTS=1 bench/run.sh   the quick comparisons only
 #   COUNT=5 RUNS=10 LOAD_GPS=100 bench/run.sh   more repetitions (defaults 3, 5, 100)
 #
 # A comparison that fails is reported as FAILED in its row and the run goes
@@ -132,6 +132,16 @@ else
   row "tokens" FAILED "" ""; failed=1
 fi
 section "tokens: go test -count=1 -run TestTokenRequestsDuringConcurrentCalls -v ./bench/tokens" "$(grep -E 'tokens:|^(---|ok|FAIL)' <<<"$out")"
+
+# --- faults ----------------------------------------------------------------
+if [ -z "${SKIP_FAULTS:-}" ]; then
+  log "fault scenarios (BENCH_FAULTS=1 ./bench/faults)"
+  out=$(BENCH_FAULTS=1 go test -count=1 -v ./bench/faults 2>&1) || failed=1
+  while read -r verdict name; do
+    row "fault: ${name}" "$verdict" "" ""
+  done < <(sed -n 's/^ *--- \(PASS\|FAIL\|SKIP\): \([^ ]*\) .*/\1 \2/p' <<<"$out" | grep / ; sed -n 's/^--- \(PASS\|FAIL\|SKIP\): \([^ ]*\) .*/\1 \2/p' <<<"$out" | grep -v ALEXFaults)
+  section "faults: BENCH_FAULTS=1 go test -count=1 -v ./bench/faults" "$(grep -E 'verdict|killed with|^(---|ok|FAIL)|^    ---|Error:|Messages:' <<<"$out")"
+fi
 
 # --- compress (owned by the compress package; called, not copied) ----------
 if [ -z "${SKIP_COMPRESS:-}" ]; then
