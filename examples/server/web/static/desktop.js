@@ -12,7 +12,16 @@
   };
   const errorBox = $("error");
   const hdr = () => (state.csrf ? { "X-CSRF-Token": state.csrf } : {});
-  const call = (m, p, b) => api(m, p, b, hdr());
+  const call = async (m, p, b) => {
+    try {
+      return await api(m, p, b, hdr());
+    } catch (e) {
+      // A tab opened without the launch (a copied address) has the cookie
+      // but not the CSRF token, so it may look but not change anything.
+      if (e.code === "forbidden" && !state.csrf) e.message = "This tab can only view the photos. Open the widget again from Medtech Evolution to make changes.";
+      throw e;
+    }
+  };
 
   // fragmentParams reads name=value pairs from the URL fragment. Unlike
   // URLSearchParams it keeps a literal "+" (Evolution may insert the
