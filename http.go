@@ -672,6 +672,10 @@ func publicMessage(err error) string {
 		}
 		return "Please check the photo's details."
 	case "invalid_request":
+		// Every ErrInvalidRequest is made here with safe text: say what.
+		if _, detail, ok := strings.Cut(err.Error(), ErrInvalidRequest.Error()+": "); ok {
+			return "The request was not understood: " + detail + "."
+		}
 		return "The request was not understood."
 	case "no_patient":
 		return "Open a patient in Medtech Evolution before launching the widget."

@@ -47,6 +47,9 @@ func (s *Service) LaunchFromEvolution(ctx context.Context, launchContext, signat
 	if err != nil {
 		return VerifiedLaunch{}, err
 	}
+	if l.ProviderID == "" {
+		return VerifiedLaunch{}, fmt.Errorf("%w: the launch did not say which practitioner opened it", ErrInvalidRequest)
+	}
 	vl := VerifiedLaunch{Facility: l.FacilityCode, PatientID: l.PatientID, Practitioner: l.ProviderID, Source: "evolution"}
 	for _, id := range p.Identifier {
 		if id.System != nil && *id.System == alex.NHISystem && id.Value != nil {

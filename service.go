@@ -377,6 +377,9 @@ type Started struct {
 
 // StartSession starts a capture session for a verified launch.
 func (s *Service) StartSession(ctx context.Context, l VerifiedLaunch) (*Started, error) {
+	if l.Facility == "" || l.PatientID == "" || l.NHI == "" || l.Practitioner == "" {
+		return nil, fmt.Errorf("%w: a launch needs facility, patient, NHI and practitioner", ErrInvalidRequest)
+	}
 	sess, err := s.sessions.Start(ctx, session.Launch{
 		Facility: l.Facility, PatientID: l.PatientID, NHI: l.NHI, Practitioner: l.Practitioner, Encounter: l.Encounter,
 	})

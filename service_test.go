@@ -518,6 +518,11 @@ func TestForgedCredentialsAndLaunchesAreRefused(t *testing.T) {
 	st, body = w.call("POST", "/launch", "", map[string]string{"context": lc, "signature": sig})
 	assert.Equal(t, 422, st)
 	assert.Equal(t, "no_patient", errCode(body))
+	// A launch that names no practitioner is a clear 400, not a 500.
+	lc, sig = w.alex.IssueLaunch(p.ID, w.alex.Facility(), "")
+	st, body = w.call("POST", "/launch", "", map[string]string{"context": lc, "signature": sig})
+	assert.Equal(t, 400, st, body)
+	assert.Equal(t, "invalid_request", errCode(body))
 }
 
 func TestSSEStreamsEvents(t *testing.T) {
