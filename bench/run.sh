@@ -25,8 +25,10 @@ mkdir -p "$OUT"
 REPORT=$OUT/report.txt
 failed=0
 
-ensure_redis || exit 1
-ensure_s3 || exit 1
+# services: Redis and S3 may be shared with other runs on this machine (and
+# stopped by them), so each comparison makes sure they are up before it runs.
+services() { ensure_redis && ensure_s3; }
+services || exit 1
 trap '[ -n "${S3_PID:-}" ] && kill "$S3_PID" 2>/dev/null || true' EXIT
 
 log "building"
@@ -36,7 +38,7 @@ go vet ./bench/... || exit 1
 summary=()   # rows of the summary table
 sections=()  # each comparison's own output
 
-row() { summary+=("$(printf '%-44s %22s %22s %10s' "$@")"); }
+row() { summary+=("$(printf '%-50s %22s %22s %10s' "$@")"); }
 section() { sections+=("== $1"$'\n'"$2"); }
 
 # field UNIT: prints, for each benchmark line on stdin, "name value" of the
@@ -56,6 +58,7 @@ msf() { awk -v ns="$1" 'BEGIN { printf "%.1f ms", ns / 1e6 }'; }
 mibf() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 
 # --- upload path ---------------------------------------------------------
+services
 log "upload path vs raw S3 PUT + Redis SET + PUBLISH ($COUNT runs)"
 if out=$(go test -run '^$' -bench . -benchmem -benchtime 20x -count "$COUNT" ./bench/uploadpath 2>&1); then
   svc=$(median BenchmarkUploadPath svc-p50-ms "$out") raw=$(median BenchmarkUploadPath raw-p50-ms "$out")
@@ -71,6 +74,7 @@ fi
 section "upload path: go test -run '^\$' -bench . -benchmem -benchtime 20x -count $COUNT ./bench/uploadpath" "$(grep -E '^(Benchmark|---|FAIL|ok)' <<<"$out")"
 
 # --- push ----------------------------------------------------------------
+services
 log "push: redisnotify publish-to-receive vs raw go-redis pub/sub"
 if out=$(go test -run '^$' -bench PublishToReceive -benchtime 2000x ./sync/redisnotify/ 2>&1); then
   for p in p50 p99; do
@@ -83,6 +87,7 @@ fi
 section "push: go test -run '^\$' -bench PublishToReceive -benchtime 2000x ./sync/redisnotify/" "$(grep -E '^(Benchmark|FAIL|ok)|ratio' <<<"$out")"
 
 # --- commit: Media encode and POST ----------------------------------------
+services
 log "commit: streamed CreateMedia vs json.Marshal of the whole Media"
 if out=$(go test -run '^$' -bench CreateMedia -benchmem -benchtime 10x -count "$COUNT" ./alex 2>&1); then
   for mb in 1 10; do
@@ -97,6 +102,7 @@ else
 fi
 section "commit: go test -run '^\$' -bench CreateMedia -benchmem -benchtime 10x -count $COUNT ./alex" "$(grep -E '^(Benchmark|FAIL|ok)' <<<"$out")"
 
+services
 log "media.Encode vs json.Marshal (media/bench_encode.sh)"
 if out=$(bash media/bench_encode.sh 2>&1); then
   read -r _ mns mby < <(grep '^json.Marshal ' <<<"$out")
@@ -109,6 +115,7 @@ fi
 section "media encode: media/bench_encode.sh" "$out"
 
 # --- stores ----------------------------------------------------------------
+services
 log "session stores vs raw Redis/S3 (session/bench.sh)"
 if out=$(COUNT=$COUNT bash session/bench.sh 2>/dev/null); then
   while read -r line; do
@@ -122,6 +129,7 @@ fi
 section "stores: COUNT=$COUNT session/bench.sh" "$out"
 
 # --- tokens ----------------------------------------------------------------
+services
 log "tokens during 1,000 concurrent ALEX calls"
 if out=$(go test -count=1 -run TestTokenRequestsDuringConcurrentCalls -v ./bench/tokens 2>&1); then
   cold=$(sed -n 's/.*tokens: \([0-9]*\) token requests.*cold client/\1/p' <<<"$out")
@@ -135,10 +143,12 @@ section "tokens: go test -count=1 -run TestTokenRequestsDuringConcurrentCalls -v
 
 # --- faults ----------------------------------------------------------------
 if [ -z "${SKIP_FAULTS:-}" ]; then
+  services
   log "fault scenarios (BENCH_FAULTS=1 ./bench/faults)"
   out=$(BENCH_FAULTS=1 go test -count=1 -v ./bench/faults 2>&1) || failed=1
   while read -r verdict name; do
-    row "fault: ${name}" "$verdict" "" ""
+    case $name in TestALEXFaultsDuringCommit/*) name="ALEX ${name#*/}" ;; *) name=${name#Test} ;; esac
+    row "fault: ${name//_/ }" "$verdict" "" ""
   done < <(sed -n 's/^ *--- \(PASS\|FAIL\|SKIP\): \([^ ]*\) .*/\1 \2/p' <<<"$out" | grep / ; sed -n 's/^--- \(PASS\|FAIL\|SKIP\): \([^ ]*\) .*/\1 \2/p' <<<"$out" | grep -v ALEXFaults)
   section "faults: BENCH_FAULTS=1 go test -count=1 -v ./bench/faults" "$(grep -E 'verdict|killed with|^(---|ok|FAIL)|^    ---|Error:|Messages:' <<<"$out")"
 fi
@@ -159,6 +169,7 @@ fi
 
 # --- load ------------------------------------------------------------------
 if [ -z "${SKIP_LOAD:-}" ]; then
+  services
   log "load: $LOAD_GPS GPs x 5 photos, ALEX at 1-3 s"
   if out=$(go run ./bench/load -gps "$LOAD_GPS" -out "$OUT/load.txt" 2>&1); then
     verdict=PASS
@@ -175,7 +186,7 @@ fi
   echo "clinicalimages bench, $(date -u +%Y-%m-%dT%H:%MZ), $(git rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
   echo "ratio = ours / baseline (below 1.00 is better than the baseline for time and bytes)"
   echo
-  printf '%-44s %22s %22s %10s\n' comparison ours baseline ratio
+  printf '%-50s %22s %22s %10s\n' comparison ours baseline ratio
   printf '%s\n' "${summary[@]}"
   for s in "${sections[@]}"; do
     echo
