@@ -56,7 +56,7 @@ cmd() {
     vipsthumbnail) echo "vipsthumbnail $2 -s 2048 -o $3[Q=85,strip]" ;;
     imagemagick) echo "$IM $2 -auto-orient -resize 2048x2048 -strip -quality 85 $3" ;;
     go) echo "$W/cli-go compress -q -o $3 $2" ;;
-    vips) echo "$W/cli-vips compress -q -engine vips -o $3 $2" ;;
+    vips) echo "$W/cli-vips compress -q --engine vips -o $3 $2" ;;
   esac
 }
 

@@ -46,6 +46,14 @@ func TestHelpAndUsageErrors(t *testing.T) {
 	code, _, errOut := runCLI(t, nil, "frobnicate")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errOut, "unknown command")
+	code, _, _ = runCLI(t, nil)
+	assert.Equal(t, exitUsage, code, "no command")
+	code, _, errOut = runCLI(t, nil, "token", "--no-such-flag")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "unknown flag")
+	code, out, _ = runCLI(t, nil, "upload", "--help")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "--body-site")
 	code, _, _ = runCLI(t, nil, "patient", "--simulate")
 	assert.Equal(t, exitUsage, code)
 	code, _, _ = runCLI(t, nil, "doctor", "--simulate-fault", "bad-secret")
@@ -158,10 +166,11 @@ func TestUploadCommitsEachFileOnceToThePatient(t *testing.T) {
 	media := srv.Media()
 	require.Len(t, media, 2, "exactly one Media per good photo")
 
-	// Re-running the same upload is idempotent: nothing is sent twice.
-	code, out, errOut = runCLI(t, env, append([]string{"upload", "--nhi", p.NHI, "--practitioner", prac}, files...)...)
+	// Re-running the same upload is idempotent: nothing is sent twice, not
+	// even a file named twice in one run.
+	code, out, errOut = runCLI(t, env, append([]string{"upload", "--nhi", p.NHI, "--practitioner", prac}, append(files, files[0])...)...)
 	require.Equal(t, exitOK, code, out+errOut)
-	assert.Equal(t, 2, strings.Count(out, "already in the record"), out)
+	assert.Equal(t, 3, strings.Count(out, "already in the record"), out)
 	require.Len(t, srv.Media(), 2, "a re-run sends nothing again")
 	for _, m := range media {
 		assert.Equal(t, "Patient/"+p.ID, *m.Subject.Reference)
@@ -175,10 +184,16 @@ func TestUploadCommitsEachFileOnceToThePatient(t *testing.T) {
 
 func TestUploadSimulatedQuickStart(t *testing.T) {
 	t.Parallel()
-	code, out, errOut := runCLI(t, nil, "upload", "--simulate")
+	code, out, errOut := runCLI(t, nil, "upload", "--simulate", "--progress", "always")
 	require.Equal(t, exitOK, code, out+errOut)
 	assert.Contains(t, out, "committed")
 	assert.Contains(t, errOut, "SIMULATED ALEX")
+	assert.Contains(t, errOut, "all photos", "the overall progress bar was drawn")
+	assert.Contains(t, errOut, "generated-sample", "and the photo's own bar")
+
+	code, _, errOut = runCLI(t, nil, "upload", "--simulate", "--progress", "sometimes")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "--progress")
 }
 
 func TestSimulateServesUntilInterrupted(t *testing.T) {

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 
 	"github.com/clinicpro/clinicalimages/compress"
 	"github.com/clinicpro/clinicalimages/compress/engines"
@@ -18,37 +18,45 @@ import (
 // a byte budget, exactly as the SDK does for every upload, and prints a table
 // of what it did. Exit 0 when every file succeeded, 1 when any failed, 2 on
 // a usage error.
-func runCompress(ctx context.Context, args []string, io stdio) int {
-	fs := flag.NewFlagSet("compress", flag.ContinueOnError)
-	fs.SetOutput(io.Err)
-	out := fs.String("o", "", "output `path`: a file for one input, a directory (created) for several; default NAME.norm.jpg beside each input")
-	engine := fs.String("engine", "go", "engine: "+strings.Join(engines.Names(), ", "))
-	longEdge := fs.Int("max-edge", compress.DefaultMaxLongEdge, "longest output side in `px`")
-	budget := fs.Int64("budget", compress.DefaultByteBudget, "largest output in `bytes`")
-	maxQ := fs.Int("quality", compress.DefaultMaxQuality, "JPEG quality tried first")
-	minQ := fs.Int("min-quality", compress.DefaultMinQuality, "lowest JPEG quality before scaling down")
-	maxBytes := fs.Int64("max-bytes", compress.DefaultMaxInputBytes, "refuse inputs larger than this many `bytes`")
-	maxPixels := fs.Int64("max-pixels", compress.DefaultMaxPixels, "refuse inputs declaring more `pixels`")
-	quiet := fs.Bool("q", false, "print no table, only errors")
-	fs.Usage = func() {
-		fmt.Fprintln(io.Err, "usage: cli compress [flags] FILE...")
-		fmt.Fprintln(io.Err, "\nNormalises photos (JPEG, PNG, GIF, WebP, HEIC) into upright sRGB JPEGs with no")
-		fmt.Fprintln(io.Err, "metadata, at most -max-edge px and -budget bytes, and prints what it did.")
-		fmt.Fprintln(io.Err, "\nflags:")
-		fs.PrintDefaults()
+type compressFlags struct {
+	out, engine                 string
+	longEdge, maxQ, minQ        int
+	budget, maxBytes, maxPixels int64
+	quiet                       bool
+}
+
+func compressCmd(std stdio) *cobra.Command {
+	var cf compressFlags
+	cmd := &cobra.Command{
+		Use:   "compress [flags] FILE...",
+		Short: "normalise image files into upright, metadata-free JPEGs under a byte budget",
+		Long: "Normalises photos (JPEG, PNG, GIF, WebP, HEIC) into upright sRGB JPEGs with no\n" +
+			"metadata, at most --max-edge px and --budget bytes, and prints what it did.",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			return exit(runCompress(cmd.Context(), std, &cf, files))
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	files := fs.Args()
-	if len(files) == 0 {
-		fmt.Fprintln(io.Err, "cli compress: no input files")
-		fs.Usage()
-		return exitUsage
-	}
+	f := cmd.Flags()
+	f.StringVarP(&cf.out, "output", "o", "", "output path: a file for one input, a directory (created) for several; default NAME.norm.jpg beside each input")
+	f.StringVar(&cf.engine, "engine", "go", "engine: "+strings.Join(engines.Names(), ", "))
+	f.IntVar(&cf.longEdge, "max-edge", compress.DefaultMaxLongEdge, "longest output side in px")
+	f.Int64Var(&cf.budget, "budget", compress.DefaultByteBudget, "largest output in bytes")
+	f.IntVar(&cf.maxQ, "quality", compress.DefaultMaxQuality, "JPEG quality tried first")
+	f.IntVar(&cf.minQ, "min-quality", compress.DefaultMinQuality, "lowest JPEG quality before scaling down")
+	f.Int64Var(&cf.maxBytes, "max-bytes", compress.DefaultMaxInputBytes, "refuse inputs larger than this many bytes")
+	f.Int64Var(&cf.maxPixels, "max-pixels", compress.DefaultMaxPixels, "refuse inputs declaring more pixels")
+	f.BoolVarP(&cf.quiet, "quiet", "q", false, "print no table, only errors")
+	return cmd
+}
+
+// runCompress normalises image files into upright, metadata-free JPEGs under
+// a byte budget, exactly as the SDK does for every upload, and prints a table
+// of what it did. Exit 0 when every file succeeded, 1 when any failed, 2 on
+// a usage error.
+func runCompress(ctx context.Context, io stdio, cf *compressFlags, files []string) int {
+	out, engine, longEdge, budget, maxQ, minQ := &cf.out, &cf.engine, &cf.longEdge, &cf.budget, &cf.maxQ, &cf.minQ
+	maxBytes, maxPixels, quiet := &cf.maxBytes, &cf.maxPixels, &cf.quiet
 	eng, err := engines.New(*engine)
 	if err != nil {
 		fmt.Fprintln(io.Err, "cli compress:", err)

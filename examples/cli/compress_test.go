@@ -30,7 +30,7 @@ func TestCompressCommand(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, []byte("<html><script>alert(1)</script></html>"), 0o600))
 	outDir := filepath.Join(dir, "out")
 
-	code, out, errOut := runCLI(t, nil, "compress", "-o", outDir, "-budget", "200000", in, bad)
+	code, out, errOut := runCLI(t, nil, "compress", "-o", outDir, "--budget", "200000", in, bad)
 	assert.Equal(t, exitFailed, code, "one input was not an image")
 	assert.Contains(t, out+errOut, "wide.jpg")
 	assert.Contains(t, out+errOut, "unsupported")

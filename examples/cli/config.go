@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/alex/alextest"
@@ -34,12 +34,12 @@ type alexFlags struct {
 	verbose  bool
 }
 
-func (f *alexFlags) register(fs *flag.FlagSet, getenv func(string) string) {
+func (f *alexFlags) register(fs *pflag.FlagSet, getenv func(string) string) {
 	fs.BoolVar(&f.simulate, "simulate", false, "run against the built-in ALEX simulator (no credentials, no network)")
 	fs.StringVar(&f.baseURL, "base-url", envOr(getenv, envBaseURL, alex.UATBaseURL), "ALEX FHIR base URL (env "+envBaseURL+")")
 	fs.StringVar(&f.facility, "facility", getenv(envFacility), "HPI facility id sent as mt-facilityid (env "+envFacility+")")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "overall time limit for the command")
-	fs.BoolVar(&f.verbose, "v", false, "log each ALEX attempt to stderr (no tokens or patient data)")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "log each ALEX attempt to stderr (no tokens or patient data)")
 }
 
 func envOr(getenv func(string) string, key, def string) string {
@@ -126,23 +126,6 @@ func (f *alexFlags) connectWith(std stdio, ss simSetup, extra ...alex.Option) (*
 	}
 	t.client = c
 	return &t, nil
-}
-
-// parse parses args, printing usage on --help (exit 0) or a usage error
-// (exit 2). ok is false when the command should return code.
-func parse(fs *flag.FlagSet, args []string, std stdio, usage string) (code int, ok bool) {
-	fs.SetOutput(std.Err)
-	fs.Usage = func() {
-		fmt.Fprintln(std.Err, usage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
-	}
-	return 0, true
 }
 
 func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {

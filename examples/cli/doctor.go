@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/alex/alextest"
@@ -27,16 +28,32 @@ var requiredRoles = []struct{ role, use string }{
 // faults staged by --simulate-fault, so each diagnosis can be seen (and tested).
 var simFaults = []string{"bad-secret", "bad-scope", "unknown-app", "no-egress", "facility-not-linked", "missing-role"}
 
-func runDoctor(ctx context.Context, args []string, std stdio) int {
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	var af alexFlags
-	af.register(fs, std.Getenv)
-	nhi := fs.String("nhi", "", "also look up this (test) NHI, to prove patient search works")
-	connectTimeout := fs.Duration("connect-timeout", 15*time.Second, "how long to wait for ALEX to answer before blaming the network")
-	fault := fs.String("simulate-fault", "", "with --simulate, stage a fault to see its diagnosis: "+strings.Join(simFaults, ", "))
-	if code, ok := parse(fs, args, std, "usage: cli doctor [flags]\n\nDiagnoses an ALEX configuration step by step: credentials, token, roles,\nnetwork path to ALEX (egress allow-list), facility link, patient search."); !ok {
-		return code
+type doctorFlags struct {
+	alexFlags
+	nhi            string
+	connectTimeout time.Duration
+	fault          string
+}
+
+func doctorCmd(std stdio) *cobra.Command {
+	var df doctorFlags
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "diagnose an ALEX configuration (secret, scope, roles, egress IP, facility)",
+		Long: "Diagnoses an ALEX configuration step by step: credentials, token, roles,\n" +
+			"network path to ALEX (egress allow-list), facility link, patient search.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return exit(runDoctor(cmd.Context(), std, &df)) },
 	}
+	df.register(cmd.Flags(), std.Getenv)
+	cmd.Flags().StringVar(&df.nhi, "nhi", "", "also look up this (test) NHI, to prove patient search works")
+	cmd.Flags().DurationVar(&df.connectTimeout, "connect-timeout", 15*time.Second, "how long to wait for ALEX to answer before blaming the network")
+	cmd.Flags().StringVar(&df.fault, "simulate-fault", "", "with --simulate, stage a fault to see its diagnosis: "+strings.Join(simFaults, ", "))
+	return cmd
+}
+
+func runDoctor(ctx context.Context, std stdio, df *doctorFlags) int {
+	af, nhi, connectTimeout, fault := &df.alexFlags, &df.nhi, &df.connectTimeout, &df.fault
 	if *fault != "" && (!af.simulate || !slices.Contains(simFaults, *fault)) {
 		fmt.Fprintf(std.Err, "cli doctor: --simulate-fault needs --simulate and one of: %s\n", strings.Join(simFaults, ", "))
 		return exitUsage

@@ -1,10 +1,12 @@
 // Command cli is the operator's command line for the clinical images SDK:
 // check a token, look up a patient, normalise photos, upload photos to a
-// patient, and diagnose a configuration. Every command works against real ALEX
-// from environment configuration, or against the built-in simulator with
-// --simulate.
+// patient, diagnose a configuration, and run the ALEX simulator. Every ALEX
+// command works against real ALEX from environment configuration, or against
+// the built-in simulator with --simulate.
 //
 // Run "cli help" for the list of commands and "cli COMMAND --help" for one.
+// Commands and flags are built with github.com/spf13/cobra; upload's progress
+// bars with github.com/vbauerster/mpb.
 //
 // Exit codes: 0 success, 1 the operation failed, 2 usage error, 3 the
 // configuration is wrong (doctor found a problem).
@@ -12,12 +14,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 // Exit codes shared by every command.
@@ -35,20 +39,33 @@ type stdio struct {
 	Getenv   func(string) string
 }
 
-type command struct {
-	summary string
-	run     func(ctx context.Context, args []string, std stdio) int
+// exitError carries a command's exit code through cobra.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+// exit turns a command's exit code into what RunE returns.
+func exit(code int) error {
+	if code == exitOK {
+		return nil
+	}
+	return exitError(code)
 }
 
-func commands() map[string]command {
-	return map[string]command{
-		"compress": {"normalise image files into upright, metadata-free JPEGs under a byte budget", runCompress},
-		"token":    {"fetch an ALEX access token and print its expiry and roles", runToken},
-		"patient":  {"look a patient up in ALEX by NHI or id", runPatient},
-		"upload":   {"normalise photos and commit each to a patient's record as a FHIR Media", runUpload},
-		"simulate": {"run the ALEX simulator standalone on a port, for other tools and tests", runSimulate},
-		"doctor":   {"diagnose an ALEX configuration (secret, scope, roles, egress IP, facility)", runDoctor},
+func newRoot(std stdio) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cli",
+		Short: "The operator's command line for the clinical images SDK",
+		Long: "The operator's command line for the clinical images SDK: photos into Medtech Evolution\n" +
+			"through ALEX. ALEX commands read ALEX_* environment variables, or use --simulate.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
 	}
+	root.SetOut(std.Out)
+	root.SetErr(std.Err)
+	root.CompletionOptions.HiddenDefaultCmd = true
+	root.AddCommand(compressCmd(std), tokenCmd(std), patientCmd(std), uploadCmd(std), simulateCmd(std), doctorCmd(std))
+	return root
 }
 
 func main() {
@@ -59,33 +76,21 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, std stdio) int {
-	cmds := commands()
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(std.Out, cmds)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(std.Err, "cli: unknown command %q\n\n", args[0])
-		usage(std.Err, cmds)
+	root := newRoot(std)
+	root.SetArgs(args)
+	if len(args) == 0 {
+		_ = root.Usage()
 		return exitUsage
 	}
-	return c.run(ctx, args[1:], std)
-}
-
-func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "usage: cli COMMAND [flags]")
-	fmt.Fprintln(w, "\ncommands:")
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
+	err := root.ExecuteContext(ctx)
+	var ee exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return int(ee)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
-	}
-	fmt.Fprintln(w, "\nRun 'cli COMMAND --help' for a command's flags.")
+	// Cobra's own errors: unknown command or flag, wrong arguments.
+	fmt.Fprintf(std.Err, "cli: %v\nRun 'cli --help' for usage.\n", err)
+	return exitUsage
 }

@@ -2,23 +2,31 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
 
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
+	"github.com/spf13/cobra"
 )
 
-func runPatient(ctx context.Context, args []string, std stdio) int {
-	fs := flag.NewFlagSet("patient", flag.ContinueOnError)
+func patientCmd(std stdio) *cobra.Command {
 	var af alexFlags
-	af.register(fs, std.Getenv)
-	nhi := fs.String("nhi", "", "the patient's NHI (checked before any call)")
-	id := fs.String("id", "", "the patient's ALEX id, instead of --nhi")
-	if code, ok := parse(fs, args, std, "usage: cli patient --nhi NHI | --id ID [flags]\n\nLooks a patient up in ALEX and prints the id, name, birth date and NHI."); !ok {
-		return code
+	var nhi, id string
+	cmd := &cobra.Command{
+		Use:   "patient (--nhi NHI | --id ID)",
+		Short: "look a patient up in ALEX by NHI or id",
+		Long:  "Looks a patient up in ALEX and prints the id, name, birth date and NHI.",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return exit(runPatient(cmd.Context(), std, &af, nhi, id)) },
 	}
-	if (*nhi == "") == (*id == "") {
+	af.register(cmd.Flags(), std.Getenv)
+	cmd.Flags().StringVar(&nhi, "nhi", "", "the patient's NHI (checked before any call)")
+	cmd.Flags().StringVar(&id, "id", "", "the patient's ALEX id, instead of --nhi")
+	return cmd
+}
+
+func runPatient(ctx context.Context, std stdio, af *alexFlags, nhi, id string) int {
+	if (nhi == "") == (id == "") {
 		fmt.Fprintln(std.Err, "cli patient: give exactly one of --nhi and --id")
 		return exitUsage
 	}
@@ -31,10 +39,10 @@ func runPatient(ctx context.Context, args []string, std stdio) int {
 	}
 	defer t.Close()
 	var p *fhir.Patient
-	if *nhi != "" {
-		p, err = t.client.FindPatientByNHI(ctx, *nhi)
+	if nhi != "" {
+		p, err = t.client.FindPatientByNHI(ctx, nhi)
 	} else {
-		p, err = t.client.ReadPatient(ctx, *id)
+		p, err = t.client.ReadPatient(ctx, id)
 	}
 	if err != nil {
 		fmt.Fprintln(std.Err, "cli patient:", explain(err))

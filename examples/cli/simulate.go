@@ -2,23 +2,33 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"text/tabwriter"
+
+	"github.com/spf13/cobra"
 
 	"github.com/clinicpro/clinicalimages/alex/alextest"
 )
 
 // runSimulate serves the ALEX simulator on an address until interrupted, so
 // other teams' tests and tools can run against it over the network.
-func runSimulate(ctx context.Context, args []string, std stdio) int {
-	fs := flag.NewFlagSet("simulate", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8089", "address to listen on (loopback by default)")
-	if code, ok := parse(fs, args, std, "usage: cli simulate [--addr HOST:PORT]\n\nRuns the ALEX simulator (alextest) standalone until interrupted and prints the\nenvironment that points this CLI, the reference server or any ALEX client at it."); !ok {
-		return code
+func simulateCmd(std stdio) *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "simulate",
+		Short: "run the ALEX simulator standalone on a port, for other tools and tests",
+		Long: "Runs the ALEX simulator (alextest) standalone until interrupted and prints the\n" +
+			"environment that points this CLI, the reference server or any ALEX client at it.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return exit(runSimulate(cmd.Context(), std, addr)) },
 	}
-	l, err := net.Listen("tcp", *addr)
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8089", "address to listen on (loopback by default)")
+	return cmd
+}
+
+func runSimulate(ctx context.Context, std stdio, addr string) int {
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintln(std.Err, "cli simulate:", err)
 		return exitFailed

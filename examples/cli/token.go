@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 )
 
 // claims are the JWT claims the CLI shows. They are read, not verified: ALEX
@@ -36,14 +37,22 @@ func decodeClaims(jwt string) (claims, error) {
 	return c, nil
 }
 
-func runToken(ctx context.Context, args []string, std stdio) int {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+func tokenCmd(std stdio) *cobra.Command {
 	var af alexFlags
-	af.register(fs, std.Getenv)
-	show := fs.Bool("show-token", false, "also print the access token itself (a secret: do not paste it anywhere)")
-	if code, ok := parse(fs, args, std, "usage: cli token [flags]\n\nFetches an access token and prints its expiry and roles, never the token unless --show-token."); !ok {
-		return code
+	var show bool
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "fetch an ALEX access token and print its expiry and roles",
+		Long:  "Fetches an access token and prints its expiry and roles, never the token itself unless --show-token.",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return exit(runToken(cmd.Context(), std, &af, show)) },
 	}
+	af.register(cmd.Flags(), std.Getenv)
+	cmd.Flags().BoolVar(&show, "show-token", false, "also print the access token itself (a secret: do not paste it anywhere)")
+	return cmd
+}
+
+func runToken(ctx context.Context, std stdio, af *alexFlags, show bool) int {
 	ctx, cancel := withTimeout(ctx, af.timeout)
 	defer cancel()
 	t, err := af.connect(std)
@@ -66,7 +75,7 @@ func runToken(ctx context.Context, args []string, std stdio) int {
 	} else {
 		fmt.Fprintf(std.Out, "claims:      unreadable (%v)\n", err)
 	}
-	if *show {
+	if show {
 		fmt.Fprintf(std.Out, "token:       %s\n", tok.AccessToken)
 	}
 	return exitOK

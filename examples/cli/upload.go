@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"image"
 	"image/color"
@@ -18,6 +17,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/compress"
 	"github.com/clinicpro/clinicalimages/media"
@@ -25,21 +26,45 @@ import (
 
 // runUpload is the SDK's main job from the command line: photos in, each
 // normalised, built into a FHIR Media and POSTed to the patient's record.
-func runUpload(ctx context.Context, args []string, std stdio) int {
-	fs := flag.NewFlagSet("upload", flag.ContinueOnError)
-	var af alexFlags
-	af.register(fs, std.Getenv)
-	nhi := fs.String("nhi", "", "the patient's NHI")
-	patientID := fs.String("patient-id", "", "the patient's ALEX id, instead of --nhi")
-	practitioner := fs.String("practitioner", "", "ALEX Practitioner id of the GP (Media.operator)")
-	bodySite := fs.String("body-site", "", "SNOMED CT body site code (see media.SearchBodySites)")
-	laterality := fs.String("laterality", "", "SNOMED CT laterality: 7771000 left, 24028007 right, 51440002 bilateral, 399488007 midline")
-	view := fs.String("view", "", "view code (see media.Views)")
-	title := fs.String("title", "", "title shown in the Evolution Inbox (default: generated from the metadata)")
-	if code, ok := parse(fs, args, std, "usage: cli upload [--simulate] (--nhi NHI | --patient-id ID) [flags] [FILE...]\n\nNormalises each photo (upright, metadata stripped, under 1 MB) and commits it to the\npatient's record as a FHIR Media. With --simulate and no files, a generated sample photo is sent."); !ok {
-		return code
+type uploadFlags struct {
+	alexFlags
+	nhi, patientID, practitioner      string
+	bodySite, laterality, view, title string
+	progress                          string
+}
+
+func uploadCmd(std stdio) *cobra.Command {
+	var uf uploadFlags
+	cmd := &cobra.Command{
+		Use:   "upload [--simulate] (--nhi NHI | --patient-id ID) [flags] [FILE...]",
+		Short: "normalise photos and commit each to a patient's record as a FHIR Media",
+		Long: "Normalises each photo (upright, metadata stripped, under 1 MB) and commits it to the\n" +
+			"patient's record as a FHIR Media. Re-running with the same files skips what is already\n" +
+			"in the record. With --simulate and no files, a generated sample photo is sent.",
+		RunE: func(cmd *cobra.Command, files []string) error { return exit(runUpload(cmd.Context(), std, &uf, files)) },
 	}
-	files := fs.Args()
+	f := cmd.Flags()
+	uf.register(f, std.Getenv)
+	f.StringVar(&uf.nhi, "nhi", "", "the patient's NHI")
+	f.StringVar(&uf.patientID, "patient-id", "", "the patient's ALEX id, instead of --nhi")
+	f.StringVar(&uf.practitioner, "practitioner", "", "ALEX Practitioner id of the GP (Media.operator)")
+	f.StringVar(&uf.bodySite, "body-site", "", "SNOMED CT body site code (see media.SearchBodySites)")
+	f.StringVar(&uf.laterality, "laterality", "", "SNOMED CT laterality: 7771000 left, 24028007 right, 51440002 bilateral, 399488007 midline")
+	f.StringVar(&uf.view, "view", "", "view code (see media.Views)")
+	f.StringVar(&uf.title, "title", "", "title shown in the Evolution Inbox (default: generated from the metadata)")
+	f.StringVar(&uf.progress, "progress", "auto", "progress bars on stderr: auto (when it is a terminal), always or never")
+	return cmd
+}
+
+func runUpload(ctx context.Context, std stdio, uf *uploadFlags, files []string) int {
+	af := &uf.alexFlags
+	nhi, patientID, practitioner := &uf.nhi, &uf.patientID, &uf.practitioner
+	bodySite, laterality, view, title := &uf.bodySite, &uf.laterality, &uf.view, &uf.title
+	showProgress, err := progressWanted(uf.progress, std.Err)
+	if err != nil {
+		fmt.Fprintln(std.Err, "cli upload:", err)
+		return exitUsage
+	}
 	if len(files) == 0 && !af.simulate {
 		fmt.Fprintln(std.Err, "cli upload: name at least one image file")
 		return exitUsage
@@ -138,22 +163,30 @@ func runUpload(ctx context.Context, args []string, std stdio) int {
 		}
 	}
 	fmt.Fprintf(std.Out, "patient %s, facility %s, %d photo(s)\n", pid, c.Facility(), len(sources))
-	tw := tabwriter.NewWriter(std.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FILE\tIN\tOUT\tSIZE\tQUALITY\tMEDIA ID\tRESULT")
+	bars := newProgress(ctx, std.Err, showProgress, len(sources))
+	var rows []string
 	failed := 0
 	for _, s := range sources {
-		row, err := uploadOne(ctx, c, norm, builder, s.name, s.open, media.Input{
+		fb := bars.file(s.name)
+		row, err := uploadOne(ctx, c, norm, builder, s.name, s.open, fb, media.Input{
 			Patient:  media.Patient{ID: pid, NHI: pnhi},
 			Operator: *practitioner,
 			Facility: c.Facility(),
 			Metadata: media.Metadata{BodySite: *bodySite, Laterality: *laterality, View: *view, Title: *title},
 		}, pnhi, existing)
+		fb.done(err)
 		if err != nil {
 			failed++
-			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t%s\n", s.name, row, explain(err))
+			rows = append(rows, fmt.Sprintf("%s\t%s\t\t\t\t\t%s", s.name, row, explain(err)))
 			continue
 		}
-		fmt.Fprintln(tw, row)
+		rows = append(rows, row)
+	}
+	bars.wait()
+	tw := tabwriter.NewWriter(std.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FILE\tIN\tOUT\tSIZE\tQUALITY\tMEDIA ID\tRESULT")
+	for _, r := range rows {
+		fmt.Fprintln(tw, r)
 	}
 	_ = tw.Flush()
 	if failed > 0 {
@@ -168,7 +201,8 @@ func mustNHI(s string) string {
 }
 
 func uploadOne(ctx context.Context, c *alex.Client, norm *compress.Normalizer, b *media.Builder, name string,
-	open func() (*os.File, []byte, error), in media.Input, nhi string, existing map[string]string) (string, error) {
+	open func() (*os.File, []byte, error), fb *fileBar, in media.Input, nhi string, existing map[string]string) (string, error) {
+	fb.stage("normalising")
 	f, data, err := open()
 	if err != nil {
 		return "", err
@@ -189,6 +223,7 @@ func uploadOne(ctx context.Context, c *alex.Client, norm *compress.Normalizer, b
 	imageID := stableImageID(in.Patient.ID, fileHash.Sum(nil))
 	dims := fmt.Sprintf("%s %dx%d", res.Format, res.InWidth, res.InHeight)
 	if mediaID, ok := existing[imageID]; ok {
+		fb.stage("skipped")
 		return fmt.Sprintf("%s\t%s\t%dx%d\t%d KB\t%d\t%s\talready in the record (skipped)", name, dims, res.OutWidth, res.OutHeight, res.OutBytes>>10, res.Quality, mediaID), nil
 	}
 	sum := sha1.Sum(out.Bytes())
@@ -208,7 +243,8 @@ func uploadOne(ctx context.Context, c *alex.Client, norm *compress.Normalizer, b
 	if err := b.Validate(m); err != nil {
 		return "", err
 	}
-	cr, err := c.CreateMedia(ctx, m, alex.BytesContent(out.Bytes()))
+	fb.stage("sending")
+	cr, err := c.CreateMedia(ctx, m, fb.content(out.Bytes()))
 	if errors.Is(err, alex.ErrOutcomeUnknown) && nhi != "" {
 		// The reply was lost: look before sending again.
 		if found, ferr := c.FindMediaByIdentifier(ctx, nhi, "", in.Image.ID); ferr == nil {
@@ -219,6 +255,7 @@ func uploadOne(ctx context.Context, c *alex.Client, norm *compress.Normalizer, b
 	if err != nil {
 		return dims, err
 	}
+	existing[imageID] = cr.ID // the same file twice in one run is sent once
 	return fmt.Sprintf("%s\t%s\t%dx%d\t%d KB\t%d\t%s\tcommitted", name, dims, res.OutWidth, res.OutHeight, res.OutBytes>>10, res.Quality, cr.ID), nil
 }
 
