@@ -228,8 +228,11 @@ func (s *Service) committed(ctx context.Context, claim session.Claim, mediaID st
 		s.log.WarnContext(ctx, "commit: landed but not recorded", "session", claim.Session.ID, "image", claim.Image.ID, "error", err)
 	}
 	s.publish(ctx, claim.Session.ID, sync.ImageCommitted, claim.Image.ID, map[string]any{"mediaId": mediaID})
-	s.audit.Audit(ctx, AuditRecord{Event: "image.committed", Session: claim.Session.ID, Image: claim.Image.ID, MediaID: mediaID,
-		SHA256: claim.Image.SHA256, Detail: map[bool]string{true: "reconciled", false: ""}[reconciled]})
+	rec := AuditRecord{Event: "image.committed", Session: claim.Session.ID, Image: claim.Image.ID, MediaID: mediaID, SHA256: claim.Image.SHA256}
+	if reconciled {
+		rec.Detail = "reconciled: found in ALEX by identifier, not resent"
+	}
+	s.audit.Audit(ctx, rec)
 	return Outcome{ImageID: claim.Image.ID, State: session.StateCommitted, MediaID: mediaID, Reconciled: reconciled}
 }
 

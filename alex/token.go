@@ -150,8 +150,6 @@ func classifyTokenError(err error) error {
 		}
 		return te
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &TokenError{Kind: TokenNetwork, Err: err}
-	}
+	// Anything else never got an answer: DNS, refused, timeout, cancelled.
 	return &TokenError{Kind: TokenNetwork, Err: err}
 }
