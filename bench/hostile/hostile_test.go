@@ -34,7 +34,7 @@ const maxUpload = 1 << 20
 // rig is one Service behind its HTTP API with two sessions (A and B), a
 // claimed phone on A, and one photo already uploaded to B.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *httptest.Server
 	svc     *ci.Service
 	blobDir string
@@ -44,7 +44,7 @@ type rig struct {
 	photo   []byte
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	sim := alextest.NewTestServer(t)
 	id, secret, scope := sim.Credentials()
@@ -130,7 +130,7 @@ func (r *rig) stored() (images, blobs int) {
 
 // bomb returns a valid small JPEG whose frame header claims 65500 x 65500
 // pixels (4.3 gigapixels): a decoder that trusts it allocates gigabytes.
-func bomb(t *testing.T, jpg []byte) []byte {
+func bomb(t testing.TB, jpg []byte) []byte {
 	t.Helper()
 	b := bytes.Clone(jpg)
 	for i := 0; i+8 < len(b); i++ {
@@ -143,7 +143,7 @@ func bomb(t *testing.T, jpg []byte) []byte {
 	return nil
 }
 
-func multipartBody(t *testing.T, filename string, content []byte) (io.Reader, string) {
+func multipartBody(t testing.TB, filename string, content []byte) (io.Reader, string) {
 	t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
