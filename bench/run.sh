@@ -7,8 +7,8 @@
 # comparison's own output, and writes all of it to bench/out/report.txt.
 #
 #   bench/run.sh                       everything (about 10 minutes on 2 cores)
-#   SKIP_COMPRESS=1 SKIP_LOAD=1 SKIP_FAULTS=1 bench/run.sh   the quick comparisons only
-#   COUNT=5 RUNS=10 LOAD_GPS=100 bench/run.sh   more repetitions (defaults 3, 5, 100)
+#   SKIP_COMPRESS=1 SKIP_LOAD=1 SKIP_FAULTS=1 SKIP_FUZZ=1 bench/run.sh   the quick comparisons only
+#   COUNT=5 RUNS=10 LOAD_GPS=100 FUZZTIME=60s bench/run.sh   more repetitions (defaults 3, 5, 100, 20s)
 #
 # A comparison that fails is reported as FAILED in its row and the run goes
 # on; the exit status is non-zero when any did.
@@ -151,6 +151,19 @@ if [ -z "${SKIP_FAULTS:-}" ]; then
     row "fault: ${name//_/ }" "$verdict" "" ""
   done < <(sed -n 's/^ *--- \(PASS\|FAIL\|SKIP\): \([^ ]*\) .*/\1 \2/p' <<<"$out" | grep / ; sed -n 's/^--- \(PASS\|FAIL\|SKIP\): \([^ ]*\) .*/\1 \2/p' <<<"$out" | grep -v ALEXFaults)
   section "faults: BENCH_FAULTS=1 go test -count=1 -v ./bench/faults" "$(grep -E 'verdict|killed with|^(---|ok|FAIL)|^    ---|Error:|Messages:' <<<"$out")"
+fi
+
+# --- fuzzing ---------------------------------------------------------------
+if [ -z "${SKIP_FUZZ:-}" ]; then
+  for target in FuzzPhoneUpload FuzzUnauthenticatedBodies; do
+    log "fuzz $target for ${FUZZTIME:-20s}"
+    if out=$(go test -run '^$' -fuzz "^$target\$" -fuzztime "${FUZZTIME:-20s}" ./bench/hostile 2>&1); then
+      row "fuzz: $target (${FUZZTIME:-20s})" PASS "$(grep -o 'execs: [0-9]*' <<<"$out" | tail -1)" ""
+    else
+      row "fuzz: $target" FAIL "" ""; failed=1
+    fi
+    section "fuzz: go test -run '^\$' -fuzz '^$target\$' -fuzztime ${FUZZTIME:-20s} ./bench/hostile" "$(tail -4 <<<"$out")"
+  done
 fi
 
 # --- compress (owned by the compress package; called, not copied) ----------
