@@ -68,7 +68,7 @@ func (s *Service) Commit(ctx context.Context, sessionID string, imageIDs []strin
 	}
 	sess, err := s.sessions.Touch(ctx, sessionID)
 	if err != nil {
-		return CommitResult{}, err
+		return CommitResult{}, storage(err)
 	}
 	if len(imageIDs) == 0 {
 		for _, img := range sess.Images {

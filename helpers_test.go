@@ -1,6 +1,7 @@
 package clinicalimages_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -29,3 +30,5 @@ func mustPEM(t testing.TB, pub *ecdsa.PublicKey) []byte {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

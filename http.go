@@ -555,6 +555,9 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="clinicalimages"`)
 	}
+	if code == "storage_unavailable" || code == "facility_unavailable" || code == "alex_busy" {
+		w.Header().Set("Retry-After", "5")
+	}
 	writeJSON(w, status, map[string]any{"error": body})
 }
 
@@ -616,6 +619,8 @@ func classify(err error) (int, string) {
 		return http.StatusUnprocessableEntity, "alex_rejected"
 	case errors.Is(err, alex.ErrNotFound):
 		return http.StatusBadGateway, "alex_not_found"
+	case errors.Is(err, ErrStorageUnavailable):
+		return http.StatusServiceUnavailable, "storage_unavailable"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "timeout"
 	}
@@ -697,6 +702,8 @@ func publicMessage(err error) string {
 		return "Medtech refused the photo."
 	case "timeout":
 		return "That took too long. Try again."
+	case "storage_unavailable":
+		return "Storage is unavailable for a moment. Nothing was lost; try again shortly."
 	}
 	return "Something went wrong. Try again."
 }

@@ -36,7 +36,27 @@ var (
 	ErrTooManyImages = errors.New("clinicalimages: too many images in the session")
 	// ErrInvalidRequest: the request itself is malformed.
 	ErrInvalidRequest = errors.New("clinicalimages: invalid request")
+	// ErrStorageUnavailable: the session store or blob store failed (Redis or
+	// S3 unreachable). Nothing was half-stored; the request may be retried.
+	ErrStorageUnavailable = errors.New("clinicalimages: storage unavailable")
 )
+
+// storage marks an error from the stores that is not one of the conditions
+// the session package names (not found, expired, conflict, bad token...) as
+// ErrStorageUnavailable: a backend failure the caller may retry.
+func storage(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, known := range []error{session.ErrNotFound, session.ErrExpired, session.ErrConflict, session.ErrInvalidCode,
+		session.ErrInvalidToken, session.ErrRevoked, session.ErrRateLimited, session.ErrInvalidKey, session.ErrInvalidID,
+		session.ErrSizeMismatch, session.ErrTooLarge, ErrInvalidRequest, ErrTooManyImages, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, known) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %w", ErrStorageUnavailable, err)
+}
 
 // Limits bound what one session and one upload may use. Zero fields take
 // their defaults.
@@ -384,7 +404,7 @@ func (s *Service) StartSession(ctx context.Context, l VerifiedLaunch) (*Started,
 		Facility: l.Facility, PatientID: l.PatientID, NHI: l.NHI, Practitioner: l.Practitioner, Encounter: l.Encounter,
 	})
 	if err != nil {
-		return nil, err
+		return nil, storage(err)
 	}
 	cred, csrf := s.creds.issue(sess.ID, sess.CreatedAt.Add(credentialLifetime))
 	s.audit.Audit(ctx, AuditRecord{Event: "session.started", Session: sess.ID, Facility: l.Facility, Source: l.Source})
@@ -398,7 +418,8 @@ const credentialLifetime = 24 * time.Hour
 
 // Session returns the session for its desktop, counting as activity.
 func (s *Service) Session(ctx context.Context, sessionID string) (*session.Session, error) {
-	return s.sessions.Touch(ctx, sessionID)
+	sess, err := s.sessions.Touch(ctx, sessionID)
+	return sess, storage(err)
 }
 
 // Presence reports whether a phone is connected, when the event layer tracks it.
@@ -412,14 +433,15 @@ func (s *Service) Presence(ctx context.Context, sessionID string) (sync.Presence
 // IssueHandoff makes a single-use code for the phone's QR code. The phone URL
 // carries only this code.
 func (s *Service) IssueHandoff(ctx context.Context, sessionID string) (code string, expires time.Time, err error) {
-	return s.sessions.IssueHandoff(ctx, sessionID)
+	code, expires, err = s.sessions.IssueHandoff(ctx, sessionID)
+	return code, expires, storage(err)
 }
 
 // ClaimHandoff exchanges a handoff code for a phone token, once.
 func (s *Service) ClaimHandoff(ctx context.Context, code, device, clientAddr string) (string, session.PhoneView, error) {
 	tok, view, err := s.sessions.ClaimHandoff(ctx, code, device, clientAddr)
 	if err != nil {
-		return "", view, err
+		return "", view, storage(err)
 	}
 	s.publish(ctx, view.SessionID, sync.PhoneConnected, "", map[string]any{"device": truncate(device, 80)})
 	s.audit.Audit(ctx, AuditRecord{Event: "phone.connected", Session: view.SessionID})
@@ -456,7 +478,7 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (
 	if who.PhoneToken != "" {
 		view, err := s.sessions.AuthenticatePhone(ctx, who.PhoneToken)
 		if err != nil {
-			return session.Image{}, err
+			return session.Image{}, storage(err)
 		}
 		sessionID = view.SessionID
 	} else {
@@ -464,7 +486,7 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (
 	}
 	sess, err := s.sessions.Get(ctx, sessionID)
 	if err != nil {
-		return session.Image{}, err
+		return session.Image{}, storage(err)
 	}
 	if len(sess.Images) >= s.limits.MaxImagesPerSession {
 		return session.Image{}, ErrTooManyImages
@@ -491,7 +513,7 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (
 		img, err = s.sessions.AddImage(ctx, sessionID, up)
 	}
 	if err != nil {
-		return session.Image{}, err
+		return session.Image{}, storage(err)
 	}
 	// A concurrent upload may have passed the count check too: enforce the
 	// limit after the fact, removing the extra image.
@@ -519,7 +541,7 @@ func (s *Service) UpdateImage(ctx context.Context, sessionID, imageID string, c 
 	}
 	img, err := s.sessions.SetMetadata(ctx, sessionID, imageID, c, consent)
 	if err != nil {
-		return session.Image{}, err
+		return session.Image{}, storage(err)
 	}
 	s.publish(ctx, sessionID, sync.ImageUpdated, imageID, nil)
 	s.audit.Audit(ctx, AuditRecord{Event: "image.metadata", Session: sessionID, Image: imageID})
@@ -555,7 +577,7 @@ func (s *Service) checkClinical(c session.Clinical) error {
 // RemoveImage takes an image out of the session and deletes its bytes.
 func (s *Service) RemoveImage(ctx context.Context, sessionID, imageID string) error {
 	if err := s.sessions.RemoveImage(ctx, sessionID, imageID); err != nil {
-		return err
+		return storage(err)
 	}
 	s.publish(ctx, sessionID, sync.ImageRemoved, imageID, nil)
 	s.audit.Audit(ctx, AuditRecord{Event: "image.removed", Session: sessionID, Image: imageID})
