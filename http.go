@@ -626,6 +626,10 @@ func classify(err error) (int, string) {
 	}
 	var ae *alex.Error
 	if errors.As(err, &ae) {
+		switch ae.Status {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return http.StatusServiceUnavailable, "alex_busy" // Medtech's gateway or ALEX, temporarily
+		}
 		return http.StatusBadGateway, "alex_error"
 	}
 	return http.StatusInternalServerError, "internal"

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	ci "github.com/clinicpro/clinicalimages"
+	"github.com/clinicpro/clinicalimages/alex/alextest"
 	"github.com/clinicpro/clinicalimages/session"
 	"github.com/clinicpro/clinicalimages/session/memory"
 )
@@ -51,4 +52,17 @@ func TestStorageOutageIsARetryable503(t *testing.T) {
 	blobs.down.Store(false)
 	st, body := w.call("POST", "/images", desktop, photo(t, 300, 200, 1))
 	assert.Equal(t, http.StatusCreated, st, body, "the retry succeeds once storage is back")
+}
+
+func TestALEXGatewayTroubleIsReportedAsBusy(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	desktop, _ := w.launch()
+	w.call("POST", "/images", desktop, photo(t, 300, 200, 2))
+	w.alex.FailNext(10, alextest.Fault{Status: 502, Path: "/FHIR/Media"})
+	_, res := w.call("POST", "/commit", desktop, map[string]any{})
+	o := res["images"].([]any)[0].(map[string]any)
+	assert.Equal(t, "failed", o["state"])
+	assert.Equal(t, "alex_busy", o["code"])
+	assert.Contains(t, o["message"], "busy")
 }
