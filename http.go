@@ -316,7 +316,15 @@ func (a *api) revokePhone(w http.ResponseWriter, r *http.Request, sid string) {
 }
 
 func (a *api) desktopUpload(w http.ResponseWriter, r *http.Request, sid string) {
-	a.upload(w, r, Uploader{SessionID: sid})
+	a.upload(w, r, Uploader{SessionID: sid, Hint: hintFrom(r)})
+}
+
+// hintFrom reads optional metadata given with an upload as query
+// parameters (?bodySite=<SNOMED code>&laterality=<SNOMED code>): codes, never
+// patient data.
+func hintFrom(r *http.Request) session.Clinical {
+	q := r.URL.Query()
+	return session.Clinical{BodySite: q.Get("bodySite"), Laterality: q.Get("laterality")}
 }
 
 func (a *api) phoneUpload(w http.ResponseWriter, r *http.Request) {
@@ -325,7 +333,7 @@ func (a *api) phoneUpload(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, ErrUnauthenticated)
 		return
 	}
-	a.upload(w, r, Uploader{PhoneToken: tok})
+	a.upload(w, r, Uploader{PhoneToken: tok, Hint: hintFrom(r)})
 }
 
 // upload streams the body (raw image, or the "file" part of a multipart

@@ -463,6 +463,11 @@ func (s *Service) RevokePhone(ctx context.Context, sessionID string) error {
 type Uploader struct {
 	SessionID  string // desktop, already authenticated for this session
 	PhoneToken string // phone
+	// Hint is optional metadata given with the upload. From a phone only
+	// BodySite and Laterality are kept: the GP reviews and completes the
+	// description on the desktop. Codes outside the value sets are refused
+	// before any pixel is decoded.
+	Hint session.Clinical
 }
 
 // AcceptUpload normalises an image read from r (its bytes are sniffed; no
@@ -472,6 +477,13 @@ type Uploader struct {
 func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (session.Image, error) {
 	if (who.SessionID == "") == (who.PhoneToken == "") {
 		return session.Image{}, fmt.Errorf("%w: exactly one of session and phone token", ErrInvalidRequest)
+	}
+	hint := who.Hint
+	if who.PhoneToken != "" {
+		hint = session.Clinical{BodySite: hint.BodySite, Laterality: hint.Laterality}
+	}
+	if err := s.checkClinical(hint); err != nil {
+		return session.Image{}, err
 	}
 	// Check the caller and the image count before spending CPU on pixels.
 	var sessionID string
@@ -514,6 +526,12 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (
 	}
 	if err != nil {
 		return session.Image{}, storage(err)
+	}
+	if hint != (session.Clinical{}) {
+		if img, err = s.sessions.SetMetadata(ctx, sessionID, img.ID, hint, session.Consent{}); err != nil {
+			_ = s.sessions.RemoveImage(ctx, sessionID, img.ID)
+			return session.Image{}, storage(err)
+		}
 	}
 	// A concurrent upload may have passed the count check too: enforce the
 	// limit after the fact, removing the extra image.

@@ -590,3 +590,25 @@ func TestCloseEndsEventStreamsSoShutdownCompletes(t *testing.T) {
 		t.Fatal("Close did not end the event stream")
 	}
 }
+
+func TestPhoneMayHintBodySiteAndSide(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	desktop, _ := w.launch()
+	phone := w.pair(desktop)
+	site := media.BodySites()[0].Code
+	st, body := w.call("POST", "/phone/images?bodySite="+site+"&laterality="+media.LateralityRight, phone, photo(t, 300, 200, 3))
+	require.Equal(t, http.StatusCreated, st, body)
+	_, sess := w.call("GET", "/session", desktop, nil)
+	img := sess["images"].([]any)[0].(map[string]any)
+	clin := img["clinical"].(map[string]any)
+	assert.Equal(t, site, clin["bodySite"])
+	assert.Equal(t, media.LateralityRight, clin["laterality"])
+
+	// A code outside the value set is refused before anything is stored.
+	st, body = w.call("POST", "/phone/images?bodySite=123", phone, photo(t, 300, 200, 4))
+	assert.Equal(t, 422, st)
+	assert.Equal(t, "invalid_metadata", errCode(body))
+	_, sess = w.call("GET", "/session", desktop, nil)
+	assert.Len(t, sess["images"], 1)
+}

@@ -292,7 +292,15 @@ func runStory(t *testing.T, s story) {
 		s.beforeUpload(desk)
 	}
 
-	// 3. Two photos through the phone's camera input.
+	// 3. Two photos through the phone's camera input, with the optional body
+	// site and side chosen on the phone first.
+	hintSite, ok := media.LookupBodySite(media.SearchBodySites("scalp")[0].Code)
+	require.True(t, ok)
+	require.NoError(t, chromedp.Do(phone, chromedp.Click(chromedp.CSS("#hint summary"))))
+	poll(phone, "the body-site options", fmt.Sprintf(`!!document.querySelector('#hint-site option[value="%s"]') && document.querySelectorAll('#hint-side option').length > 1`, hintSite.Code), 10*time.Second)
+	require.NoError(t, chromedp.Do(phone,
+		chromedp.SetValue(chromedp.CSS("#hint-site"), hintSite.Code),
+		chromedp.SetValue(chromedp.CSS("#hint-side"), media.LateralityRight)))
 	require.NoError(t, chromedp.Do(phone, chromedp.SetUploadFiles(chromedp.CSS("#camera"), []string{jpegPath, pngPath})))
 	poll(phone, "both uploads", `document.body.dataset.sent === "2"`, 60*time.Second)
 	shot(phone, "03-phone-sent")
@@ -356,6 +364,9 @@ func runStory(t *testing.T, s story) {
 			}
 		} else {
 			assert.NotContains(t, title, "forearm")
+			// The phone's hint stayed on the photo the GP did not change.
+			assert.Contains(t, title, strings.ToLower(hintSite.Name), "the site chosen on the phone")
+			assert.Contains(t, title, "right", "and its side")
 		}
 	}
 	assert.Equal(t, 1, upright, "the orientation-6 JPEG arrives upright")

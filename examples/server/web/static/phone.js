@@ -28,6 +28,7 @@
       token = res.token;
       status("Connected. Take photos of the patient; they appear on the desktop.");
       $("capture").hidden = false;
+      loadHintOptions();
       document.body.dataset.claimed = "true";
     } catch (e) {
       finish("Could not connect", e.message);
@@ -70,7 +71,7 @@
     msg.textContent = "Waiting…";
     li.append(preview, name, bar, msg);
     $("uploads").appendChild(li);
-    const item = { file, li, bar, msg, preview };
+    const item = { file, li, bar, msg, preview, hint: hintQuery() };
     queue.push(item);
     pump();
   }
@@ -82,6 +83,37 @@
     busy = false;
   }
 
+  // loadHintOptions fills the optional body-site and side pickers. They are
+  // codes only; a failure just leaves them at "Not stated".
+  async function loadHintOptions() {
+    try {
+      const [sites, sets] = await Promise.all([
+        fetch("/bodysites").then((r) => r.json()),
+        fetch("/valuesets.json").then((r) => r.json()),
+      ]);
+      const groups = {};
+      for (const s of sites) {
+        let g = groups[s.region];
+        if (!g) {
+          g = groups[s.region] = document.createElement("optgroup");
+          g.label = s.region;
+          $("hint-site").appendChild(g);
+        }
+        g.appendChild(new Option(s.name, s.code));
+      }
+      for (const l of sets.lateralities || []) $("hint-side").appendChild(new Option(l.name, l.code));
+    } catch (e) { /* optional */ }
+  }
+
+  // hintQuery is the metadata chosen when a photo was taken.
+  function hintQuery() {
+    const q = new URLSearchParams();
+    if ($("hint-site").value) q.set("bodySite", $("hint-site").value);
+    if ($("hint-side").value) q.set("laterality", $("hint-side").value);
+    const s = q.toString();
+    return s ? "?" + s : "";
+  }
+
   async function send(item) {
     const { li, bar, msg } = item;
     li.dataset.state = "uploading";
@@ -89,7 +121,7 @@
     try {
       const blob = item.blob || (item.blob = await shrink(item.file));
       msg.textContent = "Uploading…";
-      await upload("/phone/images", blob, auth(), (p) => { bar.value = p; });
+      await upload("/phone/images" + item.hint, blob, auth(), (p) => { bar.value = p; });
       li.dataset.state = "done";
       msg.textContent = "Sent"; msg.className = "ok";
       item.file = item.blob = null;
