@@ -100,3 +100,21 @@ func FuzzParseIssues(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseLaunch: whatever ALEX (or something in its place) answers to a
+// launch-context request, parsing never panics, and a Launch it returns
+// always has a facility.
+func FuzzParseLaunch(f *testing.F) {
+	f.Add([]byte(`{"patientId":"0123456789abcdef0123456789abcdef","facilityCode":"F2N060-E","providerId":"P1","createdTime":"2026-11-25T10:42:00+13:00"}`))
+	f.Add([]byte(`{"patientId":null,"facilityCode":"F2N060-E","providerId":12,"createdTime":"2026-11-25 10:42:00"}`))
+	f.Add([]byte(`{"facilityCode":{"x":1}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		l, err := parseLaunch(body)
+		if err != nil {
+			require.Nil(t, l)
+			return
+		}
+		require.NotEmpty(t, l.FacilityCode)
+	})
+}

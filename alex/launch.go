@@ -66,9 +66,22 @@ func (c *Client) LaunchContext(ctx context.Context, launchContext, signature str
 	if err != nil {
 		return nil, replyError(rep, fmt.Errorf("read launch context: %w", err))
 	}
+	l, err := parseLaunch(b)
+	if err != nil {
+		return nil, replyError(rep, err)
+	}
+	if l.PatientID == "" {
+		return l, ErrNoPatient
+	}
+	return l, nil
+}
+
+// parseLaunch reads ALEX's launch-context reply: loose about types (strings
+// or numbers), strict about a facility being present.
+func parseLaunch(b []byte) (*Launch, error) {
 	var lb launchBody
 	if err := json.Unmarshal(b, &lb); err != nil {
-		return nil, replyError(rep, errors.New("launch context reply is not the expected JSON object"))
+		return nil, errors.New("launch context reply is not the expected JSON object")
 	}
 	l := &Launch{
 		PatientID:    looseString(lb.PatientID),
@@ -78,10 +91,7 @@ func (c *Client) LaunchContext(ctx context.Context, launchContext, signature str
 	}
 	l.Created = parseLooseTime(l.CreatedRaw)
 	if l.FacilityCode == "" {
-		return nil, replyError(rep, errors.New("launch context has no facilityCode"))
-	}
-	if l.PatientID == "" {
-		return l, ErrNoPatient
+		return nil, errors.New("launch context has no facilityCode")
 	}
 	return l, nil
 }
