@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"io"
 	"strconv"
+
+	"github.com/clinicpro/clinicalimages/internal/fhirjson"
 )
 
 // Request bodies carry images as base64 strings. Decoding a 10 MB image with
@@ -93,164 +95,58 @@ func (b *blob) add(c byte) {
 	}
 }
 
-type capState uint8
-
-const (
-	capNormal    capState = iota // outside any string
-	capString                    // inside a string that is kept
-	capStringEsc                 // after a backslash in a kept string
-	capBlob                      // inside a "data" value being captured
-	capBlobEsc                   // after a backslash in a captured string
-)
-
-// captureReader is the filter described above. Placeholders are numbered in
-// the order the values appear ("0", "1", ...); blobs holds them in that order.
-// A member name spelt with escapes is not recognised as "data".
+// captureReader is the filter described above: internal/fhirjson's data
+// filter with a sink that decodes each "data" value into a blob and leaves a
+// placeholder. Placeholders are numbered in the order the values appear ("0",
+// "1", ...); blobs holds them in that order. A member name spelt with escapes
+// is not recognised as "data".
 type captureReader struct {
-	src          *bufio.Reader
-	state        capState
-	key          [5]byte
-	keyLen       int
-	keyLong      bool
-	lastWasData  bool
-	afterDataKey bool
-	out          []byte // bytes produced but not yet returned to the reader
-	blobs        []*blob
-	sizeHint     int64 // request body length, to size the first blob's buffer
-	err          error
+	io.Reader
+	blobs    []*blob
+	sizeHint int64 // request body length, to size the first blob's buffer
 }
 
 // newCaptureReader filters r. sizeHint is the body's length if known (else
 // 0 or -1): the first captured value, usually the only one, is given a
 // buffer of about its decoded size up front instead of growing by doubling.
 func newCaptureReader(r io.Reader, sizeHint int64) *captureReader {
-	return &captureReader{src: bufio.NewReaderSize(r, 32<<10), sizeHint: sizeHint}
+	c := &captureReader{sizeHint: sizeHint}
+	c.Reader = fhirjson.NewDataFilter(r, c)
+	return c
 }
 
-func (c *captureReader) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		if len(c.out) > 0 {
-			k := copy(p[n:], c.out)
-			c.out = c.out[k:]
-			n += k
-			continue
-		}
-		if c.err != nil {
-			break
-		}
-		ch, err := c.src.ReadByte()
-		if err != nil {
-			c.err = err
-			break
-		}
-		switch c.state {
-		case capNormal:
-			switch ch {
-			case '"':
-				if c.afterDataKey {
-					c.afterDataKey = false
-					c.state = capBlob
-					b := &blob{empty: true}
-					if len(c.blobs) == 0 && c.sizeHint > 0 && c.sizeHint <= MaxBodyBytes {
-						b.buf.Grow(int(c.sizeHint / 4 * 3))
-					}
-					c.blobs = append(c.blobs, b)
-					continue // the opening quote is emitted with the placeholder
-				}
-				c.state = capString
-				c.keyLen, c.keyLong = 0, false
-			case ':':
-				c.afterDataKey = c.lastWasData
-				c.lastWasData = false
-			case ' ', '\t', '\n', '\r':
-			default:
-				c.afterDataKey, c.lastWasData = false, false
-			}
-			p[n] = ch
-			n++
-		case capString:
-			switch ch {
-			case '\\':
-				c.state = capStringEsc
-				c.keyLong = true
-			case '"':
-				c.state = capNormal
-				c.lastWasData = !c.keyLong && c.keyLen == 4 && string(c.key[:4]) == "data"
-			default:
-				if c.keyLen < len(c.key) {
-					c.key[c.keyLen] = ch
-					c.keyLen++
-				} else {
-					c.keyLong = true
-				}
-			}
-			p[n] = ch
-			n++
-		case capStringEsc:
-			c.state = capString
-			p[n] = ch
-			n++
-		case capBlob:
-			b := c.blobs[len(c.blobs)-1]
-			if ch != '"' && ch != '\\' {
-				// Fast path: take the rest of the run of plain characters
-				// from the read buffer in one go.
-				b.empty = false
-				b.add(ch)
-				c.bulk(b)
-				continue
-			}
-			switch ch {
-			case '\\':
-				c.state = capBlobEsc
-			case '"':
-				c.state = capNormal
-				b.flush(true)
-				c.out = append(c.out[:0], `"`+placeholder(strconv.Itoa(len(c.blobs)-1))+`"`...)
-			default:
-				b.empty = false
-				b.add(ch)
-			}
-		case capBlobEsc:
-			c.state = capBlob
-			b := c.blobs[len(c.blobs)-1]
-			b.empty = false
-			switch ch {
-			case '/':
-				b.add('/') // "\/" is a legal JSON spelling of '/'
-			case 'n':
-				b.add('\n')
-			case 'r':
-				b.add('\r')
-			default:
-				b.invalid = true
-			}
-		}
+// Start implements fhirjson.DataSink.
+func (c *captureReader) Start(int) {
+	b := &blob{empty: true}
+	if len(c.blobs) == 0 && c.sizeHint > 0 && c.sizeHint <= MaxBodyBytes {
+		b.buf.Grow(int(c.sizeHint / 4 * 3))
 	}
-	if n == 0 && c.err != nil {
-		return 0, c.err
-	}
-	return n, nil
+	c.blobs = append(c.blobs, b)
 }
 
-// bulk moves the buffered characters up to the next quote or backslash into
-// b without going through the byte-at-a-time state machine.
-func (c *captureReader) bulk(b *blob) {
-	buf, _ := c.src.Peek(c.src.Buffered())
-	end := bytes.IndexAny(buf, "\"\\")
-	if end < 0 {
-		end = len(buf)
+// Data implements fhirjson.DataSink.
+func (c *captureReader) Data(p []byte) {
+	b := c.blobs[len(c.blobs)-1]
+	b.empty = false
+	if !b.padded && !bytes.ContainsAny(p, "=\r\n") {
+		b.addRun(p)
+		return
 	}
-	run := buf[:end]
-	if !b.padded && !bytes.ContainsAny(run, "=\r\n") {
-		b.addRun(run)
-	} else {
-		for _, ch := range run {
-			b.add(ch)
-		}
+	for _, ch := range p {
+		b.add(ch)
 	}
-	_, _ = c.src.Discard(end)
+}
+
+// Unicode implements fhirjson.DataSink: base64 never needs \uXXXX.
+func (c *captureReader) Unicode() {
+	b := c.blobs[len(c.blobs)-1]
+	b.empty, b.invalid = false, true
+}
+
+// End implements fhirjson.DataSink.
+func (c *captureReader) End(n int) string {
+	c.blobs[n].flush(true)
+	return placeholder(strconv.Itoa(n))
 }
 
 // capturedData resolves a decoded Attachment.data value: the placeholder left

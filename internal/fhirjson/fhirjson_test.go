@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -178,4 +179,41 @@ func BenchmarkSkipData10MB(b *testing.B) {
 	for b.Loop() {
 		_, _ = io.Copy(io.Discard, SkipData(bytes.NewReader(in)))
 	}
+}
+
+// collect is a DataSink that keeps every value it is handed.
+type collect struct {
+	values  []string
+	cur     bytes.Buffer
+	unicode int
+}
+
+func (c *collect) Start(int)     { c.cur.Reset() }
+func (c *collect) Data(p []byte) { c.cur.Write(p) }
+func (c *collect) Unicode()      { c.unicode++ }
+func (c *collect) End(n int) string {
+	c.values = append(c.values, c.cur.String())
+	return fmt.Sprintf("#%d", n)
+}
+
+func TestDataFilterHandsEveryValueToTheSink(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("QUJD", 50000)
+	in := `{"a":{"data":"` + big + `"},"b":[{"data":"x\/y\n"},{"data":"\u0041Z"}],"data":7}`
+	var sink collect
+	// One byte at a time, so values straddle buffer refills.
+	out, err := io.ReadAll(NewDataFilter(iotestOneByte{strings.NewReader(in)}, &sink))
+	require.NoError(t, err)
+	assert.Equal(t, `{"a":{"data":"#0"},"b":[{"data":"#1"},{"data":"#2"}],"data":7}`, string(out))
+	require.Len(t, sink.values, 3)
+	assert.Equal(t, big, sink.values[0], "every character of a long value")
+	assert.Equal(t, "x/y\n", sink.values[1], "escapes decoded")
+	assert.Equal(t, "Z", sink.values[2], "\\uXXXX skipped and reported")
+	assert.Equal(t, 1, sink.unicode)
+
+	// The same through large reads.
+	sink = collect{}
+	_, err = io.ReadAll(NewDataFilter(strings.NewReader(in), &sink))
+	require.NoError(t, err)
+	assert.Equal(t, big, sink.values[0])
 }
