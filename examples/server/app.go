@@ -15,6 +15,7 @@ import (
 	ci "github.com/clinicpro/clinicalimages"
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/alex/alextest"
+	"github.com/clinicpro/clinicalimages/session"
 	"github.com/clinicpro/clinicalimages/session/fsblob"
 	"github.com/clinicpro/clinicalimages/session/redisstore"
 	"github.com/clinicpro/clinicalimages/session/s3blob"
@@ -61,7 +62,8 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *
 	}
 	opts := []ci.Option{
 		ci.WithLogger(log),
-		ci.WithLimits(ci.Limits{MaxUploadBytes: int64(c.MaxUploadMB) << 20, MaxImagesPerSession: c.MaxImages}),
+		ci.WithLimits(ci.Limits{MaxUploadBytes: int64(c.MaxUploadMB) << 20, MaxImagesPerSession: c.MaxImages, StuckCommit: c.CommitLease}),
+		ci.WithSessionOptions(session.WithCommitLease(c.CommitLease)),
 		ci.WithHTTP(ci.HTTPOptions{
 			InsecureCookies:   !c.secure(),
 			TrustProxyHeaders: c.TrustProxy,

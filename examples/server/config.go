@@ -15,6 +15,7 @@ import (
 
 	ci "github.com/clinicpro/clinicalimages"
 	"github.com/clinicpro/clinicalimages/alex"
+	"github.com/clinicpro/clinicalimages/session"
 )
 
 // config is everything the server reads from flags and the environment.
@@ -29,6 +30,7 @@ type config struct {
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
 	SweepInterval   time.Duration
+	CommitLease     time.Duration
 
 	Simulate     bool
 	ALEXBaseURL  string
@@ -82,6 +84,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", durEnv(getenv, "SHUTDOWN_TIMEOUT", 30*time.Second), "how long shutdown waits for uploads and commits in flight (SHUTDOWN_TIMEOUT)")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", durEnv(getenv, "SWEEP_INTERVAL", time.Minute), "how often background recovery and sweeping run (SWEEP_INTERVAL)")
+	fs.DurationVar(&c.CommitLease, "commit-lease", durEnv(getenv, "COMMIT_LEASE", session.DefaultCommitLease), "how long a commit is exclusive before another instance may recover it; longer than the slowest ALEX upload (COMMIT_LEASE)")
 
 	fs.BoolVar(&c.Simulate, "simulate", false, "use the built-in ALEX simulator even if credentials are set (the default when ALEX_CLIENT_ID is unset)")
 	fs.StringVar(&c.ALEXBaseURL, "alex-base-url", env("ALEX_BASE_URL", alex.UATBaseURL), "ALEX FHIR base URL (ALEX_BASE_URL)")
@@ -165,7 +168,7 @@ func (c *config) validate() error {
 	if c.MaxUploadMB <= 0 || c.MaxImages <= 0 {
 		return errors.New("MAX_UPLOAD_MB and MAX_IMAGES must be positive")
 	}
-	if c.ShutdownTimeout <= 0 || c.SweepInterval <= 0 {
+	if c.ShutdownTimeout <= 0 || c.SweepInterval <= 0 || c.CommitLease <= 0 {
 		return errors.New("SHUTDOWN_TIMEOUT and SWEEP_INTERVAL must be positive")
 	}
 	return nil

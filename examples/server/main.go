@@ -28,6 +28,7 @@
 //	-log-level              LOG_LEVEL            info (debug logs every request's method, path and status)
 //	-shutdown-timeout       SHUTDOWN_TIMEOUT     30s (uploads and commits in flight may finish)
 //	-sweep-interval         SWEEP_INTERVAL       1m (recovery of stuck commits, expiry, retention sweep)
+//	-commit-lease           COMMIT_LEASE         5m (a commit is exclusive this long; then any instance recovers it)
 //	-simulate               -                    on when ALEX_CLIENT_ID is unset
 //	-alex-base-url          ALEX_BASE_URL        ALEX UAT (alex.UATBaseURL)
 //	-alex-client-id         ALEX_CLIENT_ID       none: the simulator is used
