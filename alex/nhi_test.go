@@ -23,6 +23,7 @@ func TestValidNHI(t *testing.T) {
 		{"ZOZ0016", false}, // nor O
 		{"ZZ00016", false}, {"ZZZA016", false}, {"ZZZ001", false}, {"ZZZ00166", false},
 		{"ZZZ00V1", false}, // letter in sixth place needs a letter check
+		{"ZZZ0A16", false}, {"ZZZ001A", false}, {"IZZ0016", false}, // letters where digits go, and I
 		{"", false}, {"zzz0016", false},
 	}
 	for _, tc := range cases {

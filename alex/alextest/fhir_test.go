@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/alex/alextest"
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 	"github.com/stretchr/testify/assert"
@@ -73,6 +74,7 @@ func TestDefaultPatientsHaveTestNHIs(t *testing.T) {
 	var old, newForm int
 	for _, p := range alextest.DefaultPatients() {
 		assert.True(t, strings.HasPrefix(p.NHI, "ZZZ"), p.NHI)
+		assert.True(t, alex.ValidNHI(p.NHI), "%s passes the check the client applies", p.NHI)
 		assert.Regexp(t, hex32, p.ID)
 		if regexp.MustCompile(`^[A-Z]{3}\d{4}$`).MatchString(p.NHI) {
 			old++
