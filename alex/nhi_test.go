@@ -22,7 +22,7 @@ func TestValidNHI(t *testing.T) {
 		{"ZIZ0016", false}, // I is never used
 		{"ZOZ0016", false}, // nor O
 		{"ZZ00016", false}, {"ZZZA016", false}, {"ZZZ001", false}, {"ZZZ00166", false},
-		{"ZZZ00V1", false}, // letter in sixth place needs a letter check
+		{"ZZZ00V1", false},                                         // letter in sixth place needs a letter check
 		{"ZZZ0A16", false}, {"ZZZ001A", false}, {"IZZ0016", false}, // letters where digits go, and I
 		{"", false}, {"zzz0016", false},
 	}
