@@ -13,6 +13,7 @@ import (
 	"io"
 	"runtime"
 
+	"github.com/clinicpro/clinicalimages/compress/internal/jpegdec"
 	"github.com/gen2brain/heic"
 	"golang.org/x/image/webp"
 )
@@ -50,20 +51,18 @@ func (e *GoEngine) nworkers() int {
 
 // Decode implements [Engine].
 func (e *GoEngine) Decode(ctx context.Context, src Source, longEdge int) (Picture, error) {
-	img, err := decodeImage(src)
+	workers := e.nworkers()
+	pp := &e.pool
+	y, cb, cr, gray, err := decodePlanes(src, longEdge, workers, pp)
 	if err != nil {
 		return nil, err
 	}
-	b := img.Bounds()
-	if b.Empty() || int64(b.Dx())*int64(b.Dy()) > int64(max(src.Width, 1))*int64(max(src.Height, 1)) {
-		return nil, fmt.Errorf("decoded size %dx%d exceeds the declared %dx%d", b.Dx(), b.Dy(), src.Width, src.Height)
-	}
 	if err := ctx.Err(); err != nil {
+		for _, p := range []plane{y, cb, cr} {
+			pp.put(p)
+		}
 		return nil, err
 	}
-	workers := e.nworkers()
-	pp := &e.pool
-	y, cb, cr, gray := toPlanes(img, workers, pp)
 	o := orientation(src.Orientation)
 	sw, sh := fitLongEdge(y.w, y.h, longEdge)
 	ct := parseICC(src.ICC)
@@ -107,6 +106,82 @@ func (e *GoEngine) Decode(ctx context.Context, src Source, longEdge int) (Pictur
 		convertColour(p.y, p.cb, p.cr, ct, e.lut, workers)
 	}
 	return p, nil
+}
+
+// DCTScale returns the largest JPEG DCT-domain reduction (8, 4 or 2, else
+// 1) that turns a picture whose longer side is long into one whose longer
+// side still reaches 95% of limit, the least an [Engine] may return. Both
+// engines use it: a 4032 px photo and a 2048 px limit decode at 1/2, to
+// 2016 px, with no resize after.
+func DCTScale(long, limit int) int {
+	if long <= limit {
+		return 1
+	}
+	for _, s := range []int{8, 4, 2} {
+		if float64((long+s-1)/s) >= 0.95*float64(limit) {
+			return s
+		}
+	}
+	return 1
+}
+
+// decodePlanes decodes src to Y, Cb and Cr planes (or one grey plane). A
+// baseline JPEG that DCTScale allows to shrink is decoded by
+// internal/jpegdec at reduced scale, straight to planes; everything else by
+// the standard decoders at full scale.
+func decodePlanes(src Source, longEdge, workers int, pp *planePool) (y, cb, cr plane, gray bool, err error) {
+	if src.Format == JPEG {
+		if s := DCTScale(max(src.Width, src.Height), longEdge); s > 1 {
+			y, cb, cr, gray, err = decodeScaledJPEG(src, s, pp)
+			if !errors.Is(err, jpegdec.ErrUnsupported) {
+				return y, cb, cr, gray, err
+			}
+		}
+	}
+	img, err := decodeImage(src)
+	if err != nil {
+		return plane{}, plane{}, plane{}, false, err
+	}
+	b := img.Bounds()
+	if b.Empty() || int64(b.Dx())*int64(b.Dy()) > int64(max(src.Width, 1))*int64(max(src.Height, 1)) {
+		return plane{}, plane{}, plane{}, false, fmt.Errorf("decoded size %dx%d exceeds the declared %dx%d", b.Dx(), b.Dy(), src.Width, src.Height)
+	}
+	y, cb, cr, gray = toPlanes(img, workers, pp)
+	return y, cb, cr, gray, nil
+}
+
+// decodeScaledJPEG decodes a JPEG at 1/scale into pooled planes.
+func decodeScaledJPEG(src Source, scale int, pp *planePool) (y, cb, cr plane, gray bool, err error) {
+	var got []plane // in allocation order, which is component order
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("jpeg decoder panic: %v", r)
+		}
+		if err != nil {
+			for _, p := range got {
+				pp.put(p)
+			}
+		}
+	}()
+	img, err := jpegdec.Decode(src.Data, scale, func(w, h int) []byte {
+		p := pp.get(w, h)
+		got = append(got, p)
+		return p.pix
+	})
+	if err != nil {
+		return plane{}, plane{}, plane{}, false, err
+	}
+	if img.Width != src.Width || img.Height != src.Height || len(got) != len(img.Planes) {
+		return plane{}, plane{}, plane{}, false, fmt.Errorf("decoded size %dx%d differs from the declared %dx%d", img.Width, img.Height, src.Width, src.Height)
+	}
+	ps := make([]plane, len(got))
+	for i, p := range img.Planes {
+		ps[i] = plane{w: p.W, h: p.H, stride: p.Stride, pix: p.Pix, pooled: got[i].pooled}
+	}
+	if len(ps) == 1 {
+		return ps[0], plane{}, plane{}, true, nil
+	}
+	return ps[0], ps[1], ps[2], false, nil
 }
 
 // decodeImage decodes with the decoder for the sniffed format. A decoder

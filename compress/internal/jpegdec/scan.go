@@ -1,0 +1,144 @@
+package jpegdec
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// scan decodes the entropy-coded segment starting at pos into the
+// components' planes.
+func (d *decoder) scan(pos, scale int, alloc Alloc) error {
+	bs := 8 / scale // output pixels per block side
+	var mcuCols, mcuRows int
+	if len(d.comps) > 1 {
+		mcuCols, mcuRows = ceilDiv(d.width, 8*d.hmax), ceilDiv(d.height, 8*d.vmax)
+		for i := range d.comps {
+			c := &d.comps[i]
+			sw := mcuCols * c.h * bs
+			c.plane = Plane{
+				W:      ceilDiv(ceilDiv(d.width*c.h, d.hmax), scale),
+				H:      ceilDiv(ceilDiv(d.height*c.v, d.vmax), scale),
+				Stride: sw,
+				Pix:    alloc(sw, mcuRows*c.v*bs),
+			}
+		}
+	} else {
+		c := &d.comps[0]
+		mcuCols, mcuRows = ceilDiv(d.width, 8), ceilDiv(d.height, 8)
+		sw := mcuCols * bs
+		c.plane = Plane{W: ceilDiv(d.width, scale), H: ceilDiv(d.height, scale), Stride: sw, Pix: alloc(sw, mcuRows*bs)}
+	}
+	idct := idct1
+	switch scale {
+	case 2:
+		idct = idct4
+	case 4:
+		idct = idct2
+	}
+	keep := keepTable(bs)
+	coef := make([]int32, bs*bs)
+	r := &reader{data: d.data, pos: pos}
+	left, rst := d.restart, 0
+	for my := range mcuRows {
+		for mx := range mcuCols {
+			if d.restart > 0 {
+				if left == 0 {
+					if err := d.restartAt(r, rst); err != nil {
+						return err
+					}
+					rst, left = (rst+1)&7, d.restart
+				}
+				left--
+			}
+			for i := range d.comps {
+				c := &d.comps[i]
+				dc, ac, q := d.dc[c.td], d.ac[c.ta], &d.quant[c.tq]
+				p := &c.plane
+				for v := range c.v {
+					row := ((my*c.v + v) * bs) * p.Stride
+					for h := range c.h {
+						if err := block(r, dc, ac, q, &c.pred, &keep, coef); err != nil {
+							return err
+						}
+						idct(coef, p.Pix[row+(mx*c.h+h)*bs:], p.Stride)
+					}
+				}
+			}
+		}
+	}
+	if r.overrun() {
+		return FormatError("truncated entropy-coded data")
+	}
+	return nil
+}
+
+// restartAt checks that the interval just decoded ended cleanly at the
+// expected RSTn marker, then resets the reader and the DC predictions.
+func (d *decoder) restartAt(r *reader, n int) error {
+	if r.overrun() {
+		return FormatError("truncated restart interval")
+	}
+	m, next := nextMarker(r.data, r.pos)
+	if m != 0xD0+byte(n) {
+		return FormatError("missing restart marker")
+	}
+	r.pos = next
+	r.reset()
+	for i := range d.comps {
+		d.comps[i].pred = 0
+	}
+	return nil
+}
+
+// block decodes one 8x8 block, keeping the dequantised coefficients that
+// the reduced IDCT uses (keep maps zigzag index to their position in coef).
+func block(r *reader, dc, ac *huffman, q *[64]int32, pred *int32, keep *[80]int8, coef []int32) error {
+	clear(coef)
+	t, err := r.decode(dc)
+	if err != nil {
+		return err
+	}
+	if t > 11 {
+		return FormatError("bad DC difference size")
+	}
+	if t > 0 {
+		*pred += r.receive(uint(t))
+	}
+	coef[0] = *pred * q[0]
+	k := 1
+	for k < 64 {
+		if r.n < 16 {
+			r.fill()
+		}
+		if f := ac.fastAC[r.acc>>(64-lookBits)]; f != 0 {
+			l := uint(f & 0xFF)
+			r.acc <<= l
+			r.n -= l
+			k += int(f>>8) & 0xFF
+			if z := keep[k]; z >= 0 {
+				coef[z] = (f >> 16) * q[k]
+			}
+			k++
+			continue
+		}
+		rs, err := r.decode(ac)
+		if err != nil {
+			return err
+		}
+		run, s := rs>>4, rs&15
+		if s == 0 {
+			if run != 15 {
+				break // end of block
+			}
+			k += 16
+			continue
+		}
+		k += run
+		v := r.receive(uint(s))
+		if z := keep[k]; z >= 0 {
+			coef[z] = v * q[k]
+		}
+		k++
+	}
+	if k > 64 {
+		return FormatError("too many coefficients in a block")
+	}
+	return nil
+}
