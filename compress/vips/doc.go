@@ -12,6 +12,20 @@
 // flattened onto white, and libvips' operation cache is disabled so untrusted
 // inputs are not kept in memory.
 //
-// libvips keeps process-wide state (its thread pool, its error buffer); the
-// package initialises it once, on the first New.
+// JPEGs in RGB or grey are decoded by libjpeg directly, with jpegload's
+// settings and size rounding (the same pixels, as a test checks); CMYK and
+// YCCK JPEGs and the other formats go through libvips' loaders.
+//
+// libvips keeps process-wide state (its thread pool, its error buffer) and
+// is initialised once per process. The first New starts that in the
+// background and returns without waiting; Decode waits for it. Most of its
+// cost is loading the optional modules of Debian's libvips 8.14 (heif, jxl,
+// magick, openslide, poppler and the libraries they pull in, about 20 ms),
+// which libvips 8.14 offers no documented way to skip or defer; running it
+// beside the first JPEG decode, which needs no libvips, hides it when a
+// second core is free. An initialisation failure is therefore reported by
+// Decode (and by New once known). libvips sets $VIPSHOME when it is unset,
+// as vips_init always does; the package has it do so before starting the
+// background initialisation, so that no environment variable is written
+// while other threads run. It sets no other environment variable.
 package vips
