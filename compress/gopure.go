@@ -132,7 +132,7 @@ func DCTScale(long, limit int) int {
 func decodePlanes(src Source, longEdge, workers int, pp *planePool) (y, cb, cr plane, gray bool, err error) {
 	if src.Format == JPEG {
 		if s := DCTScale(max(src.Width, src.Height), longEdge); s > 1 {
-			y, cb, cr, gray, err = decodeScaledJPEG(src, s, pp)
+			y, cb, cr, gray, err = decodeScaledJPEG(src, s, workers, pp)
 			if !errors.Is(err, jpegdec.ErrUnsupported) {
 				return y, cb, cr, gray, err
 			}
@@ -151,7 +151,7 @@ func decodePlanes(src Source, longEdge, workers int, pp *planePool) (y, cb, cr p
 }
 
 // decodeScaledJPEG decodes a JPEG at 1/scale into pooled planes.
-func decodeScaledJPEG(src Source, scale int, pp *planePool) (y, cb, cr plane, gray bool, err error) {
+func decodeScaledJPEG(src Source, scale, workers int, pp *planePool) (y, cb, cr plane, gray bool, err error) {
 	var got []plane // in allocation order, which is component order
 	defer func() {
 		if r := recover(); r != nil {
@@ -163,11 +163,11 @@ func decodeScaledJPEG(src Source, scale int, pp *planePool) (y, cb, cr plane, gr
 			}
 		}
 	}()
-	img, err := jpegdec.Decode(src.Data, scale, func(w, h int) []byte {
+	img, err := jpegdec.Decode(src.Data, jpegdec.Options{Scale: scale, Concurrent: workers > 1, Alloc: func(w, h int) []byte {
 		p := pp.get(w, h)
 		got = append(got, p)
 		return p.pix
-	})
+	}})
 	if err != nil {
 		return plane{}, plane{}, plane{}, false, err
 	}

@@ -74,9 +74,21 @@ type decoder struct {
 	hmax, vmax    int
 }
 
-// Decode decodes data at 1/scale of its size (scale 1, 2, 4 or 8). alloc
-// provides the planes' memory (nil: make).
-func Decode(data []byte, scale int, alloc Alloc) (*Image, error) {
+// Options tune [Decode].
+type Options struct {
+	// Scale divides the image's size: 2, 4 or 8 (1 is refused as
+	// ErrUnsupported: full-scale decoding is image/jpeg's job).
+	Scale int
+	// Alloc provides the planes' memory (nil: make).
+	Alloc Alloc
+	// Concurrent runs the inverse DCTs on a second goroutine while the
+	// entropy decoding, which is serial, goes on.
+	Concurrent bool
+}
+
+// Decode decodes data as opts say.
+func Decode(data []byte, opts Options) (*Image, error) {
+	scale, alloc := opts.Scale, opts.Alloc
 	switch scale {
 	case 1, 2, 4, 8:
 	default:
@@ -151,7 +163,7 @@ func Decode(data []byte, scale int, alloc Alloc) (*Image, error) {
 			if err := d.parseSOS(seg); err != nil {
 				return nil, err
 			}
-			if err := d.scan(pos, scale, alloc); err != nil {
+			if err := d.scan(pos, scale, alloc, opts.Concurrent); err != nil {
 				return nil, err
 			}
 			img := &Image{Width: d.width, Height: d.height, Scale: scale}

@@ -97,7 +97,7 @@ func TestDecodeMatchesImageJPEG(t *testing.T) {
 			t.Parallel()
 			data := encode(t, photo(tc.w, tc.h, 7), tc.q)
 			ref := fullYCbCr(t, data)
-			got, err := Decode(data, tc.scale, nil)
+			got, err := Decode(data, Options{Scale: tc.scale})
 			require.NoError(t, err)
 			require.Len(t, got.Planes, 3)
 			assert.Equal(t, tc.w, got.Width)
@@ -118,6 +118,25 @@ func TestDecodeMatchesImageJPEG(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDecodeConcurrent: the inverse DCTs on a second goroutine give the
+// same planes as decoding on one, restart intervals included.
+func TestDecodeConcurrent(t *testing.T) {
+	t.Parallel()
+	data := encode(t, photo(801, 611, 3), 85)
+	for _, scale := range []int{2, 4, 8} {
+		one, err := Decode(data, Options{Scale: scale})
+		require.NoError(t, err)
+		two, err := Decode(data, Options{Scale: scale, Concurrent: true})
+		require.NoError(t, err)
+		require.Equal(t, one, two, "scale %d", scale)
+	}
+	// Cut inside the entropy-coded data: refused either way, no goroutine
+	// left blocked (the race detector and goleak-free exit show it).
+	_, err := Decode(data[:len(data)*2/3], Options{Scale: 2, Concurrent: true})
+	var fe FormatError
+	require.ErrorAs(t, err, &fe)
 }
 
 // chromaSize is the size of a chroma plane of a w x h image.
@@ -152,7 +171,7 @@ func TestDecodeVariants(t *testing.T) {
 		require.NoError(t, err)
 		for _, scale := range []int{2, 4, 8} {
 			t.Run(fmt.Sprintf("%s/%d", name, scale), func(t *testing.T) {
-				got, err := Decode(data, scale, nil)
+				got, err := Decode(data, Options{Scale: scale})
 				if unsupported[name] {
 					require.ErrorIs(t, err, ErrUnsupported)
 					return
@@ -195,23 +214,23 @@ func TestDecodeRefusesDamage(t *testing.T) {
 	sos := bytes.Index(data, []byte{0xFF, 0xDA})
 	require.Positive(t, sos)
 	for cut := 0; cut < len(data)-2; cut += 7 {
-		_, err := Decode(data[:cut], 2, nil)
+		_, err := Decode(data[:cut], Options{Scale: 2})
 		require.Error(t, err, "cut at %d", cut)
 		if cut > sos {
 			var fe FormatError
 			require.True(t, errors.As(err, &fe), "cut at %d: %v", cut, err)
 		}
 	}
-	_, err = Decode(nil, 2, nil)
+	_, err = Decode(nil, Options{Scale: 2})
 	assert.Error(t, err)
-	_, err = Decode(data, 3, nil)
+	_, err = Decode(data, Options{Scale: 3})
 	assert.Error(t, err)
 	// A restart marker out of sequence.
 	bad := bytes.Clone(data)
 	i := bytes.Index(bad[sos:], []byte{0xFF, 0xD1})
 	require.Positive(t, i)
 	bad[sos+i+1] = 0xD5
-	_, err = Decode(bad, 2, nil)
+	_, err = Decode(bad, Options{Scale: 2})
 	var fe FormatError
 	assert.ErrorAs(t, err, &fe)
 }
@@ -230,7 +249,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil || cfg.Width*cfg.Height > 1<<16 {
 			return
 		}
-		img, err := Decode(data, scale, nil)
+		img, err := Decode(data, Options{Scale: scale})
 		if err != nil {
 			return
 		}

@@ -4,7 +4,7 @@ func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // scan decodes the entropy-coded segment starting at pos into the
 // components' planes.
-func (d *decoder) scan(pos, scale int, alloc Alloc) error {
+func (d *decoder) scan(pos, scale int, alloc Alloc, concurrent bool) error {
 	bs := 8 / scale // output pixels per block side
 	var mcuCols, mcuRows int
 	if len(d.comps) > 1 {
@@ -32,41 +32,123 @@ func (d *decoder) scan(pos, scale int, alloc Alloc) error {
 	case 4:
 		idct = idct2
 	}
+	nb := bs * bs // coefficients kept per block
+	perMCU := 0
+	for _, c := range d.comps {
+		perMCU += c.h * c.v
+	}
+	rowLen := mcuCols * perMCU * nb
+	// The entropy decoding is serial; the inverse DCTs of a band of MCU
+	// rows run on a second goroutine while the next band is decoded.
+	const band = 4
+	bufs := 1
+	if concurrent && mcuRows > 2*band {
+		bufs = 3
+	}
+	free := make(chan []int32, bufs)
+	for range bufs {
+		free <- make([]int32, band*rowLen)
+	}
+	type job struct {
+		my0, rows int
+		coef      []int32
+	}
+	var work chan job
+	var done chan struct{}
+	if bufs > 1 {
+		work, done = make(chan job, bufs), make(chan struct{})
+		go func() {
+			defer close(done)
+			for j := range work {
+				d.inverse(j.my0, j.rows, mcuCols, bs, j.coef, idct)
+				free <- j.coef
+			}
+		}()
+	}
 	keep := keepTable(bs)
-	coef := make([]int32, bs*bs)
 	r := &reader{data: d.data, pos: pos}
-	left, rst := d.restart, 0
-	for my := range mcuRows {
-		for mx := range mcuCols {
-			if d.restart > 0 {
-				if left == 0 {
-					if err := d.restartAt(r, rst); err != nil {
-						return err
-					}
-					rst, left = (rst+1)&7, d.restart
-				}
-				left--
-			}
-			for i := range d.comps {
-				c := &d.comps[i]
-				dc, ac, q := d.dc[c.td], d.ac[c.ta], &d.quant[c.tq]
-				p := &c.plane
-				for v := range c.v {
-					row := ((my*c.v + v) * bs) * p.Stride
-					for h := range c.h {
-						if err := block(r, dc, ac, q, &c.pred, &keep, coef); err != nil {
-							return err
-						}
-						idct(coef, p.Pix[row+(mx*c.h+h)*bs:], p.Stride)
-					}
-				}
-			}
+	st := restartState{left: d.restart}
+	var err error
+	for my0 := 0; my0 < mcuRows && err == nil; my0 += band {
+		rows := min(band, mcuRows-my0)
+		coef := <-free
+		err = d.entropy(r, &st, rows, mcuCols, coef[:rows*rowLen], nb, &keep)
+		if err != nil {
+			break
 		}
+		if work != nil {
+			work <- job{my0, rows, coef}
+		} else {
+			d.inverse(my0, rows, mcuCols, bs, coef, idct)
+			free <- coef
+		}
+	}
+	if work != nil {
+		close(work)
+		<-done
+	}
+	if err != nil {
+		return err
 	}
 	if r.overrun() {
 		return FormatError("truncated entropy-coded data")
 	}
 	return nil
+}
+
+type restartState struct{ left, next int }
+
+// entropy decodes rows MCU rows into coef, nb coefficients per block in
+// decoding order.
+func (d *decoder) entropy(r *reader, st *restartState, rows, mcuCols int, coef []int32, nb int, keep *[80]int8) error {
+	clear(coef)
+	off := 0
+	for range rows {
+		for range mcuCols {
+			if d.restart > 0 {
+				if st.left == 0 {
+					if err := d.restartAt(r, st.next); err != nil {
+						return err
+					}
+					st.next, st.left = (st.next+1)&7, d.restart
+				}
+				st.left--
+			}
+			for i := range d.comps {
+				c := &d.comps[i]
+				dc, ac, q := d.dc[c.td], d.ac[c.ta], &d.quant[c.tq]
+				for range c.h * c.v {
+					if err := block(r, dc, ac, q, &c.pred, keep, coef[off:off+nb:off+nb]); err != nil {
+						return err
+					}
+					off += nb
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// inverse turns the coefficients of rows MCU rows from my0, as entropy
+// stored them, into pixels.
+func (d *decoder) inverse(my0, rows, mcuCols, bs int, coef []int32, idct func([]int32, []byte, int)) {
+	nb := bs * bs
+	off := 0
+	for my := my0; my < my0+rows; my++ {
+		for mx := range mcuCols {
+			for i := range d.comps {
+				c := &d.comps[i]
+				p := &c.plane
+				for v := range c.v {
+					row := ((my*c.v + v) * bs) * p.Stride
+					for h := range c.h {
+						idct(coef[off:off+nb:off+nb], p.Pix[row+(mx*c.h+h)*bs:], p.Stride)
+						off += nb
+					}
+				}
+			}
+		}
+	}
 }
 
 // restartAt checks that the interval just decoded ended cleanly at the
@@ -88,9 +170,9 @@ func (d *decoder) restartAt(r *reader, n int) error {
 }
 
 // block decodes one 8x8 block, keeping the dequantised coefficients that
-// the reduced IDCT uses (keep maps zigzag index to their position in coef).
+// the reduced IDCT uses (keep maps zigzag index to their position in coef,
+// which must be zero on entry).
 func block(r *reader, dc, ac *huffman, q *[64]int32, pred *int32, keep *[80]int8, coef []int32) error {
-	clear(coef)
 	t, err := r.decode(dc)
 	if err != nil {
 		return err
