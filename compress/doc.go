@@ -15,7 +15,10 @@
 //  3. Decodes, applies the EXIF orientation (all eight values) to the pixels,
 //     converts colour to sRGB, flattens alpha onto white, and resizes with a
 //     Lanczos-3 filter so the long edge is at most MaxLongEdge (default
-//     2048 px), never upscaling.
+//     2048 px), never upscaling. A JPEG at least about twice the limit is
+//     decoded at 1/2, 1/4 or 1/8 scale in the DCT domain whenever the
+//     result still reaches 95% of the limit ([DCTScale]): a 4032 px phone
+//     photo becomes 2016 px with no full-size decode and no resize.
 //  4. Encodes a baseline JPEG at the highest quality between the floor and
 //     the ceiling (default 60..85) that fits the byte budget (default 1 MiB),
 //     scaling down further if even the floor does not fit. The output is the
@@ -48,12 +51,19 @@
 // # Engines
 //
 // Decoding, resizing and encoding sit behind the small [Engine] interface.
-// The pure-Go [GoEngine] is the default and builds with CGO_ENABLED=0; it
-// resizes the decoder's Y, Cb and Cr planes directly with a separable
-// fixed-point Lanczos-3 filter in parallel, folds the orientation into the
-// resize, and codes JPEG strips in parallel joined by restart markers. The
-// libvips engine (package compress/vips, build tag vips) adds DCT-domain
-// shrink-on-load. Package compress/enginetest holds the one contract suite
+// The pure-Go [GoEngine] is the default and builds with CGO_ENABLED=0. It
+// decodes baseline JPEGs (what cameras and phones write) with its own
+// decoder, straight to Y, Cb and Cr planes at the DCT scale, running the
+// inverse DCTs on a second core while the serial entropy decoding goes on;
+// other JPEG variants go to image/jpeg. It resizes planes directly with a
+// separable fixed-point Lanczos-3 filter in parallel, folds the orientation
+// into the resize, and codes JPEG strips in parallel joined by restart
+// markers. The reduced inverse DCT keeps each block's lowest frequencies
+// (an ideal low-pass within the block, as libjpeg's scaled decoding does);
+// on the benchmark photo its output is within 0.2 dB PSNR of vipsthumbnail's
+// Lanczos against an ImageMagick Lanczos reference. The libvips engine
+// (package compress/vips, build tag vips) uses libjpeg-turbo's
+// shrink-on-load the same way. Package compress/enginetest holds the one contract suite
 // both must pass; package compress/engines picks an engine by name.
 //
 // HEIC is decoded by libheif: through gen2brain/heic (a WebAssembly build,

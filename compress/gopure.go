@@ -19,8 +19,10 @@ import (
 )
 
 // GoEngine is the pure-Go [Engine], the default: it builds with
-// CGO_ENABLED=0. It decodes with the standard library, x/image/webp and a
-// WebAssembly build of libheif (gen2brain/heic), and resizes with a
+// CGO_ENABLED=0. It decodes baseline JPEGs that [DCTScale] lets shrink with
+// its own scaled decoder (compress/internal/jpegdec), everything else with
+// the standard library, x/image/webp and a WebAssembly build of libheif
+// (gen2brain/heic), and resizes with a
 // separable Lanczos-3 filter in fixed point, working directly on the
 // decoder's Y, Cb and Cr planes (no RGBA copy of a JPEG), in parallel across
 // cores. Orientation is folded into the resize as flips plus a transpose of

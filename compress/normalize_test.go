@@ -264,3 +264,21 @@ func TestMetadataString(t *testing.T) {
 	assert.Equal(t, "none", compress.Metadata(0).String())
 	assert.Equal(t, "exif,gps,icc", (compress.MetaEXIF | compress.MetaGPS | compress.MetaICC).String())
 }
+
+func TestDCTScale(t *testing.T) {
+	for _, c := range []struct{ long, limit, want int }{
+		{4032, 2048, 2},  // 2016 >= 95% of 2048
+		{4000, 2048, 2},  // 2000
+		{3800, 2048, 1},  // 1900 < 1945.6
+		{8064, 2048, 4},  // 48 MP: 2016
+		{16384, 2048, 8}, // 2048
+		{2048, 2048, 1},  // at the limit: never shrink
+		{1000, 2048, 1},  // smaller: never upscale
+		{320, 160, 2},
+		{319, 160, 2}, // ceil(319/2) = 160
+		{303, 160, 2}, // ceil(303/2) = 152, exactly 95%
+		{301, 160, 1}, // 151 < 152
+	} {
+		assert.Equal(t, c.want, compress.DCTScale(c.long, c.limit), "DCTScale(%d, %d)", c.long, c.limit)
+	}
+}
