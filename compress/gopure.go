@@ -14,6 +14,7 @@ import (
 	"runtime"
 
 	"github.com/clinicpro/clinicalimages/compress/internal/jpegdec"
+	"github.com/clinicpro/clinicalimages/compress/internal/jpegenc"
 	"github.com/gen2brain/heic"
 	"golang.org/x/image/webp"
 )
@@ -397,7 +398,7 @@ func convertColour(y, cb, cr plane, ct *colourTransform, lut *[encodeLUTSize + 1
 
 var _ Picture = (*goPicture)(nil)
 
-// goPicture is the GoEngine's [Picture]: planes ready for image/jpeg.
+// goPicture is the GoEngine's [Picture]: planes ready for jpegenc.
 type goPicture struct {
 	y, cb, cr plane
 	gray      bool
@@ -408,23 +409,12 @@ type goPicture struct {
 
 func (p *goPicture) Size() (int, int) { return p.y.w, p.y.h }
 
-func (p *goPicture) image() image.Image {
-	r := image.Rect(0, 0, p.y.w, p.y.h)
-	if p.gray {
-		return &image.Gray{Pix: p.y.pix, Stride: p.y.stride, Rect: r}
-	}
-	ratio := image.YCbCrSubsampleRatio420
-	if p.full {
-		ratio = image.YCbCrSubsampleRatio444
-	}
-	return &image.YCbCr{Y: p.y.pix, Cb: p.cb.pix, Cr: p.cr.pix, YStride: p.y.stride, CStride: p.cb.stride, SubsampleRatio: ratio, Rect: r}
-}
-
 func (p *goPicture) EncodeJPEG(w io.Writer, quality int) error {
 	if p.y.pix == nil {
 		return errors.New("compress: picture is closed")
 	}
-	return encodeStrips(w, p.image(), quality, p.workers)
+	jp := func(q plane) jpegenc.Plane { return jpegenc.Plane{W: q.w, H: q.h, Stride: q.stride, Pix: q.pix} }
+	return jpegenc.Encode(w, jpegenc.Image{Y: jp(p.y), Cb: jp(p.cb), Cr: jp(p.cr), Gray: p.gray}, quality, p.workers)
 }
 
 func (p *goPicture) Shrink(ctx context.Context, longEdge int) (Picture, error) {
