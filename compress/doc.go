@@ -57,8 +57,9 @@
 // inverse DCTs on a second core while the serial entropy decoding goes on;
 // other JPEG variants go to image/jpeg. It resizes planes directly with a
 // separable fixed-point Lanczos-3 filter in parallel, folds the orientation
-// into the resize, and codes JPEG strips in parallel joined by restart
-// markers. The reduced inverse DCT keeps each block's lowest frequencies
+// into the resize, and encodes with its own baseline encoder straight from
+// the planes (image/jpeg's tables, a floating-point AAN forward DCT), coding
+// strips in parallel joined by restart markers. The reduced inverse DCT keeps each block's lowest frequencies
 // (an ideal low-pass within the block, as libjpeg's scaled decoding does);
 // on the benchmark photo its output is within 0.2 dB PSNR of vipsthumbnail's
 // Lanczos against an ImageMagick Lanczos reference. The libvips engine

@@ -139,3 +139,32 @@ func TestEncodeDeterministic(t *testing.T) {
 	}
 	assert.True(t, bytes.Contains(one.Bytes(), []byte{0xFF, 0xDD}), "restart interval between strips")
 }
+
+// FuzzEncode: any plane size and content and any quality give a JPEG that
+// image/jpeg decodes to the same size.
+func FuzzEncode(f *testing.F) {
+	f.Add(uint16(17), uint16(9), uint8(85), false, []byte{1, 2, 3})
+	f.Add(uint16(1), uint16(300), uint8(1), true, []byte{255})
+	f.Fuzz(func(t *testing.T, w, h uint16, q uint8, gray bool, fill []byte) {
+		w, h = w%600+1, h%600+1
+		if len(fill) == 0 {
+			fill = []byte{0}
+		}
+		mk := func(pw, ph int) Plane {
+			p := Plane{W: pw, H: ph, Stride: pw + 3, Pix: make([]byte, (pw+3)*ph)}
+			for i := range p.Pix {
+				p.Pix[i] = fill[i%len(fill)] + byte(i)
+			}
+			return p
+		}
+		img := Image{Y: mk(int(w), int(h)), Gray: gray}
+		if !gray {
+			img.Cb, img.Cr = mk((int(w)+1)/2, (int(h)+1)/2), mk((int(w)+1)/2, (int(h)+1)/2)
+		}
+		var out bytes.Buffer
+		require.NoError(t, Encode(&out, img, int(q), 2))
+		m, err := jpeg.Decode(bytes.NewReader(out.Bytes()))
+		require.NoError(t, err)
+		require.Equal(t, image.Pt(int(w), int(h)), m.Bounds().Size())
+	})
+}
