@@ -20,8 +20,9 @@ import (
 )
 
 // GoEngine is the pure-Go [Engine], the default: it builds with
-// CGO_ENABLED=0. It decodes baseline JPEGs that [DCTScale] lets shrink with
-// its own scaled decoder (compress/internal/jpegdec), everything else with
+// CGO_ENABLED=0. It decodes baseline JPEGs with its own decoder
+// (compress/internal/jpegdec), at the reduced scale [DCTScale] allows,
+// everything else with
 // the standard library, x/image/webp and a WebAssembly build of libheif
 // (gen2brain/heic), and resizes with a
 // separable Lanczos-3 filter in fixed point, working directly on the
@@ -129,16 +130,14 @@ func DCTScale(long, limit int) int {
 }
 
 // decodePlanes decodes src to Y, Cb and Cr planes (or one grey plane). A
-// baseline JPEG that DCTScale allows to shrink is decoded by
-// internal/jpegdec at reduced scale, straight to planes; everything else by
-// the standard decoders at full scale.
+// baseline JPEG is decoded by internal/jpegdec straight to planes, at the
+// reduced scale DCTScale allows; everything else by the standard decoders
+// at full scale.
 func decodePlanes(src Source, longEdge, workers int, pp *planePool) (y, cb, cr plane, gray bool, err error) {
 	if src.Format == JPEG {
-		if s := DCTScale(max(src.Width, src.Height), longEdge); s > 1 {
-			y, cb, cr, gray, err = decodeScaledJPEG(src, s, workers, pp)
-			if !errors.Is(err, jpegdec.ErrUnsupported) {
-				return y, cb, cr, gray, err
-			}
+		y, cb, cr, gray, err = decodeScaledJPEG(src, DCTScale(max(src.Width, src.Height), longEdge), workers, pp)
+		if !errors.Is(err, jpegdec.ErrUnsupported) {
+			return y, cb, cr, gray, err
 		}
 	}
 	img, err := decodeImage(src)
@@ -153,7 +152,8 @@ func decodePlanes(src Source, longEdge, workers int, pp *planePool) (y, cb, cr p
 	return y, cb, cr, gray, nil
 }
 
-// decodeScaledJPEG decodes a JPEG at 1/scale into pooled planes.
+// decodeScaledJPEG decodes a JPEG at 1/scale (1, 2, 4 or 8) into pooled
+// planes.
 func decodeScaledJPEG(src Source, scale, workers int, pp *planePool) (y, cb, cr plane, gray bool, err error) {
 	var got []plane // in allocation order, which is component order
 	defer func() {

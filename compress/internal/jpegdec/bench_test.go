@@ -40,6 +40,17 @@ func BenchmarkDecodeHalf12MPConcurrent(b *testing.B) {
 	}
 }
 
+func BenchmarkDecodeFull12MPConcurrent(b *testing.B) {
+	in := photo12MP()
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := jpegdec.Decode(in, jpegdec.Options{Scale: 1, Concurrent: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkImageJPEG12MP(b *testing.B) {
 	in := photo12MP()
 	b.SetBytes(int64(len(in)))

@@ -76,8 +76,7 @@ type decoder struct {
 
 // Options tune [Decode].
 type Options struct {
-	// Scale divides the image's size: 2, 4 or 8 (1 is refused as
-	// ErrUnsupported: full-scale decoding is image/jpeg's job).
+	// Scale divides the image's size: 1, 2, 4 or 8.
 	Scale int
 	// Alloc provides the planes' memory (nil: make).
 	Alloc Alloc
@@ -93,9 +92,6 @@ func Decode(data []byte, opts Options) (*Image, error) {
 	case 1, 2, 4, 8:
 	default:
 		return nil, fmt.Errorf("jpegdec: scale %d is not 1, 2, 4 or 8", scale)
-	}
-	if scale == 1 {
-		return nil, ErrUnsupported // full-scale decode is image/jpeg's job
 	}
 	if alloc == nil {
 		alloc = func(w, h int) []byte { return make([]byte, w*h) }

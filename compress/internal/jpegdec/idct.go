@@ -83,3 +83,71 @@ func idct2(c []int32, dst []byte, stride int) {
 func idct1(c []int32, dst []byte, _ int) {
 	dst[0] = clampInt((c[0] + 4) >> 3)
 }
+
+// aanIDCT folds the Arai-Agui-Nakajima scale factors, cos(kπ/16)·√2 (1 at
+// 0), into each dequantised coefficient of a full 8x8 inverse DCT.
+var aanIDCT = func() (t [64]float32) {
+	aan := [8]float64{1.0, 1.387039845, 1.306562965, 1.175875602, 1.0, 0.785694958, 0.541196100, 0.275899379}
+	for i := range t {
+		t[i] = float32(aan[i/8] * aan[i%8] / 8) // the 1/8 is the transform's own scale
+	}
+	return t
+}()
+
+// idct8 is the full-size floating-point inverse DCT (the Arai-Agui-Nakajima
+// factorisation: 5 multiplications per 8 points).
+func idct8(c []int32, dst []byte, stride int) {
+	c = c[:64]
+	var ws [64]float32
+	for u := range 8 {
+		if c[8+u] == 0 && c[16+u] == 0 && c[24+u] == 0 && c[32+u] == 0 && c[40+u] == 0 && c[48+u] == 0 && c[56+u] == 0 {
+			v := float32(c[u]) * aanIDCT[u]
+			for y := range 8 {
+				ws[8*y+u] = v
+			}
+			continue
+		}
+		var in [8]float32
+		for v := range 8 {
+			in[v] = float32(c[8*v+u]) * aanIDCT[8*v+u]
+		}
+		var out [8]float32
+		idct1D(&in, &out)
+		for y := range 8 {
+			ws[8*y+u] = out[y]
+		}
+	}
+	for y := range 8 {
+		in := (*[8]float32)(ws[8*y : 8*y+8])
+		var out [8]float32
+		idct1D(in, &out)
+		row := dst[y*stride : y*stride+8 : y*stride+8]
+		for x := range 8 {
+			row[x] = clampPix(out[x])
+		}
+	}
+}
+
+func idct1D(in, out *[8]float32) {
+	// Even part.
+	tmp10, tmp11 := in[0]+in[4], in[0]-in[4]
+	tmp13 := in[2] + in[6]
+	tmp12 := (in[2]-in[6])*1.414213562 - tmp13
+	tmp0, tmp3 := tmp10+tmp13, tmp10-tmp13
+	tmp1, tmp2 := tmp11+tmp12, tmp11-tmp12
+	// Odd part.
+	z13, z10 := in[5]+in[3], in[5]-in[3]
+	z11, z12 := in[1]+in[7], in[1]-in[7]
+	tmp7 := z11 + z13
+	tmp11 = (z11 - z13) * 1.414213562
+	z5 := (z10 + z12) * 1.847759065
+	tmp10 = 1.082392200*z12 - z5
+	tmp12 = -2.613125930*z10 + z5
+	tmp6 := tmp12 - tmp7
+	tmp5 := tmp11 - tmp6
+	tmp4 := tmp10 + tmp5
+	out[0], out[7] = tmp0+tmp7, tmp0-tmp7
+	out[1], out[6] = tmp1+tmp6, tmp1-tmp6
+	out[2], out[5] = tmp2+tmp5, tmp2-tmp5
+	out[4], out[3] = tmp3+tmp4, tmp3-tmp4
+}

@@ -27,6 +27,8 @@ func (d *decoder) scan(pos, scale int, alloc Alloc, concurrent bool) error {
 	}
 	idct := idct1
 	switch scale {
+	case 1:
+		idct = idct8
 	case 2:
 		idct = idct4
 	case 4:
@@ -99,9 +101,8 @@ func (d *decoder) scan(pos, scale int, alloc Alloc, concurrent bool) error {
 type restartState struct{ left, next int }
 
 // entropy decodes rows MCU rows into coef, nb coefficients per block in
-// decoding order.
+// decoding order. coef must be zero: inverse leaves it so.
 func (d *decoder) entropy(r *reader, st *restartState, rows, mcuCols int, coef []int32, nb int, keep *[80]int8) error {
-	clear(coef)
 	off := 0
 	for range rows {
 		for range mcuCols {
@@ -130,7 +131,8 @@ func (d *decoder) entropy(r *reader, st *restartState, rows, mcuCols int, coef [
 }
 
 // inverse turns the coefficients of rows MCU rows from my0, as entropy
-// stored them, into pixels.
+// stored them, into pixels, zeroing them for the next band (here, on the
+// second core, while they are in cache).
 func (d *decoder) inverse(my0, rows, mcuCols, bs int, coef []int32, idct func([]int32, []byte, int)) {
 	nb := bs * bs
 	off := 0
@@ -142,7 +144,9 @@ func (d *decoder) inverse(my0, rows, mcuCols, bs int, coef []int32, idct func([]
 				for v := range c.v {
 					row := ((my*c.v + v) * bs) * p.Stride
 					for h := range c.h {
-						idct(coef[off:off+nb:off+nb], p.Pix[row+(mx*c.h+h)*bs:], p.Stride)
+						b := coef[off : off+nb : off+nb]
+						idct(b, p.Pix[row+(mx*c.h+h)*bs:], p.Stride)
+						clear(b)
 						off += nb
 					}
 				}
