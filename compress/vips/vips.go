@@ -311,20 +311,6 @@ func formatCode(f compress.Format) (C.int, bool) {
 	return 0, false
 }
 
-// jpegShrink picks the largest DCT-domain shrink (8, 4, 2) whose result still
-// reaches 95% of the limit.
-func jpegShrink(long, limit int) int {
-	if long <= limit {
-		return 1
-	}
-	for _, s := range []int{8, 4, 2} {
-		if float64((long+s-1)/s) >= 0.95*float64(limit) {
-			return s
-		}
-	}
-	return 1
-}
-
 // Decode implements [compress.Engine].
 func (e *Engine) Decode(ctx context.Context, src compress.Source, longEdge int) (compress.Picture, error) {
 	return decode(ctx, src, longEdge, true)
@@ -340,7 +326,7 @@ func decode(ctx context.Context, src compress.Source, longEdge int, libjpeg bool
 	startInit()
 	shrink := 1
 	if src.Format == compress.JPEG {
-		shrink = jpegShrink(max(src.Width, src.Height), longEdge)
+		shrink = compress.DCTScale(max(src.Width, src.Height), longEdge)
 	}
 	cur := &image{}
 	defer cur.close()
