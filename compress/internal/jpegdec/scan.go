@@ -1,5 +1,7 @@
 package jpegdec
 
+import "fmt"
+
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // scan decodes the entropy-coded segment starting at pos into the
@@ -57,10 +59,20 @@ func (d *decoder) scan(pos, scale int, alloc Alloc, concurrent bool) error {
 	}
 	var work chan job
 	var done chan struct{}
+	var workerPanic any // set before done closes
 	if bufs > 1 {
 		work, done = make(chan job, bufs), make(chan struct{})
 		go func() {
 			defer close(done)
+			defer func() {
+				// Not expected (every write is in bounds by construction),
+				// but a panic here could not be recovered by the caller.
+				if workerPanic = recover(); workerPanic != nil {
+					for j := range work { // keep the decoder's buffers coming
+						free <- j.coef
+					}
+				}
+			}()
 			for j := range work {
 				d.inverse(j.my0, j.rows, mcuCols, bs, j.coef, idct)
 				free <- j.coef
@@ -88,6 +100,9 @@ func (d *decoder) scan(pos, scale int, alloc Alloc, concurrent bool) error {
 	if work != nil {
 		close(work)
 		<-done
+		if workerPanic != nil {
+			return fmt.Errorf("jpegdec: inverse DCT failed: %v", workerPanic)
+		}
 	}
 	if err != nil {
 		return err
