@@ -15,49 +15,35 @@ var photo12MP = sync.OnceValue(func() []byte {
 	return enginetest.EncodeJPEG(enginetest.Photo(4032, 3024, 42, true), 92)
 })
 
-// BenchmarkDecodeHalf12MP decodes the photo at 1/2 scale, as the pure-Go
-// engine does for a 2048 px limit; BenchmarkImageJPEG12MP is image/jpeg's
-// full decode of the same bytes, the path it replaces.
-func BenchmarkDecodeHalf12MP(b *testing.B) {
+// BenchmarkDecode12MP decodes the photo at 1/2 scale, as the pure-Go
+// engine does for a 2048 px limit, on one goroutine and with the inverse
+// DCTs on a second, and at full scale; image/jpeg's full decode of the
+// same bytes, the path jpegdec replaces, is the baseline.
+func BenchmarkDecode12MP(b *testing.B) {
 	in := photo12MP()
-	b.SetBytes(int64(len(in)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := jpegdec.Decode(in, jpegdec.Options{Scale: 2}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkDecodeHalf12MPConcurrent(b *testing.B) {
-	in := photo12MP()
-	b.SetBytes(int64(len(in)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := jpegdec.Decode(in, jpegdec.Options{Scale: 2, Concurrent: true}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkDecodeFull12MPConcurrent(b *testing.B) {
-	in := photo12MP()
-	b.SetBytes(int64(len(in)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := jpegdec.Decode(in, jpegdec.Options{Scale: 1, Concurrent: true}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkImageJPEG12MP(b *testing.B) {
-	in := photo12MP()
-	b.SetBytes(int64(len(in)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := jpeg.Decode(bytes.NewReader(in)); err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range []struct {
+		name string
+		opts jpegdec.Options
+	}{
+		{"half", jpegdec.Options{Scale: 2}},
+		{"half-concurrent", jpegdec.Options{Scale: 2, Concurrent: true}},
+		{"full-concurrent", jpegdec.Options{Scale: 1, Concurrent: true}},
+		{"image-jpeg", jpegdec.Options{}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				if c.opts.Scale == 0 {
+					_, err = jpeg.Decode(bytes.NewReader(in))
+				} else {
+					_, err = jpegdec.Decode(in, c.opts)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
