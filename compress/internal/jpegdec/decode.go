@@ -221,9 +221,6 @@ func (d *decoder) parseSOF(seg []byte) error {
 		if cb.h != cr.h || cb.v != cr.v || y.h < cb.h || y.v < cb.v {
 			return ErrUnsupported // chroma sampled unlike the usual layouts
 		}
-		if d.adobe && d.adobeXform == 0 || !d.jfif && !d.adobe && y.id == 'R' && cb.id == 'G' && cr.id == 'B' {
-			return ErrUnsupported // RGB-coded
-		}
 	}
 	for _, c := range d.comps {
 		d.hmax, d.vmax = max(d.hmax, c.h), max(d.vmax, c.v)
@@ -306,6 +303,9 @@ func (d *decoder) parseSOS(seg []byte) error {
 	}
 	if ns != len(d.comps) {
 		return ErrUnsupported // components in separate scans
+	}
+	if c := d.comps; len(c) == 3 && (d.adobe && d.adobeXform == 0 || !d.jfif && !d.adobe && c[0].id == 'R' && c[1].id == 'G' && c[2].id == 'B') {
+		return ErrUnsupported // RGB-coded (the Adobe segment may follow the frame header)
 	}
 	for i := range ns {
 		id, t := seg[1+2*i], seg[2+2*i]
