@@ -56,7 +56,6 @@ type component struct {
 	td, ta int // DC and AC Huffman tables (from the scan)
 	pred   int32
 	plane  Plane
-	blocks int // blocks per line in the padded plane (non-interleaved)
 }
 
 type decoder struct {
