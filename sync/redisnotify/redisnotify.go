@@ -29,10 +29,60 @@
 // reconnect, a full buffer); the stream never does, and each subscriber
 // re-reads the stream at least every recheck interval, so a lost wake-up
 // delays an event by at most that interval and never loses it.
+//
+// # Redis restarts and lost connections
+//
+// A subscription survives Redis going away: when a read of the stream fails
+// with a connection error (refused, reset, timed out, Redis still loading its
+// data after a restart), the subscription keeps retrying with a backoff that
+// doubles from 50ms up to a bound (default 2s, see [WithReconnectBackoff])
+// until Redis answers, its context ends, it is closed, or the hub is closed.
+// Nothing is delivered meanwhile and Events stays open. Once Redis answers,
+// the subscription reads the stream after the last event it delivered, so
+// the events published meanwhile through other connections or instances
+// arrive in order, with no gap and no duplicate. The wake-up subscription
+// reconnects by itself (go-redis re-subscribes); when it does, every
+// subscriber on the instance re-reads the stream at once, since wake-ups sent
+// while it was away are lost.
+//
+// If the history itself was lost (Redis restarted without persistence, or
+// the stream expired or was deleted) the session's ids start again at 1 and
+// the ids a subscriber holds mean nothing any more. Every stream entry
+// carries a token naming its life, chosen when the stream was created and
+// copied by every later publish; a subscription remembers the token of the
+// events it delivered, and when the stream is gone or carries another token
+// it delivers a [sync.Resync] event, exactly as for a subscriber that fell
+// behind the history, and then carries on with the new history's events.
+// That Resync's id is the new history's newest id, or one less when that
+// equals the last id delivered (a Resync at the cursor itself would read as
+// "up to date"); either way every later event has a larger id and the next
+// event follows it without a gap. A subscription opened with after > 0 learns the
+// token at its first read, so a history lost before that (a client resuming
+// with a Last-Event-ID from before the restart) is detected from the ids
+// alone: only when the new history has not yet reached the id resumed from.
+// Streams written by a version without tokens keep none until they are
+// created again; during a rolling upgrade, an entry appended by an older
+// instance to a stream that has a token makes that stream's subscribers
+// receive one needless Resync.
+//
+// Errors that retrying cannot cure still end the subscription with the
+// error: a closed Redis client (redis.ErrClosed), an error reply other than
+// LOADING, BUSY, MASTERDOWN, TRYAGAIN, CLUSTERDOWN or max-clients, or an
+// entry that cannot be decoded.
+//
+// Publish never retries beyond what the go-redis client itself does and
+// never waits for Redis to come back: while Redis is unreachable it returns
+// an error wrapping the client's, as soon as the client gives up (its dial,
+// read and retry limits: under two seconds for a refused connection with
+// go-redis's defaults; ctx's deadline as well when the client has
+// ContextTimeoutEnabled), and the caller decides what to do. [Hub.Since]
+// and [Hub.Presence] likewise report the error. New still fails if Redis
+// cannot be reached when it is called.
 package redisnotify
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,6 +90,7 @@ import (
 	"strconv"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -62,6 +113,7 @@ type config struct {
 	now       func() time.Time
 	logger    *slog.Logger
 	follow    sync.FollowConfig
+	backoff   time.Duration // the longest pause between reconnection attempts
 }
 
 // WithPrefix sets the prefix of every key and of the wake-up channel
@@ -109,6 +161,20 @@ func WithRecheck(d time.Duration) Option {
 			return fmt.Errorf("redisnotify: recheck %v outside [10ms, 1m]", d)
 		}
 		c.follow.Recheck = d
+		return nil
+	}
+}
+
+// WithReconnectBackoff bounds the pause between a subscription's attempts to
+// read the stream again after losing Redis (default 2s, within [10ms, 1m]).
+// The pause starts at 50ms (or the bound, if smaller) and doubles, with
+// jitter, up to the bound.
+func WithReconnectBackoff(limit time.Duration) Option {
+	return func(c *config) error {
+		if limit < 10*time.Millisecond || limit > time.Minute {
+			return fmt.Errorf("redisnotify: reconnect backoff %v outside [10ms, 1m]", limit)
+		}
+		c.backoff = limit
 		return nil
 	}
 }
@@ -166,6 +232,24 @@ type Hub struct {
 	listener chan struct{} // closed when the listener has exited
 
 	waits *wakeset.Set
+
+	// genBase and genSeq make the token a publish offers for a stream it
+	// creates (see publishScript): unique across instances and lives.
+	genBase string
+	genSeq  atomic.Uint64
+
+	watchMu gosync.Mutex
+	watch   map[string]*watched // sessions with subscribers on this instance
+}
+
+// watched is what the listener knows of a session that has subscribers here.
+type watched struct {
+	refs int
+	// gen is the history token of the newest wake-up received for the
+	// session, valid when genOK. Subscribers trust the wake-up cache only
+	// while it names the history they follow.
+	gen   string
+	genOK bool
 }
 
 var (
@@ -174,28 +258,44 @@ var (
 	_ sync.History        = (*Hub)(nil)
 	_ sync.PresenceReader = (*Hub)(nil)
 	_ sync.Log            = redisLog{}
+	_ sync.Log            = (*subLog)(nil)
 )
 
 // publishScript assigns the id (one more than the newest entry's), appends,
 // caps, refreshes expiry, records presence and wakes every instance,
 // atomically.
 //
+// Every entry carries the token of the stream's life in field "g": the
+// publish that creates the stream sets the token it was offered, later ones
+// copy the newest entry's (a stream written before tokens existed keeps
+// none until it is created again).
+//
 // KEYS: stream, presence. ARGV: entry JSON, maxlen, ttl ms, wake channel,
-// presence ("", "1" or "0"), presence time (unix ms), session. The wake-up
-// message is "session\nid\nentry JSON".
+// presence ("", "1" or "0"), presence time (unix ms), session, token for a
+// new stream. The wake-up message is "session\nid\ntoken\nentry JSON".
 const publishScript = `
 local id = 1
+local gen = ARGV[8]
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if #last > 0 then
   id = tonumber(string.match(last[1][1], '^0%-(%d+)$')) + 1
+  gen = ''
+  local f = last[1][2]
+  for i = 1, #f - 1, 2 do
+    if f[i] == 'g' then gen = f[i + 1] end
+  end
 end
-redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '0-' .. id, 'e', ARGV[1])
+if gen ~= '' then
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '0-' .. id, 'e', ARGV[1], 'g', gen)
+else
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '0-' .. id, 'e', ARGV[1])
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[2], 'phone', ARGV[5], 'since', ARGV[6])
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[7] .. '\n' .. id .. '\n' .. ARGV[1])
+redis.call('PUBLISH', ARGV[4], ARGV[7] .. '\n' .. id .. '\n' .. gen .. '\n' .. ARGV[1])
 return id
 `
 
@@ -212,6 +312,7 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts ...Option) (*Hub, 
 		grace:     sync.DefaultExpiredGrace,
 		now:       time.Now,
 		logger:    slog.New(slog.DiscardHandler),
+		backoff:   2 * time.Second,
 	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -226,6 +327,8 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts ...Option) (*Hub, 
 		closed:   make(chan struct{}),
 		listener: make(chan struct{}),
 		waits:    wakeset.New(),
+		genBase:  rand.Text()[:16] + ".",
+		watch:    make(map[string]*watched),
 	}
 	h.cfg.follow.Done = h.closed
 	h.cfg.follow.Group = &h.subs
@@ -236,11 +339,14 @@ func New(ctx context.Context, rdb redis.UniversalClient, opts ...Option) (*Hub, 
 		_ = h.pubsub.Close()
 		return nil, fmt.Errorf("redisnotify: subscribing to wake-ups: %w", err)
 	}
-	go h.listen(h.pubsub.Channel(redis.WithChannelSize(1024)))
+	// The channel also carries the subscription confirmations go-redis
+	// reads when it re-subscribes after losing the connection: the
+	// listener's cue that wake-ups were lost. (New's Receive took the first.)
+	go h.listen(h.pubsub.ChannelWithSubscriptions(redis.WithChannelSize(1024)))
 	return h, nil
 }
 
-func (h *Hub) listen(msgs <-chan *redis.Message) {
+func (h *Hub) listen(msgs <-chan any) {
 	defer close(h.listener)
 	for {
 		select {
@@ -248,33 +354,113 @@ func (h *Hub) listen(msgs <-chan *redis.Message) {
 			if !ok {
 				return
 			}
-			h.received(m.Payload)
+			switch m := m.(type) {
+			case *redis.Message:
+				h.received(m.Payload)
+			case *redis.Subscription:
+				if m.Kind == "subscribe" {
+					h.resubscribed()
+				}
+			}
 		case <-h.closed:
 			return
 		}
 	}
 }
 
-// received handles a wake-up message "session\nid\nentry JSON". It is
+// received handles a wake-up message "session\nid\ntoken\nentry JSON" (or
+// "session\nid\nentry JSON" from an instance that predates tokens). It is
 // called from the listener goroutine only, so wake-ups keep their order.
 func (h *Hub) received(payload string) {
 	session, rest, _ := strings.Cut(payload, "\n")
-	if !h.waits.Watched(session) {
+	h.watchMu.Lock()
+	w := h.watch[session]
+	if w == nil {
+		h.watchMu.Unlock()
 		return // no subscriber here: nothing to wake, nothing to decode
 	}
-	ev, decoded := decodeWake(rest)
+	ev, gen, decoded := decodeWake(rest)
+	// The token is recorded before the event enters the cache, so a
+	// subscriber that checks it after reading the cache never takes an
+	// event of another history for one of its own.
+	w.gen, w.genOK = gen, decoded && gen != noGen
+	h.watchMu.Unlock()
 	h.waits.Received(session, ev, decoded)
 }
 
-func decodeWake(s string) (sync.Event, bool) {
-	rawID, entry, ok := strings.Cut(s, "\n")
+// noGen stands for "the wake-up named no history token" (an older
+// instance's message); real tokens never contain a newline.
+const noGen = "\n"
+
+func decodeWake(s string) (ev sync.Event, gen string, ok bool) {
+	rawID, rest, ok := strings.Cut(s, "\n")
 	id, err := strconv.ParseUint(rawID, 10, 64)
-	var ev sync.Event
-	if !ok || err != nil || id == 0 || json.Unmarshal([]byte(entry), &ev) != nil {
-		return sync.Event{}, false
+	if !ok || err != nil || id == 0 {
+		return sync.Event{}, noGen, false
+	}
+	gen, entry := noGen, rest
+	if !strings.HasPrefix(rest, "{") {
+		gen, entry, ok = strings.Cut(rest, "\n")
+		if !ok {
+			return sync.Event{}, noGen, false
+		}
+	}
+	if json.Unmarshal([]byte(entry), &ev) != nil {
+		return sync.Event{}, noGen, false
 	}
 	ev.ID = id
-	return ev, true
+	return ev, gen, true
+}
+
+// resubscribed runs on the listener goroutine when the wake-up subscription
+// was re-established: the messages sent while it was down are lost, and
+// Redis may have restarted with another history. Every session watched here
+// forgets its cached wake-ups and their token, and its subscribers are woken
+// to read the stream.
+func (h *Hub) resubscribed() {
+	h.watchMu.Lock()
+	sessions := make([]string, 0, len(h.watch))
+	for s, w := range h.watch {
+		w.gen, w.genOK = "", false
+		sessions = append(sessions, s)
+	}
+	h.watchMu.Unlock()
+	h.cfg.logger.Info("redisnotify: wake-up channel re-subscribed; waking subscribers", "sessions", len(sessions))
+	for _, s := range sessions {
+		h.waits.Received(s, sync.Event{}, false) // wakes and empties the cache
+	}
+}
+
+// watchSession registers a holder of session's wake-ups (see subLog.Wait).
+func (h *Hub) watchSession(session string) {
+	h.watchMu.Lock()
+	defer h.watchMu.Unlock()
+	w := h.watch[session]
+	if w == nil {
+		w = &watched{}
+		h.watch[session] = w
+	}
+	w.refs++
+}
+
+func (h *Hub) unwatchSession(session string) {
+	h.watchMu.Lock()
+	defer h.watchMu.Unlock()
+	if w := h.watch[session]; w != nil {
+		if w.refs--; w.refs <= 0 {
+			delete(h.watch, session)
+		}
+	}
+}
+
+// wakeGen reports the history token of the session's newest wake-up.
+func (h *Hub) wakeGen(session string) (string, bool) {
+	h.watchMu.Lock()
+	defer h.watchMu.Unlock()
+	if w := h.watch[session]; w != nil && w.genOK {
+		return w.gen, true
+	}
+	return "", false
 }
 
 // keys returns the stream and presence keys of a session; the braces make
@@ -332,8 +518,9 @@ func (h *Hub) Publish(ctx context.Context, ev sync.Event) (sync.Event, error) {
 		presence = "0"
 	}
 	stream, pres := h.keys(ev.Session)
+	gen := h.genBase + strconv.FormatUint(h.genSeq.Add(1), 36)
 	id, err := h.publish.Run(ctx, h.rdb, []string{stream, pres},
-		entry, h.cfg.history, ttl.Milliseconds(), h.wakeCh, presence, now.UnixMilli(), ev.Session).Uint64()
+		entry, h.cfg.history, ttl.Milliseconds(), h.wakeCh, presence, now.UnixMilli(), ev.Session, gen).Uint64()
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return sync.Event{}, ctxErr
@@ -346,7 +533,10 @@ func (h *Hub) Publish(ctx context.Context, ev sync.Event) (sync.Event, error) {
 	return ev, nil
 }
 
-// Subscribe implements sync.Subscriber.
+// Subscribe implements sync.Subscriber. The subscription outlives lost
+// connections and Redis restarts (see the package documentation): it waits
+// for Redis, resumes after the last event it delivered, and delivers a
+// sync.Resync if the history was lost meanwhile.
 func (h *Hub) Subscribe(ctx context.Context, session string, after uint64) (sync.Subscription, error) {
 	if err := validSession(session); err != nil {
 		return nil, err
@@ -359,7 +549,7 @@ func (h *Hub) Subscribe(ctx context.Context, session string, after uint64) (sync
 	if h.isClosed() {
 		return nil, sync.ErrClosed
 	}
-	return sync.Follow(ctx, redisLog{h}, session, after, h.cfg.follow), nil
+	return sync.Follow(ctx, &subLog{h: h}, session, after, h.cfg.follow), nil
 }
 
 // Since implements sync.History.
@@ -426,33 +616,50 @@ func (l redisLog) Read(ctx context.Context, session string, after uint64, limit 
 	if events, latest, ok := l.h.waits.Cached(session, after, limit); ok {
 		return events, latest, nil
 	}
-	stream, _ := l.h.keys(session)
+	events, latest, _, err := l.h.readStream(ctx, session, after, limit)
+	return events, latest, err
+}
+
+// readStream reads the range after "after" and the newest entry in one
+// MULTI, so the events and the newest id are one snapshot, and returns the
+// history token of the newest entry ("" when it has none or the stream does
+// not exist, latest 0).
+func (h *Hub) readStream(ctx context.Context, session string, after uint64, limit int) ([]sync.Event, uint64, string, error) {
+	stream, _ := h.keys(session)
 	var xr, newest *redis.XMessageSliceCmd
-	_, err := l.h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		xr = p.XRangeN(ctx, stream, "0-"+strconv.FormatUint(after+1, 10), "+", int64(limit))
 		newest = p.XRevRangeN(ctx, stream, "+", "-", 1)
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, "", err
 	}
 	var latest uint64
+	var gen string
 	if top := newest.Val(); len(top) > 0 {
 		if latest, err = entryID(top[0].ID); err != nil {
-			return nil, 0, err
+			return nil, 0, "", err
 		}
+		gen, _ = top[0].Values["g"].(string)
 	}
-	l.h.waits.ForgetNewerThan(session, latest)
+	// Cached wake-ups newer than this snapshot belong to a previous history
+	// (the stream was lost and started again), unless they carry this
+	// history's token: then they only raced the read, and dropping them
+	// would send the next reads to Redis too.
+	if wg, ok := h.wakeGen(session); !ok || wg != gen || latest == 0 {
+		h.waits.ForgetNewerThan(session, latest)
+	}
 	msgs := xr.Val()
 	events := make([]sync.Event, 0, len(msgs))
 	for _, m := range msgs {
 		ev, err := decode(m)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, "", err
 		}
 		events = append(events, ev)
 	}
-	return events, latest, nil
+	return events, latest, gen, nil
 }
 
 // entryID parses a stream entry id "0-<event id>".
@@ -460,7 +667,7 @@ func entryID(s string) (uint64, error) {
 	ms, seq, ok := strings.Cut(s, "-")
 	id, err := strconv.ParseUint(seq, 10, 64)
 	if !ok || ms != "0" || err != nil || id == 0 {
-		return 0, fmt.Errorf("unexpected stream entry id %q", s)
+		return 0, &corruptError{fmt.Errorf("unexpected stream entry id %q", s)}
 	}
 	return id, nil
 }
@@ -472,11 +679,11 @@ func decode(m redis.XMessage) (sync.Event, error) {
 	}
 	raw, ok := m.Values["e"].(string)
 	if !ok {
-		return sync.Event{}, fmt.Errorf("stream entry %s has no event", m.ID)
+		return sync.Event{}, &corruptError{fmt.Errorf("stream entry %s has no event", m.ID)}
 	}
 	var ev sync.Event
 	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
-		return sync.Event{}, fmt.Errorf("stream entry %s: %w", m.ID, err)
+		return sync.Event{}, &corruptError{fmt.Errorf("stream entry %s: %w", m.ID, err)}
 	}
 	ev.ID = id
 	return ev, nil

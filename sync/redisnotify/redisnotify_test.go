@@ -486,9 +486,17 @@ func TestLostWakeUpFoundAtRecheck(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, ev.ID, (<-sub.Events()).ID)
 	}
+	// Written as Publish would, with the history token the stream's entries
+	// carry (an entry without it would be another history: a Resync).
+	stream := prefix + ":{" + session + "}:events"
+	top, err := rdb.XRevRangeN(t.Context(), stream, "+", "-", 1).Result()
+	require.NoError(t, err)
+	require.Len(t, top, 1)
+	gen, _ := top[0].Values["g"].(string)
+	require.NotEmpty(t, gen, "entries carry their history's token")
 	entry := `{"id":0,"session":"` + session + `","type":"image.removed","time":"2026-11-25T09:00:00Z"}`
 	require.NoError(t, rdb.XAdd(t.Context(), &redis.XAddArgs{
-		Stream: prefix + ":{" + session + "}:events", ID: "0-4", Values: []string{"e", entry},
+		Stream: stream, ID: "0-4", Values: []string{"e", entry, "g", gen},
 	}).Err())
 	select {
 	case got := <-sub.Events():
