@@ -41,19 +41,14 @@ var (
 	ErrStorageUnavailable = errors.New("clinicalimages: storage unavailable")
 )
 
-// storage marks an error from the stores that is not one of the conditions
-// the session package names (not found, expired, conflict, bad token...) as
-// ErrStorageUnavailable: a backend failure the caller may retry.
+// storage marks an error from the stores that says the backing service
+// could not be reached or failed (session.ErrUnavailable: Redis or S3 down,
+// a disk error) as ErrStorageUnavailable, which the caller may retry. Any
+// other error passes through unchanged: a named condition keeps its own
+// meaning, and an error nobody named is a bug, not an outage.
 func storage(err error) error {
-	if err == nil {
-		return nil
-	}
-	for _, known := range []error{session.ErrNotFound, session.ErrExpired, session.ErrConflict, session.ErrInvalidCode,
-		session.ErrInvalidToken, session.ErrRevoked, session.ErrRateLimited, session.ErrInvalidKey, session.ErrInvalidID,
-		session.ErrSizeMismatch, session.ErrTooLarge, ErrInvalidRequest, ErrTooManyImages, context.Canceled, context.DeadlineExceeded} {
-		if errors.Is(err, known) {
-			return err
-		}
+	if err == nil || !errors.Is(err, session.ErrUnavailable) || errors.Is(err, ErrStorageUnavailable) {
+		return err
 	}
 	return fmt.Errorf("%w: %w", ErrStorageUnavailable, err)
 }

@@ -19,6 +19,13 @@
 // session/redisstore, session/fsblob and session/s3blob are for production.
 // session/storetest is the conformance suite every implementation passes.
 //
+// Every error a caller may branch on wraps one of the sentinels (test with
+// errors.Is). A backend that cannot be reached or fails (Redis or S3 down,
+// a disk I/O error) gives an error wrapping [ErrUnavailable], with the
+// backend's own error kept in the chain: that, and only that, is an outage
+// worth retrying. An error wrapping none of the sentinels nor the caller's
+// context error is unexpected: treat it as a bug, not as an outage.
+//
 // # The flow
 //
 // A [Manager] runs the whole flow on top of a Store and a BlobStore: start a

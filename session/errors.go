@@ -63,4 +63,16 @@ var (
 	// ErrSizeMismatch means a blob's body was shorter or longer than the size
 	// declared to Put; nothing was stored.
 	ErrSizeMismatch = errors.New("session: blob size mismatch")
+
+	// ErrUnavailable means the backing service could not be reached or
+	// failed: retry later. Stores wrap it around the backend's own error
+	// (connection refused or reset, a timeout of the store's client, Redis
+	// LOADING or READONLY, an S3 5xx or SlowDown, a disk I/O error or a full
+	// disk...), which stays in the chain for errors.As and logs. It is never
+	// used for the conditions named above (not found, conflict, invalid key,
+	// size mismatch...), for the caller's cancelled or expired context, or
+	// for an error the store does not recognise as a backend failure (a
+	// corrupt record, a misconfiguration), which callers should treat as a
+	// bug rather than an outage.
+	ErrUnavailable = errors.New("session: backing service unavailable")
 )

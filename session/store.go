@@ -17,7 +17,18 @@ import (
 // itself (a TTL) or when [Purger.Purge] is called.
 //
 // Every method returns the context's error (wrapped) if ctx is done before
-// the operation takes effect. session/storetest checks all of this.
+// the operation takes effect.
+//
+// Errors: when the backing service cannot be reached or fails (connection
+// refused or reset, a timeout of the store's own client, a server that is
+// loading, read-only or out of memory), a method returns an error wrapping
+// [ErrUnavailable] and the backend's error, so errors.Is(err,
+// ErrUnavailable) tells "retry later" apart from the named conditions
+// (ErrNotFound, ErrExpired, ErrConflict...) and from the caller's own
+// context error, which never wrap it. Any other error is unexpected (a
+// corrupt record, a misconfigured client) and not to be retried blindly.
+// Messages never hold patient data or credentials. session/storetest
+// checks all of this.
 type Store interface {
 	// Create stores a new session. It sets s.Version to 1 on success. It
 	// returns an error wrapping ErrConflict if a session with s.ID exists.
@@ -52,6 +63,8 @@ type Purger interface {
 // handoff claims. Implementations must be safe for concurrent use; shared
 // ones (Redis) count across processes. Keys are made by the Manager and hold
 // no secrets or addresses in clear.
+// Like [Store], a shared limiter whose backend fails returns an error
+// wrapping [ErrUnavailable].
 type Limiter interface {
 	// Failures returns the count of failures recorded under key in its
 	// current window (0 if none).
@@ -79,6 +92,15 @@ type BlobInfo struct {
 // BlobStore keeps image bytes for a short while. Implementations must be
 // safe for concurrent use, must call [BlobKey.Validate] before any I/O, and
 // must never hold a whole body in memory unless they are memory stores.
+//
+// Errors: when the backing service cannot be reached or fails (S3 refusing
+// connections, answering 5xx or SlowDown, timing out; a disk that reports
+// I/O errors, is full, read-only or no longer there), a method, and the
+// reader Open returns, give an error wrapping [ErrUnavailable] and the
+// backend's error. ErrNotFound, ErrInvalidKey, ErrSizeMismatch, an error of
+// the reader given to Put and the caller's context error never wrap it, nor
+// does an error the store does not recognise as a backend failure. Messages
+// never hold patient data or credentials.
 type BlobStore interface {
 	// Put stores the bytes read from r under key, replacing any blob there.
 	// size is the exact length when known, or 0 when unknown; a body that

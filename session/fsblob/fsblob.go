@@ -10,6 +10,12 @@
 // the old blob or the new one, never a part, even across a crash. All file
 // access goes through an [os.Root], so neither a key nor a planted symlink
 // can reach outside the directory.
+//
+// Errors: a file system that fails (EIO, a full disk or quota, a read-only
+// or stale mount, permission denied, too many open files) and a directory
+// that was removed or replaced after New give errors wrapping
+// session.ErrUnavailable and the file system's error. A corrupt blob file
+// and a symlink escape attempt are not outages.
 package fsblob
 
 import (
@@ -22,7 +28,9 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/clinicpro/clinicalimages/session"
@@ -44,6 +52,7 @@ const (
 // directory. Close releases the directory handle.
 type Store struct {
 	root *os.Root
+	dir  string // absolute path of the directory root was opened on
 	now  func() time.Time
 }
 
@@ -80,6 +89,10 @@ func New(dir string, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fsblob: %w", err)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("fsblob: %w", err)
 	}
@@ -87,7 +100,7 @@ func New(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fsblob: %w", err)
 	}
-	s.root = root
+	s.root, s.dir = root, dir
 	return s, nil
 }
 
@@ -134,11 +147,53 @@ func readHeader(r io.Reader) (header, error) {
 	return h, nil
 }
 
-func wrap(op string, err error) error {
+// wrap turns a file system error into ours: a missing file into
+// session.ErrNotFound, unless the store's directory itself is gone; a
+// failure of the file system or the directory (see unavailable) into one
+// wrapping session.ErrUnavailable and the error; anything else wrapped with
+// the operation.
+func (s *Store) wrap(op string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
+		if s.gone() {
+			return fmt.Errorf("fsblob: %s: %w: the store's directory was removed or replaced: %w", op, session.ErrUnavailable, err)
+		}
 		return fmt.Errorf("%w: blob", session.ErrNotFound)
 	}
+	if unavailable(err) {
+		return fmt.Errorf("fsblob: %s: %w: %w", op, session.ErrUnavailable, err)
+	}
 	return fmt.Errorf("fsblob: %s: %w", op, err)
+}
+
+// unavailable reports whether err is the file system failing rather than a
+// mistake: an I/O error, a full disk or quota, a read-only or stale (NFS)
+// mount, a directory the process may not write, too many open files, no
+// memory.
+func unavailable(err error) bool {
+	if errors.Is(err, fs.ErrPermission) {
+		return true
+	}
+	for _, errno := range []syscall.Errno{
+		syscall.EIO, syscall.ENOSPC, syscall.EDQUOT, syscall.EROFS, syscall.ESTALE, syscall.ETIMEDOUT,
+		syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM, syscall.ENODEV, syscall.ENXIO, syscall.EBUSY,
+	} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
+}
+
+// gone reports whether the store's directory no longer exists at its path,
+// or another one took its place: the handle then points at a directory
+// nobody will see again.
+func (s *Store) gone() bool {
+	at, err := os.Stat(s.dir)
+	if err != nil {
+		return true
+	}
+	held, err := s.root.Stat(".")
+	return err != nil || !os.SameFile(at, held)
 }
 
 // Put implements session.BlobStore.
@@ -148,14 +203,14 @@ func (s *Store) Put(ctx context.Context, key session.BlobKey, r io.Reader, size 
 		return session.BlobInfo{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return session.BlobInfo{}, wrap("put", err)
+		return session.BlobInfo{}, s.wrap("put", err)
 	}
 	if len(contentType) > maxContentType {
 		return session.BlobInfo{}, errors.New("fsblob: put: content type too long")
 	}
 	f, tmp, err := s.createTemp(sid)
 	if err != nil {
-		return session.BlobInfo{}, wrap("put", err)
+		return session.BlobInfo{}, s.wrap("put", err)
 	}
 	committed := false
 	defer func() {
@@ -165,11 +220,17 @@ func (s *Store) Put(ctx context.Context, key session.BlobKey, r io.Reader, size 
 		}
 	}()
 	if _, err := f.Write(make([]byte, headerSize)); err != nil {
-		return session.BlobInfo{}, wrap("put", err)
+		return session.BlobInfo{}, s.wrap("put", err)
 	}
 	d := session.NewDigestReader(r, size)
-	if _, err := io.Copy(f, ctxReader{ctx, d}); err != nil {
-		return session.BlobInfo{}, wrap("put", err)
+	src := &errReader{r: ctxReader{ctx, d}}
+	if _, err := io.Copy(f, src); err != nil {
+		if src.err != nil {
+			// The reader's error (or the context's, or a size mismatch): the
+			// caller's, not the disk's.
+			return session.BlobInfo{}, fmt.Errorf("fsblob: put: %w", src.err)
+		}
+		return session.BlobInfo{}, s.wrap("put", err)
 	}
 	info := d.Info(key, contentType)
 	h, err := encodeHeader(header{Size: info.Size, ContentType: contentType, SHA256: info.SHA256, SHA1: info.SHA1})
@@ -177,27 +238,27 @@ func (s *Store) Put(ctx context.Context, key session.BlobKey, r io.Reader, size 
 		return session.BlobInfo{}, err
 	}
 	if _, err := f.WriteAt(h, 0); err != nil {
-		return session.BlobInfo{}, wrap("put", err)
+		return session.BlobInfo{}, s.wrap("put", err)
 	}
 	if err := f.Sync(); err != nil {
-		return session.BlobInfo{}, wrap("put", err)
+		return session.BlobInfo{}, s.wrap("put", err)
 	}
 	st, err := f.Stat()
 	if err != nil {
-		return session.BlobInfo{}, wrap("put", err)
+		return session.BlobInfo{}, s.wrap("put", err)
 	}
 	if err := f.Close(); err != nil {
-		return session.BlobInfo{}, wrap("put", err)
+		return session.BlobInfo{}, s.wrap("put", err)
 	}
 	if err := ctx.Err(); err != nil {
-		return session.BlobInfo{}, wrap("put", err)
+		return session.BlobInfo{}, s.wrap("put", err)
 	}
 	if err := s.root.Rename(tmp, path.Join(sid, iid)); err != nil {
-		return session.BlobInfo{}, wrap("put", err)
+		return session.BlobInfo{}, s.wrap("put", err)
 	}
 	committed = true
 	if err := s.syncDir(sid); err != nil {
-		return session.BlobInfo{}, wrap("put", err)
+		return session.BlobInfo{}, s.wrap("put", err)
 	}
 	info.ModTime = st.ModTime()
 	return info, nil
@@ -248,7 +309,36 @@ func (s *Store) Open(ctx context.Context, key session.BlobKey) (io.ReadCloser, e
 	return struct {
 		io.Reader
 		io.Closer
-	}{io.LimitReader(ctxReader{ctx, f}, h.Size), f}, nil
+	}{blobReader{s, io.LimitReader(ctxReader{ctx, f}, h.Size)}, f}, nil
+}
+
+// blobReader classifies the read errors of an open blob like those of the
+// calls.
+type blobReader struct {
+	s *Store
+	r io.Reader
+}
+
+func (b blobReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && unavailable(err) {
+		err = b.s.wrap("read", err)
+	}
+	return n, err
+}
+
+// errReader remembers the first error its reader returned other than EOF.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 func (s *Store) open(ctx context.Context, key session.BlobKey) (*os.File, header, error) {
@@ -257,15 +347,18 @@ func (s *Store) open(ctx context.Context, key session.BlobKey) (*os.File, header
 		return nil, header{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, header{}, wrap("open", err)
+		return nil, header{}, s.wrap("open", err)
 	}
 	f, err := s.root.Open(path.Join(sid, iid))
 	if err != nil {
-		return nil, header{}, wrap("open", err)
+		return nil, header{}, s.wrap("open", err)
 	}
 	h, err := readHeader(f)
 	if err != nil {
 		_ = f.Close()
+		if unavailable(err) {
+			return nil, header{}, s.wrap("open", err)
+		}
 		return nil, header{}, err
 	}
 	return f, h, nil
@@ -280,7 +373,7 @@ func (s *Store) Stat(ctx context.Context, key session.BlobKey) (session.BlobInfo
 	defer func() { _ = f.Close() }()
 	st, err := f.Stat()
 	if err != nil {
-		return session.BlobInfo{}, wrap("stat", err)
+		return session.BlobInfo{}, s.wrap("stat", err)
 	}
 	return session.BlobInfo{Key: key, Size: h.Size, ContentType: h.ContentType, SHA256: h.SHA256, SHA1: h.SHA1, ModTime: st.ModTime()}, nil
 }
@@ -293,10 +386,10 @@ func (s *Store) Delete(ctx context.Context, key session.BlobKey) error {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return wrap("delete", err)
+		return s.wrap("delete", err)
 	}
-	if err := s.root.Remove(path.Join(sid, iid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return wrap("delete", err)
+	if err := s.root.Remove(path.Join(sid, iid)); err != nil && (!errors.Is(err, fs.ErrNotExist) || s.gone()) {
+		return s.wrap("delete", err)
 	}
 	_ = s.root.Remove(sid) // fails harmlessly while other blobs or temp files remain
 	return nil
@@ -306,9 +399,13 @@ func (s *Store) Delete(ctx context.Context, key session.BlobKey) error {
 // and removes temporary files older than DefaultTempMaxAge, which only a
 // crashed Put leaves behind.
 func (s *Store) List(ctx context.Context, fn func(session.BlobInfo) error) error {
+	if s.gone() {
+		// A removed directory reads as empty: say so rather than list nothing.
+		return s.wrap("list", fs.ErrNotExist)
+	}
 	dirs, err := fs.ReadDir(s.root.FS(), ".")
 	if err != nil {
-		return wrap("list", err)
+		return s.wrap("list", err)
 	}
 	for _, d := range dirs {
 		if !d.IsDir() || !session.ValidID(d.Name()) {
@@ -319,11 +416,11 @@ func (s *Store) List(ctx context.Context, fn func(session.BlobInfo) error) error
 			continue // deleted meanwhile
 		}
 		if err != nil {
-			return wrap("list", err)
+			return s.wrap("list", err)
 		}
 		for _, f := range files {
 			if err := ctx.Err(); err != nil {
-				return wrap("list", err)
+				return s.wrap("list", err)
 			}
 			name := f.Name()
 			if strings.HasPrefix(name, tmpPrefix) {

@@ -86,6 +86,7 @@ func TestSymlinkEscape(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Put(t.Context(), key, bytes.NewReader([]byte("evil")), 4, "image/jpeg")
 	require.Error(t, err)
+	assert.NotErrorIs(t, err, session.ErrUnavailable, "an escape attempt is no outage")
 	entries, err := os.ReadDir(outside)
 	require.NoError(t, err)
 	assert.Empty(t, entries)

@@ -14,6 +14,15 @@
 // ExpiresAt plus the grace period, so the TTL moves in step with the
 // inactivity expiry and Redis discards abandoned sessions by itself.
 //
+// Errors: when Redis cannot be reached or cannot serve the command for now
+// (connection refused or reset, a dial, read or pool timeout of the client,
+// or a LOADING, READONLY, MASTERDOWN, CLUSTERDOWN, TRYAGAIN, BUSY,
+// NOREPLICAS, OOM or max-clients reply), methods return an error wrapping
+// session.ErrUnavailable and go-redis's error. Other replies (WRONGTYPE,
+// NOAUTH, NOPERM...), a closed client and a corrupt record are not outages.
+// Give the client timeouts and retries that suit a request: they bound how
+// long a call waits for a Redis that is down.
+//
 // Session records hold patient identifiers (patient id and NHI): use a
 // Redis reached over TLS with authentication, and no persistence to
 // unencrypted disk. Codes and phone tokens are stored only as hashes, and
@@ -26,9 +35,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -172,14 +184,68 @@ func (s *Store) decode(data []byte) (*session.Session, error) {
 	return &rec, nil
 }
 
-func wrap(op string, err error) error {
+// wrap names the operation in err. A failure of Redis itself (see
+// unavailable) also wraps session.ErrUnavailable, unless the caller's
+// context is done: then the context's error is what the caller asked for
+// and is in the chain instead.
+func wrap(ctx context.Context, op string, err error) error {
+	if cerr := callerDone(ctx); cerr != nil {
+		if errors.Is(err, cerr) {
+			return fmt.Errorf("redisstore: %s: %w", op, err)
+		}
+		return fmt.Errorf("redisstore: %s: %w: %w", op, cerr, err)
+	}
+	if unavailable(err) {
+		return fmt.Errorf("redisstore: %s: %w: %w", op, session.ErrUnavailable, err)
+	}
 	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// callerDone returns the context's error, or DeadlineExceeded once its
+// deadline has passed even if the context has not noticed yet: a client
+// that sets the deadline on its connection (go-redis with
+// ContextTimeoutEnabled, net/http) can return an i/o timeout a moment
+// before, and that timeout is the caller's, not the backend's.
+func callerDone(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// unavailable reports whether err says Redis could not be reached or could
+// not serve the command for now: a network error (refused, reset, closed,
+// timed out), an exhausted or timed-out connection pool, or a server reply
+// that asks to retry later (LOADING, READONLY, MASTERDOWN, CLUSTERDOWN,
+// TRYAGAIN, BUSY, NOREPLICAS, OOM, max clients). Other server replies
+// (WRONGTYPE, NOAUTH, NOPERM, syntax errors) and a closed client are
+// mistakes of ours or of the configuration, not outages.
+func unavailable(err error) bool {
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		return redis.IsLoadingError(err) || redis.IsReadOnlyError(err) || redis.IsMasterDownError(err) ||
+			redis.IsClusterDownError(err) || redis.IsTryAgainError(err) || redis.IsNoReplicasError(err) ||
+			redis.IsOOMError(err) || redis.IsMaxClientsError(err) || redis.HasErrorPrefix(err, "BUSY ")
+	}
+	if errors.Is(err, redis.ErrClosed) {
+		return false
+	}
+	var opErr *net.OpError
+	var netErr net.Error
+	return errors.As(err, &opErr) ||
+		errors.As(err, &netErr) && netErr.Timeout() ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted)
 }
 
 // Create implements session.Store with SET NX.
 func (s *Store) Create(ctx context.Context, rec *session.Session) error {
 	if err := ctx.Err(); err != nil {
-		return wrap("create", err)
+		return wrap(ctx, "create", err)
 	}
 	if rec == nil || !session.ValidID(rec.ID) {
 		return fmt.Errorf("%w: malformed session id", session.ErrInvalidID)
@@ -188,11 +254,11 @@ func (s *Store) Create(ctx context.Context, rec *session.Session) error {
 	c.Version = 1
 	data, err := json.Marshal(c)
 	if err != nil {
-		return wrap("create", err)
+		return wrap(ctx, "create", err)
 	}
 	ok, err := createScript.Run(ctx, s.c, []string{s.key(rec.ID)}, data, s.ttl(c).Milliseconds()).Int()
 	if err != nil {
-		return wrap("create", err)
+		return wrap(ctx, "create", err)
 	}
 	if ok != 1 {
 		return fmt.Errorf("%w: session id exists", session.ErrConflict)
@@ -204,7 +270,7 @@ func (s *Store) Create(ctx context.Context, rec *session.Session) error {
 // Get implements session.Store.
 func (s *Store) Get(ctx context.Context, id string) (*session.Session, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, wrap("get", err)
+		return nil, wrap(ctx, "get", err)
 	}
 	if !session.ValidID(id) {
 		return nil, fmt.Errorf("%w: session", session.ErrNotFound)
@@ -214,7 +280,7 @@ func (s *Store) Get(ctx context.Context, id string) (*session.Session, error) {
 		return nil, fmt.Errorf("%w: session", session.ErrNotFound)
 	}
 	if err != nil {
-		return nil, wrap("get", err)
+		return nil, wrap(ctx, "get", err)
 	}
 	return s.decode(data)
 }
@@ -235,7 +301,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*session.Session)
 	case stripe <- struct{}{}:
 		defer func() { <-stripe }()
 	case <-ctx.Done():
-		return nil, wrap("update", ctx.Err())
+		return nil, wrap(ctx, "update", ctx.Err())
 	}
 	for attempt := range s.maxRetries {
 		rec, err := s.Get(ctx, id)
@@ -252,14 +318,14 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*session.Session)
 		rec.Version = version + 1
 		enc, err := json.Marshal(rec)
 		if err != nil {
-			return nil, wrap("update", err)
+			return nil, wrap(ctx, "update", err)
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, wrap("update", err)
+			return nil, wrap(ctx, "update", err)
 		}
 		res, err := casScript.Run(ctx, s.c, []string{key}, version, rec.Version, enc, s.ttl(rec).Milliseconds()).Int()
 		if err != nil {
-			return nil, wrap("update", err)
+			return nil, wrap(ctx, "update", err)
 		}
 		switch res {
 		case 1:
@@ -273,7 +339,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*session.Session)
 		d := time.Duration(rand.Int64N(int64(200*time.Microsecond) << min(attempt, 6)))
 		select {
 		case <-ctx.Done():
-			return nil, wrap("update", ctx.Err())
+			return nil, wrap(ctx, "update", ctx.Err())
 		case <-time.After(d):
 		}
 	}
@@ -303,13 +369,13 @@ return 1
 // Delete implements session.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
-		return wrap("delete", err)
+		return wrap(ctx, "delete", err)
 	}
 	if !session.ValidID(id) {
 		return nil
 	}
 	if err := s.c.Del(ctx, s.key(id)).Err(); err != nil {
-		return wrap("delete", err)
+		return wrap(ctx, "delete", err)
 	}
 	return nil
 }
@@ -332,11 +398,11 @@ func (s *Store) limitKey(key string) string { return s.prefix + "limit:" + key }
 // Failures implements session.Limiter.
 func (s *Store) Failures(ctx context.Context, key string) (int64, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, wrap("failures", err)
+		return 0, wrap(ctx, "failures", err)
 	}
 	vals, err := s.c.HMGet(ctx, s.limitKey(key), "n", "until").Result()
 	if err != nil {
-		return 0, wrap("failures", err)
+		return 0, wrap(ctx, "failures", err)
 	}
 	n, _ := vals[0].(string)
 	until, _ := vals[1].(string)
@@ -354,14 +420,14 @@ func (s *Store) Failures(ctx context.Context, key string) (int64, error) {
 // Fail implements session.Limiter atomically with a Lua script.
 func (s *Store) Fail(ctx context.Context, key string, window time.Duration) (int64, error) {
 	if err := ctx.Err(); err != nil {
-		return 0, wrap("fail", err)
+		return 0, wrap(ctx, "fail", err)
 	}
 	if window < time.Millisecond {
 		return 0, fmt.Errorf("redisstore: fail: window %v is shorter than a millisecond", window)
 	}
 	n, err := failScript.Run(ctx, s.c, []string{s.limitKey(key)}, s.now().UnixMilli(), window.Milliseconds()).Int64()
 	if err != nil {
-		return 0, wrap("fail", err)
+		return 0, wrap(ctx, "fail", err)
 	}
 	return n, nil
 }

@@ -187,6 +187,7 @@ func TestCorruptRecord(t *testing.T) {
 	_, err = st.Get(t.Context(), id)
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, session.ErrNotFound)
+	assert.NotErrorIs(t, err, session.ErrUnavailable, "a corrupt record is a bug, not an outage")
 	called := false
 	_, err = st.Update(t.Context(), id, func(*session.Session) error { called = true; return nil })
 	require.Error(t, err)

@@ -14,6 +14,15 @@
 // rules count in whole days): session.Manager.Sweep deletes what must go.
 // [Store.SetLifecycle] adds a rule as a backstop where the service has them.
 //
+// Errors: when the service cannot be reached or asks to retry later
+// (connection refused or reset, a timeout, any 5xx, 429, SlowDown or
+// another throttling code), methods and the reader from Open return an
+// error wrapping session.ErrUnavailable and minio-go's error, with request
+// URLs cut to the endpoint. Other replies (AccessDenied, NoSuchBucket, a bad
+// signature) are configuration mistakes, not outages. minio-go retries
+// failed requests itself (Options.MaxRetries, ten by default) before any of
+// this is reported.
+//
 // Image bytes are health information: use a private bucket with
 // server-side encryption, reached over TLS.
 package s3blob
@@ -23,8 +32,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -124,7 +136,7 @@ func New(c *minio.Client, bucket string, opts ...Option) (*Store, error) {
 func (s *Store) EnsureBucket(ctx context.Context, region string) error {
 	ok, err := s.c.BucketExists(ctx, s.bucket)
 	if err != nil {
-		return wrap("ensure bucket", err)
+		return wrap(ctx, "ensure bucket", err)
 	}
 	if ok {
 		return nil
@@ -133,7 +145,7 @@ func (s *Store) EnsureBucket(ctx context.Context, region string) error {
 	if code := minio.ToErrorResponse(err).Code; code == "BucketAlreadyOwnedByYou" || code == "BucketAlreadyExists" {
 		return nil
 	}
-	return wrap("ensure bucket", err)
+	return wrap(ctx, "ensure bucket", err)
 }
 
 // SetLifecycle adds (or replaces) a bucket lifecycle rule that expires this
@@ -150,7 +162,7 @@ func (s *Store) SetLifecycle(ctx context.Context, retention time.Duration) error
 	cfg, err := s.c.GetBucketLifecycle(ctx, s.bucket)
 	if err != nil {
 		if code := minio.ToErrorResponse(err).Code; code != "NoSuchLifecycleConfiguration" {
-			return wrap("get lifecycle", err)
+			return wrap(ctx, "get lifecycle", err)
 		}
 		cfg = lifecycle.NewConfiguration()
 	}
@@ -167,7 +179,7 @@ func (s *Store) SetLifecycle(ctx context.Context, retention time.Duration) error
 		Expiration:                     lifecycle.Expiration{Days: lifecycle.ExpirationDays(days)},
 		AbortIncompleteMultipartUpload: lifecycle.AbortIncompleteMultipartUpload{DaysAfterInitiation: 1},
 	})
-	return wrap("set lifecycle", s.c.SetBucketLifecycle(ctx, s.bucket, cfg))
+	return wrap(ctx, "set lifecycle", s.c.SetBucketLifecycle(ctx, s.bucket, cfg))
 }
 
 func (s *Store) object(key session.BlobKey) (string, error) {
@@ -183,16 +195,98 @@ func notFound(err error) bool {
 }
 
 // wrap turns a client error into ours: not-found into session.ErrNotFound,
-// everything else wrapped with the operation. nil stays nil.
-func wrap(op string, err error) error {
+// a failure of the service (see unavailable) into one wrapping
+// session.ErrUnavailable and the client's error, everything else wrapped
+// with the operation. When the caller's context is done, its error is in
+// the chain instead of ErrUnavailable. Request URLs are cut to the
+// endpoint, so no object name reaches a message. nil stays nil.
+func wrap(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if notFound(err) {
 		return fmt.Errorf("%w: blob", session.ErrNotFound)
 	}
+	err = redactURL(err)
+	if cerr := callerDone(ctx); cerr != nil {
+		if errors.Is(err, cerr) {
+			return fmt.Errorf("s3blob: %s: %w", op, err)
+		}
+		return fmt.Errorf("s3blob: %s: %w: %w", op, cerr, err)
+	}
+	if unavailable(err) {
+		return fmt.Errorf("s3blob: %s: %w: %w", op, session.ErrUnavailable, err)
+	}
 	return fmt.Errorf("s3blob: %s: %w", op, err)
 }
+
+// callerDone returns the context's error, or DeadlineExceeded once its
+// deadline has passed even if the context has not noticed yet: a client
+// that sets the deadline on its connection (go-redis with
+// ContextTimeoutEnabled, net/http) can return an i/o timeout a moment
+// before, and that timeout is the caller's, not the backend's.
+func callerDone(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// unavailable reports whether err says the service could not be reached or
+// could not serve the request for now: a network error (refused, reset,
+// closed early, timed out) or a reply asking to retry later (any 5xx, 429,
+// 408, SlowDown, ServiceUnavailable, throttling codes).
+// Other replies (AccessDenied, NoSuchBucket, a bad signature) are
+// configuration mistakes, not outages.
+func unavailable(err error) bool {
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) {
+		switch resp.Code {
+		case "SlowDown", "SlowDownRead", "SlowDownWrite", "ServiceUnavailable", "RequestTimeout",
+			"Throttling", "ThrottlingException", "RequestLimitExceeded", "RequestThrottled":
+			return true
+		}
+		// The client's own ErrorResponses (a reply it could not parse) have
+		// no status and are not outages.
+		return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout
+	}
+	var opErr *net.OpError
+	var netErr net.Error
+	return errors.As(err, &opErr) ||
+		errors.As(err, &netErr) && netErr.Timeout() ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// redactURL cuts the URL of a transport error to scheme and host: its path
+// names the bucket and the object.
+func redactURL(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	c := *ue
+	c.URL = "(endpoint)"
+	if u, perr := url.Parse(ue.URL); perr == nil && u.Host != "" {
+		c.URL = u.Scheme + "://" + u.Host
+	}
+	if err == error(ue) {
+		return &c
+	}
+	return redacted{err: err, msg: strings.Replace(err.Error(), ue.Error(), c.Error(), 1)}
+}
+
+// redacted keeps err in the chain with a message that has been cleaned.
+type redacted struct {
+	err error
+	msg string
+}
+
+func (r redacted) Error() string { return r.msg }
+func (r redacted) Unwrap() error { return r.err }
 
 // Put implements session.BlobStore. A body of unknown size goes up as a
 // multipart upload, one part buffer at a time; a failed upload is aborted.
@@ -203,7 +297,7 @@ func (s *Store) Put(ctx context.Context, key session.BlobKey, r io.Reader, size 
 		return session.BlobInfo{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return session.BlobInfo{}, wrap("put", err)
+		return session.BlobInfo{}, wrap(ctx, "put", err)
 	}
 	d := session.NewDigestReader(r, size)
 	body := &errReader{r: d}
@@ -217,11 +311,14 @@ func (s *Store) Put(ctx context.Context, key session.BlobKey, r io.Reader, size 
 	})
 	if err != nil {
 		if body.err != nil {
-			err = body.err // the reader's own error, which the client may have flattened
-		} else if ctx.Err() != nil {
+			// The reader's own error, which the client may have flattened:
+			// the caller's (a phone's dropped connection is no S3 outage).
+			return session.BlobInfo{}, fmt.Errorf("s3blob: put: %w", body.err)
+		}
+		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return session.BlobInfo{}, wrap("put", err)
+		return session.BlobInfo{}, wrap(ctx, "put", err)
 	}
 	if size > 0 && !d.Done() {
 		// The client read exactly size bytes; make sure there are no more.
@@ -231,7 +328,7 @@ func (s *Store) Put(ctx context.Context, key session.BlobKey, r io.Reader, size 
 			if rerr == nil || errors.Is(rerr, session.ErrSizeMismatch) {
 				return session.BlobInfo{}, fmt.Errorf("%w: body is longer than the declared %d bytes", session.ErrSizeMismatch, size)
 			}
-			return session.BlobInfo{}, wrap("put", rerr)
+			return session.BlobInfo{}, fmt.Errorf("s3blob: put: %w", rerr)
 		}
 	}
 	info := d.Info(key, contentType)
@@ -257,23 +354,42 @@ func (e *errReader) Read(p []byte) (int, error) {
 }
 
 // Open implements session.BlobStore with one GET; the body streams from the
-// response. Closing the reader releases the connection.
+// response. Closing the reader releases the connection. A read that fails
+// because the connection broke gives an error wrapping
+// session.ErrUnavailable.
 func (s *Store) Open(ctx context.Context, key session.BlobKey) (io.ReadCloser, error) {
 	name, err := s.object(key)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, wrap("open", err)
+		return nil, wrap(ctx, "open", err)
 	}
 	// Core's GetObject sends the GET now, so a missing object is reported
 	// here, in one request (the high-level Object would HEAD first).
 	body, _, _, err := minio.Core{Client: s.c}.GetObject(ctx, s.bucket, name, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, wrap("open", err)
+		return nil, wrap(ctx, "open", err)
 	}
-	return body, nil
+	return &objectReader{ctx: ctx, rc: body}, nil
 }
+
+// objectReader classifies the errors of a streaming response body like
+// those of a request.
+type objectReader struct {
+	ctx context.Context
+	rc  io.ReadCloser
+}
+
+func (o *objectReader) Read(p []byte) (int, error) {
+	n, err := o.rc.Read(p)
+	if err != nil && err != io.EOF {
+		err = wrap(o.ctx, "read", err)
+	}
+	return n, err
+}
+
+func (o *objectReader) Close() error { return o.rc.Close() }
 
 // Stat implements session.BlobStore with a HEAD request. SHA256 and SHA1
 // are left empty: S3 does not keep them.
@@ -283,11 +399,11 @@ func (s *Store) Stat(ctx context.Context, key session.BlobKey) (session.BlobInfo
 		return session.BlobInfo{}, err
 	}
 	if err := ctx.Err(); err != nil {
-		return session.BlobInfo{}, wrap("stat", err)
+		return session.BlobInfo{}, wrap(ctx, "stat", err)
 	}
 	oi, err := s.c.StatObject(ctx, s.bucket, name, minio.StatObjectOptions{})
 	if err != nil {
-		return session.BlobInfo{}, wrap("stat", err)
+		return session.BlobInfo{}, wrap(ctx, "stat", err)
 	}
 	return session.BlobInfo{Key: key, Size: oi.Size, ContentType: oi.ContentType, ModTime: oi.LastModified}, nil
 }
@@ -299,13 +415,13 @@ func (s *Store) Delete(ctx context.Context, key session.BlobKey) error {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return wrap("delete", err)
+		return wrap(ctx, "delete", err)
 	}
 	err = s.c.RemoveObject(ctx, s.bucket, name, minio.RemoveObjectOptions{})
 	if err != nil && notFound(err) {
 		return nil
 	}
-	return wrap("delete", err)
+	return wrap(ctx, "delete", err)
 }
 
 // List implements session.BlobLister, listing the prefix page by page.
@@ -320,7 +436,7 @@ func (s *Store) List(ctx context.Context, fn func(session.BlobInfo) error) error
 	defer cancel() // stops the client's listing goroutine if fn stops early
 	for oi := range s.c.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, Recursive: true}) {
 		if oi.Err != nil {
-			return wrap("list", oi.Err)
+			return wrap(ctx, "list", oi.Err)
 		}
 		key := session.BlobKey(strings.TrimPrefix(oi.Key, s.prefix))
 		if key.Validate() != nil {
@@ -342,13 +458,13 @@ func (s *Store) abortStaleUploads(ctx context.Context) error {
 			if code := minio.ToErrorResponse(u.Err).Code; code == "NotImplemented" {
 				return nil
 			}
-			return wrap("list uploads", u.Err)
+			return wrap(ctx, "list uploads", u.Err)
 		}
 		if s.now().Sub(u.Initiated) <= DefaultStaleUpload {
 			continue
 		}
 		if err := core.AbortMultipartUpload(ctx, s.bucket, u.Key, u.UploadID); err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
-			return wrap("abort upload", err)
+			return wrap(ctx, "abort upload", err)
 		}
 	}
 	return nil

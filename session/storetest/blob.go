@@ -9,9 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
+	"os"
 	"runtime"
 	"runtime/metrics"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -144,19 +148,25 @@ func testSizeMismatch(t *testing.T, b session.BlobStore) {
 		t.Run(tc.name, func(t *testing.T) {
 			key := newKey()
 			_, err := b.Put(t.Context(), key, bytes.NewReader([]byte(tc.body)), tc.size, "image/jpeg")
-			require.ErrorIs(t, err, session.ErrSizeMismatch)
+			requireNamed(t, err, session.ErrSizeMismatch)
 			_, err = b.Stat(t.Context(), key)
-			require.ErrorIs(t, err, session.ErrNotFound, "nothing stored")
+			requireNamed(t, err, session.ErrNotFound, "nothing stored")
 		})
 	}
 }
 
-type failingReader struct{ n int }
+type failingReader struct {
+	n   int
+	err error // errRead if nil
+}
 
 var errRead = errors.New("client went away")
 
 func (f *failingReader) Read(p []byte) (int, error) {
 	if f.n <= 0 {
+		if f.err != nil {
+			return 0, f.err
+		}
 		return 0, errRead
 	}
 	n := min(len(p), f.n)
@@ -165,15 +175,26 @@ func (f *failingReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// testFailingReader: a Put whose reader fails stores nothing and returns
+// the reader's error, which is the caller's trouble and not the backend's,
+// even when it looks like a network or disk failure (a phone's connection
+// reset, a source file's I/O error).
 func testFailingReader(t *testing.T, b session.BlobStore) {
-	for _, size := range []int64{0, 1 << 20} {
-		t.Run(fmt.Sprintf("size=%d", size), func(t *testing.T) {
-			key := newKey()
-			_, err := b.Put(t.Context(), key, &failingReader{n: 100_000}, size, "image/jpeg")
-			require.ErrorIs(t, err, errRead)
-			_, err = b.Stat(t.Context(), key)
-			require.ErrorIs(t, err, session.ErrNotFound, "a failed upload leaves nothing")
-		})
+	readerErrs := map[string]error{
+		"plain": errRead,
+		"reset": &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)},
+		"eio":   &fs.PathError{Op: "read", Path: "upload", Err: syscall.EIO},
+	}
+	for name, readErr := range readerErrs {
+		for _, size := range []int64{0, 1 << 20} {
+			t.Run(fmt.Sprintf("%s/size=%d", name, size), func(t *testing.T) {
+				key := newKey()
+				_, err := b.Put(t.Context(), key, &failingReader{n: 100_000, err: readErr}, size, "image/jpeg")
+				requireNamed(t, err, readErr)
+				_, err = b.Stat(t.Context(), key)
+				requireNamed(t, err, session.ErrNotFound, "a failed upload leaves nothing")
+			})
+		}
 	}
 }
 
@@ -193,9 +214,9 @@ func testBlobOverwrite(t *testing.T, b session.BlobStore) {
 func testBlobNotFound(t *testing.T, b session.BlobStore) {
 	key := newKey()
 	_, err := b.Open(t.Context(), key)
-	require.ErrorIs(t, err, session.ErrNotFound)
+	requireNamed(t, err, session.ErrNotFound)
 	_, err = b.Stat(t.Context(), key)
-	require.ErrorIs(t, err, session.ErrNotFound)
+	requireNamed(t, err, session.ErrNotFound)
 }
 
 func testBlobDelete(t *testing.T, b session.BlobStore) {
@@ -229,12 +250,12 @@ func testKeyEscape(t *testing.T, b session.BlobStore) {
 	for _, key := range EscapeKeys() {
 		t.Run(fmt.Sprintf("%q", key), func(t *testing.T) {
 			_, err := b.Put(t.Context(), key, bytes.NewReader([]byte("evil")), 4, "image/jpeg")
-			require.ErrorIs(t, err, session.ErrInvalidKey)
+			requireNamed(t, err, session.ErrInvalidKey)
 			_, err = b.Open(t.Context(), key)
-			require.ErrorIs(t, err, session.ErrInvalidKey)
+			requireNamed(t, err, session.ErrInvalidKey)
 			_, err = b.Stat(t.Context(), key)
-			require.ErrorIs(t, err, session.ErrInvalidKey)
-			require.ErrorIs(t, b.Delete(t.Context(), key), session.ErrInvalidKey)
+			requireNamed(t, err, session.ErrInvalidKey)
+			requireNamed(t, b.Delete(t.Context(), key), session.ErrInvalidKey)
 		})
 	}
 }
@@ -266,7 +287,7 @@ func testBlobCancelled(t *testing.T, b session.BlobStore) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			require.ErrorIs(t, tc.call(), context.Canceled)
+			requireNamed(t, tc.call(), context.Canceled)
 		})
 	}
 	_, err = b.Stat(t.Context(), other)
