@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/clinicpro/clinicalimages/session"
+	"github.com/clinicpro/clinicalimages/session/internal/backend"
 )
 
 const (
@@ -223,12 +224,12 @@ func (s *Store) Put(ctx context.Context, key session.BlobKey, r io.Reader, size 
 		return session.BlobInfo{}, s.wrap("put", err)
 	}
 	d := session.NewDigestReader(r, size)
-	src := &errReader{r: ctxReader{ctx, d}}
+	src := &backend.ErrReader{R: ctxReader{ctx, d}}
 	if _, err := io.Copy(f, src); err != nil {
-		if src.err != nil {
+		if src.Err != nil {
 			// The reader's error (or the context's, or a size mismatch): the
 			// caller's, not the disk's.
-			return session.BlobInfo{}, fmt.Errorf("fsblob: put: %w", src.err)
+			return session.BlobInfo{}, fmt.Errorf("fsblob: put: %w", src.Err)
 		}
 		return session.BlobInfo{}, s.wrap("put", err)
 	}
@@ -323,20 +324,6 @@ func (b blobReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF && unavailable(err) {
 		err = b.s.wrap("read", err)
-	}
-	return n, err
-}
-
-// errReader remembers the first error its reader returned other than EOF.
-type errReader struct {
-	r   io.Reader
-	err error
-}
-
-func (e *errReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF && e.err == nil {
-		e.err = err
 	}
 	return n, err
 }

@@ -46,6 +46,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/clinicpro/clinicalimages/session"
+	"github.com/clinicpro/clinicalimages/session/internal/backend"
 )
 
 // Defaults.
@@ -189,31 +190,7 @@ func (s *Store) decode(data []byte) (*session.Session, error) {
 // context is done: then the context's error is what the caller asked for
 // and is in the chain instead.
 func wrap(ctx context.Context, op string, err error) error {
-	if cerr := callerDone(ctx); cerr != nil {
-		if errors.Is(err, cerr) {
-			return fmt.Errorf("redisstore: %s: %w", op, err)
-		}
-		return fmt.Errorf("redisstore: %s: %w: %w", op, cerr, err)
-	}
-	if unavailable(err) {
-		return fmt.Errorf("redisstore: %s: %w: %w", op, session.ErrUnavailable, err)
-	}
-	return fmt.Errorf("redisstore: %s: %w", op, err)
-}
-
-// callerDone returns the context's error, or DeadlineExceeded once its
-// deadline has passed even if the context has not noticed yet: a client
-// that sets the deadline on its connection (go-redis with
-// ContextTimeoutEnabled, net/http) can return an i/o timeout a moment
-// before, and that timeout is the caller's, not the backend's.
-func callerDone(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
-		return context.DeadlineExceeded
-	}
-	return nil
+	return backend.Wrap(ctx, "redisstore", op, err, unavailable)
 }
 
 // unavailable reports whether err says Redis could not be reached or could

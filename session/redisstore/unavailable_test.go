@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,16 +23,6 @@ import (
 	"github.com/clinicpro/clinicalimages/session/storetest"
 )
 
-// freePort returns a port nothing listens on (it was free a moment ago).
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	return port
-}
-
 // downClient is a client that gives up quickly: no retries, short timeouts.
 func downClient(t *testing.T, addr string) redis.UniversalClient {
 	t.Helper()
@@ -47,7 +36,7 @@ func downClient(t *testing.T, addr string) redis.UniversalClient {
 
 func TestUnavailableClosedPort(t *testing.T) {
 	t.Parallel()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	storetest.TestStoreUnavailable(t, func(t *testing.T, now func() time.Time) session.Store {
 		st, err := redisstore.New(downClient(t, addr), redisstore.WithClock(now))
 		require.NoError(t, err)
@@ -55,65 +44,12 @@ func TestUnavailableClosedPort(t *testing.T) {
 	})
 }
 
-// redisServer is a redis-server of the test's own on a free port, never the
-// shared one: tests stop it.
-type redisServer struct {
-	addr string
-	args []string
-	cmd  *exec.Cmd
-}
-
-func startRedis(t *testing.T, args ...string) *redisServer {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		testenv.Missing(t, "redis-server binary", err.Error())
-	}
-	s := &redisServer{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), args: args}
-	s.start(t)
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *redisServer) start(t *testing.T) {
-	t.Helper()
-	_, port, _ := net.SplitHostPort(s.addr)
-	args := append([]string{"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no",
-		"--dir", t.TempDir()}, s.args...)
-	s.cmd = exec.Command("redis-server", args...)
-	s.cmd.Stdout, s.cmd.Stderr = io.Discard, io.Discard
-	require.NoError(t, s.cmd.Start())
-	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1, DisableIdentity: true})
-	defer func() { _ = c.Close() }()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	// Any reply will do: a replica refusing reads answers PING with MASTERDOWN.
-	var rerr redis.Error
-	for err := c.Ping(ctx).Err(); err != nil && !errors.As(err, &rerr); err = c.Ping(ctx).Err() {
-		select {
-		case <-ctx.Done():
-			s.stop()
-			t.Fatalf("redis-server on %s did not answer: %v", s.addr, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// stop kills the server (only ours, by its process) and waits for it.
-func (s *redisServer) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
-}
-
 // TestUnavailableServerStopped: a Store whose Redis stops reports it on its
 // pooled connection and on new ones, and recovers when Redis is back.
 func TestUnavailableServerStopped(t *testing.T) {
 	t.Parallel()
-	srv := startRedis(t)
-	st, err := redisstore.New(downClient(t, srv.addr))
+	srv := testenv.StartRedis(t)
+	st, err := redisstore.New(downClient(t, srv.Addr))
 	require.NoError(t, err)
 	now := time.Now()
 	s := &session.Session{ID: session.NewID(), CreatedAt: now, LastActivity: now, ExpiresAt: now.Add(time.Hour),
@@ -122,7 +58,7 @@ func TestUnavailableServerStopped(t *testing.T) {
 	_, err = st.Get(t.Context(), s.ID)
 	require.NoError(t, err)
 
-	srv.stop()
+	srv.Kill()
 	_, err = st.Get(t.Context(), s.ID) // the pooled connection is dead
 	require.ErrorIs(t, err, session.ErrUnavailable)
 	assert.NotContains(t, err.Error(), "ZZZ0016")
@@ -132,12 +68,12 @@ func TestUnavailableServerStopped(t *testing.T) {
 	require.ErrorIs(t, err, session.ErrUnavailable)
 
 	storetest.TestStoreUnavailable(t, func(t *testing.T, now func() time.Time) session.Store {
-		st, err := redisstore.New(downClient(t, srv.addr), redisstore.WithClock(now))
+		st, err := redisstore.New(downClient(t, srv.Addr), redisstore.WithClock(now))
 		require.NoError(t, err)
 		return st
 	})
 
-	srv.start(t) // same port, empty (no persistence)
+	srv.Start() // same port, empty (no persistence)
 	_, err = st.Get(t.Context(), s.ID)
 	require.ErrorIs(t, err, session.ErrNotFound, "the same Store works again once Redis is back")
 	assert.NotErrorIs(t, err, session.ErrUnavailable)
@@ -149,14 +85,14 @@ func TestUnavailableServerStopped(t *testing.T) {
 // refuses reads with MASTERDOWN: both are outages to retry, not bugs.
 func TestReadOnlyReplica(t *testing.T) {
 	t.Parallel()
-	master := strconv.Itoa(freePort(t))
+	master := strconv.Itoa(testenv.FreePort(t))
 	now := time.Now()
 	rec := func() *session.Session {
 		return &session.Session{ID: session.NewID(), CreatedAt: now, LastActivity: now, ExpiresAt: now.Add(time.Hour)}
 	}
 
-	stale := startRedis(t, "--replicaof", "127.0.0.1", master)
-	st, err := redisstore.New(downClient(t, stale.addr))
+	stale := testenv.StartRedis(t, "--replicaof", "127.0.0.1", master)
+	st, err := redisstore.New(downClient(t, stale.Addr))
 	require.NoError(t, err)
 	err = st.Create(t.Context(), rec())
 	require.ErrorIs(t, err, session.ErrUnavailable)
@@ -167,8 +103,8 @@ func TestReadOnlyReplica(t *testing.T) {
 	require.ErrorIs(t, err, session.ErrNotFound, "reads are still served")
 	assert.NotErrorIs(t, err, session.ErrUnavailable)
 
-	strict := startRedis(t, "--replicaof", "127.0.0.1", master, "--replica-serve-stale-data", "no")
-	st, err = redisstore.New(downClient(t, strict.addr))
+	strict := testenv.StartRedis(t, "--replicaof", "127.0.0.1", master, "--replica-serve-stale-data", "no")
+	st, err = redisstore.New(downClient(t, strict.Addr))
 	require.NoError(t, err)
 	_, err = st.Get(t.Context(), session.NewID())
 	require.ErrorIs(t, err, session.ErrUnavailable)

@@ -43,6 +43,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/lifecycle"
 
 	"github.com/clinicpro/clinicalimages/session"
+	"github.com/clinicpro/clinicalimages/session/internal/backend"
 )
 
 // Defaults.
@@ -207,32 +208,7 @@ func wrap(ctx context.Context, op string, err error) error {
 	if notFound(err) {
 		return fmt.Errorf("%w: blob", session.ErrNotFound)
 	}
-	err = redactURL(err)
-	if cerr := callerDone(ctx); cerr != nil {
-		if errors.Is(err, cerr) {
-			return fmt.Errorf("s3blob: %s: %w", op, err)
-		}
-		return fmt.Errorf("s3blob: %s: %w: %w", op, cerr, err)
-	}
-	if unavailable(err) {
-		return fmt.Errorf("s3blob: %s: %w: %w", op, session.ErrUnavailable, err)
-	}
-	return fmt.Errorf("s3blob: %s: %w", op, err)
-}
-
-// callerDone returns the context's error, or DeadlineExceeded once its
-// deadline has passed even if the context has not noticed yet: a client
-// that sets the deadline on its connection (go-redis with
-// ContextTimeoutEnabled, net/http) can return an i/o timeout a moment
-// before, and that timeout is the caller's, not the backend's.
-func callerDone(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
-		return context.DeadlineExceeded
-	}
-	return nil
+	return backend.Wrap(ctx, "s3blob", op, redactURL(err), unavailable)
 }
 
 // unavailable reports whether err says the service could not be reached or
@@ -300,7 +276,7 @@ func (s *Store) Put(ctx context.Context, key session.BlobKey, r io.Reader, size 
 		return session.BlobInfo{}, wrap(ctx, "put", err)
 	}
 	d := session.NewDigestReader(r, size)
-	body := &errReader{r: d}
+	body := &backend.ErrReader{R: d}
 	n := size
 	if n == 0 {
 		n = -1
@@ -310,10 +286,10 @@ func (s *Store) Put(ctx context.Context, key session.BlobKey, r io.Reader, size 
 		PartSize:    s.partSize,
 	})
 	if err != nil {
-		if body.err != nil {
+		if body.Err != nil {
 			// The reader's own error, which the client may have flattened:
 			// the caller's (a phone's dropped connection is no S3 outage).
-			return session.BlobInfo{}, fmt.Errorf("s3blob: put: %w", body.err)
+			return session.BlobInfo{}, fmt.Errorf("s3blob: put: %w", body.Err)
 		}
 		if ctx.Err() != nil {
 			err = ctx.Err()
@@ -337,20 +313,6 @@ func (s *Store) Put(ctx context.Context, key session.BlobKey, r io.Reader, size 
 		info.ModTime = time.Now()
 	}
 	return info, nil
-}
-
-// errReader remembers the first error its reader returned other than EOF.
-type errReader struct {
-	r   io.Reader
-	err error
-}
-
-func (e *errReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF && e.err == nil {
-		e.err = err
-	}
-	return n, err
 }
 
 // Open implements session.BlobStore with one GET; the body streams from the

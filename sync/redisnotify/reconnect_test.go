@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -25,78 +24,6 @@ import (
 // guard bounds every wait in these tests: a deadlock guard, not a timing
 // assertion.
 const guard = 10 * time.Second
-
-// redisServer is a throwaway redis-server of the test's own, without
-// persistence, so that killing it loses every key and disturbs no other test.
-type redisServer struct {
-	t    *testing.T
-	addr string
-	dir  string
-	proc *exec.Cmd
-	done chan error // receives the running server's exit
-}
-
-// startRedis starts a redis-server on a free port, killed with the test. A
-// missing binary skips the test, or fails it under CI (see testenv.Missing).
-func startRedis(t *testing.T) *redisServer {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		testenv.Missing(t, "redis-server", err.Error())
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	s := &redisServer{t: t, addr: addr, dir: t.TempDir()}
-	t.Cleanup(s.kill)
-	s.start()
-	return s
-}
-
-// start starts the server on its port and waits until it accepts
-// connections.
-func (s *redisServer) start() {
-	s.t.Helper()
-	_, port, _ := net.SplitHostPort(s.addr)
-	deadline := time.Now().Add(guard)
-	for {
-		proc := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--dir", s.dir, "--loglevel", "warning")
-		require.NoError(s.t, proc.Start())
-		done := make(chan error, 1)
-		go func() { done <- proc.Wait() }()
-		s.proc, s.done = proc, done
-		for {
-			c, err := net.DialTimeout("tcp", s.addr, time.Second)
-			if err == nil {
-				_ = c.Close()
-				return
-			}
-			select {
-			case err := <-done: // e.g. the port not yet free: try again
-				s.proc = nil
-				require.True(s.t, time.Now().Before(deadline), "redis-server keeps exiting: %v", err)
-			case <-time.After(10 * time.Millisecond):
-				if time.Now().After(deadline) {
-					s.kill()
-					require.FailNow(s.t, "redis-server did not start")
-				}
-				continue
-			}
-			break
-		}
-	}
-}
-
-// kill stops the server with SIGKILL (no shutdown, no save) and waits for it.
-func (s *redisServer) kill() {
-	if s.proc == nil {
-		return
-	}
-	_ = s.proc.Process.Kill()
-	<-s.done
-	s.proc = nil
-}
 
 // proxy forwards TCP connections to a Redis server until it is cut: cutting
 // closes every open connection and makes new ones close at once (as a
@@ -299,9 +226,9 @@ func publishWhenBack(t *testing.T, h *redisnotify.Hub, session, image string) sy
 // gap, whenever it happens to reconnect relative to the new publishes.
 func TestSubscriptionSurvivesRedisRestart(t *testing.T) {
 	t.Parallel()
-	srv := startRedis(t)
+	srv := testenv.StartRedis(t)
 	logs := newLogWatch()
-	h := newHub(t, newClient(t, srv.addr), testenv.Prefix(t), redisnotify.WithRecheck(20*time.Millisecond),
+	h := newHub(t, newClient(t, srv.Addr), testenv.Prefix(t), redisnotify.WithRecheck(20*time.Millisecond),
 		redisnotify.WithReconnectBackoff(100*time.Millisecond), redisnotify.WithLogger(slog.New(logs)))
 	session := notifytest.Session(t)
 	sub, err := h.Subscribe(t.Context(), session, 0)
@@ -312,10 +239,10 @@ func TestSubscriptionSurvivesRedisRestart(t *testing.T) {
 	}
 	expectIDs(t, sub, 1, 2, 3)
 
-	srv.kill()
+	srv.Kill()
 	logs.await(t, lostRedis) // the subscription has seen Redis fail
 	publishFails(t, h, session)
-	srv.start()
+	srv.Start()
 
 	const fresh = 5 // more than were delivered: ids 4 and 5 exist again
 	publishWhenBack(t, h, session, "new-1")
@@ -347,11 +274,11 @@ func TestResyncWhenHistoryLostWhileAway(t *testing.T) {
 	for _, n := range []uint64{0, 2, 3, 5} {
 		t.Run(strconv.FormatUint(n, 10), func(t *testing.T) {
 			t.Parallel()
-			srv := startRedis(t)
-			px := startProxy(t, srv.addr)
+			srv := testenv.StartRedis(t)
+			px := startProxy(t, srv.Addr)
 			prefix := testenv.Prefix(t)
 			logs := newLogWatch()
-			pub := newHub(t, newClient(t, srv.addr), prefix)
+			pub := newHub(t, newClient(t, srv.Addr), prefix)
 			subHub := newHub(t, newClient(t, px.addr()), prefix, redisnotify.WithRecheck(20*time.Millisecond),
 				redisnotify.WithReconnectBackoff(50*time.Millisecond), redisnotify.WithLogger(slog.New(logs)))
 			session := notifytest.Session(t)
@@ -365,8 +292,8 @@ func TestResyncWhenHistoryLostWhileAway(t *testing.T) {
 
 			px.setCut(true)
 			logs.await(t, lostRedis)
-			srv.kill()
-			srv.start()
+			srv.Kill()
+			srv.Start()
 			for i := uint64(1); i <= n; i++ {
 				publishWhenBack(t, pub, session, "new")
 			}
