@@ -50,7 +50,8 @@ type Image struct {
 const Strips = 4
 
 // Encode writes img as a baseline JPEG at quality (1..100), coding up to
-// workers strips at once.
+// workers strips at once. w receives the file in several writes (headers,
+// then each strip); the strips' buffers are recycled between calls.
 func Encode(w io.Writer, img Image, quality, workers int) error {
 	quality = min(max(quality, 1), 100)
 	if !img.Y.valid() || img.Y.W > 0xFFFF || img.Y.H > 0xFFFF {
@@ -87,45 +88,61 @@ func Encode(w io.Writer, img Image, quality, workers int) error {
 	if strips > 1 && interval > 0xFFFF {
 		strips, perStrip = 1, mcuRows // one row of MCUs is too long for a restart interval
 	}
-	parts := make([][]byte, strips)
+	parts := make([]*[]byte, strips)
+	defer func() {
+		for _, p := range parts {
+			if p != nil {
+				stripBufs.Put(p)
+			}
+		}
+	}()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, max(workers, 1))
 	for i := range parts {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			e := stripEncoder{img: img, full: full, t: t, mcuCols: mcuCols}
-			e.buf = make([]byte, 0, 64<<10)
+			buf := stripBufs.Get().(*[]byte)
+			e := stripEncoder{img: img, full: full, t: t, mcuCols: mcuCols, buf: (*buf)[:0]}
 			e.encode(i*perStrip, min((i+1)*perStrip, mcuRows))
-			parts[i] = e.buf
+			*buf = e.buf
+			parts[i] = buf
 		})
 	}
 	wg.Wait()
 
-	var out bytes.Buffer
-	n := 0
-	for _, p := range parts {
-		n += len(p) + 2
-	}
-	out.Grow(len(t.dqt) + len(t.dht) + 64 + n)
-	out.Write([]byte{0xFF, 0xD8})
-	out.Write(t.dqt)
-	writeSOF(&out, img)
-	out.Write(t.dht)
+	var head bytes.Buffer
+	head.Grow(len(t.dqt) + len(t.dht) + 64)
+	head.Write([]byte{0xFF, 0xD8})
+	head.Write(t.dqt)
+	writeSOF(&head, img)
+	head.Write(t.dht)
 	if strips > 1 {
-		out.Write([]byte{0xFF, 0xDD, 0, 4, byte(interval >> 8), byte(interval)})
+		head.Write([]byte{0xFF, 0xDD, 0, 4, byte(interval >> 8), byte(interval)})
 	}
-	writeSOS(&out, img.Gray)
+	writeSOS(&head, img.Gray)
+	if _, err := w.Write(head.Bytes()); err != nil {
+		return err
+	}
 	for i, p := range parts {
 		if i > 0 {
-			out.Write([]byte{0xFF, 0xD0 + byte((i-1)%8)})
+			if _, err := w.Write([]byte{0xFF, 0xD0 + byte((i-1)%8)}); err != nil {
+				return err
+			}
 		}
-		out.Write(p)
+		if _, err := w.Write(*p); err != nil {
+			return err
+		}
 	}
-	out.Write([]byte{0xFF, 0xD9})
-	_, err = w.Write(out.Bytes())
+	_, err = w.Write([]byte{0xFF, 0xD9})
 	return err
 }
+
+// stripBufs recycles the strips' coded bytes between encodes.
+var stripBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 256<<10)
+	return &b
+}}
 
 func writeSOF(out *bytes.Buffer, img Image) {
 	if img.Gray {
