@@ -35,16 +35,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/clinicpro/clinicalimages/internal/redisx"
 	"github.com/clinicpro/clinicalimages/session"
 	"github.com/clinicpro/clinicalimages/session/internal/backend"
 )
@@ -190,33 +188,7 @@ func (s *Store) decode(data []byte) (*session.Session, error) {
 // context is done: then the context's error is what the caller asked for
 // and is in the chain instead.
 func wrap(ctx context.Context, op string, err error) error {
-	return backend.Wrap(ctx, "redisstore", op, err, unavailable)
-}
-
-// unavailable reports whether err says Redis could not be reached or could
-// not serve the command for now: a network error (refused, reset, closed,
-// timed out), an exhausted or timed-out connection pool, or a server reply
-// that asks to retry later (LOADING, READONLY, MASTERDOWN, CLUSTERDOWN,
-// TRYAGAIN, BUSY, NOREPLICAS, OOM, max clients). Other server replies
-// (WRONGTYPE, NOAUTH, NOPERM, syntax errors) and a closed client are
-// mistakes of ours or of the configuration, not outages.
-func unavailable(err error) bool {
-	var rerr redis.Error
-	if errors.As(err, &rerr) {
-		return redis.IsLoadingError(err) || redis.IsReadOnlyError(err) || redis.IsMasterDownError(err) ||
-			redis.IsClusterDownError(err) || redis.IsTryAgainError(err) || redis.IsNoReplicasError(err) ||
-			redis.IsOOMError(err) || redis.IsMaxClientsError(err) || redis.HasErrorPrefix(err, "BUSY ")
-	}
-	if errors.Is(err, redis.ErrClosed) {
-		return false
-	}
-	var opErr *net.OpError
-	var netErr net.Error
-	return errors.As(err, &opErr) ||
-		errors.As(err, &netErr) && netErr.Timeout() ||
-		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted)
+	return backend.Wrap(ctx, "redisstore", op, err, redisx.Transient)
 }
 
 // Create implements session.Store with SET NX.

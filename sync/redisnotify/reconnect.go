@@ -7,8 +7,7 @@ import (
 	gosync "sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/clinicpro/clinicalimages/internal/redisx"
 	"github.com/clinicpro/clinicalimages/sync"
 )
 
@@ -153,20 +152,11 @@ type corruptError struct{ err error }
 func (e *corruptError) Error() string { return e.err.Error() }
 func (e *corruptError) Unwrap() error { return e.err }
 
-// retryable reports whether a failed read may succeed once Redis is back:
-// connection errors (refused, reset, EOF, timeouts, an exhausted pool) and
-// the error replies of a server that is starting, failing over or
-// overloaded. A closed client, an undecodable entry and any other error
-// reply are final.
+// retryable reports whether a failed read may succeed once Redis is back
+// (see redisx.Transient: connection errors, an exhausted pool, and the
+// replies of a server that is starting, failing over or overloaded). A
+// closed client, an undecodable entry and any other error reply are final.
 func retryable(err error) bool {
 	var corrupt *corruptError
-	if errors.Is(err, redis.ErrClosed) || errors.As(err, &corrupt) {
-		return false
-	}
-	var reply redis.Error
-	if errors.As(err, &reply) {
-		return redis.IsLoadingError(err) || redis.IsTryAgainError(err) || redis.IsClusterDownError(err) ||
-			redis.IsMasterDownError(err) || redis.IsMaxClientsError(err) || redis.HasErrorPrefix(err, "BUSY ")
-	}
-	return true
+	return !errors.As(err, &corrupt) && redisx.Transient(err)
 }
