@@ -73,8 +73,11 @@ func (e *GoEngine) Decode(ctx context.Context, src Source, longEdge int) (Pictur
 	p := &goPicture{gray: gray, workers: workers, pool: pp}
 	// resize releases what it no longer needs: a pooled source plane (a
 	// converted PNG) once it is resized, unless the result is the source.
+	// With a transpose to do, the flips are done by it (for free), not by
+	// the resize (where they would cost a copy when the size stays).
+	rflipX, rflipY := o.flipX && !o.transpose, o.flipY && !o.transpose
 	resize := func(in plane, w, h int) plane {
-		out := resizePlane(in, w, h, o.flipX, o.flipY, workers, pp)
+		out := resizePlane(in, w, h, rflipX, rflipY, workers, pp)
 		if !samePixels(out, in) {
 			pp.put(in)
 		}
@@ -96,7 +99,7 @@ func (e *GoEngine) Decode(ctx context.Context, src Source, longEdge int) (Pictur
 	}
 	if o.transpose {
 		transpose := func(in plane) plane {
-			out := transposePlane(in, workers, pp)
+			out := transposePlane(in, o.flipX, o.flipY, workers, pp)
 			pp.put(in)
 			return out
 		}

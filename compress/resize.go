@@ -265,17 +265,32 @@ func vpass(dst, src plane, ws *weights, j0, j1 int, flip bool) {
 	}
 }
 
-// transposePlane mirrors p across its main diagonal, in cache-sized tiles.
-func transposePlane(p plane, workers int, pp *planePool) plane {
+// transposePlane mirrors p across its main diagonal, in cache-sized tiles,
+// after flipping it horizontally and/or vertically: the flips cost nothing
+// here, where the pass would otherwise be one more copy of the plane.
+func transposePlane(p plane, flipX, flipY bool, workers int, pp *planePool) plane {
 	d := pp.get(p.h, p.w)
 	const tile = 32
+	// Source pixel (x, y) lands at row fx(x), column fy(y) of d.
+	step, first := d.stride, 0
+	if flipX {
+		step, first = -d.stride, p.w-1
+	}
 	parallelRows((p.h+tile-1)/tile, workers, func(lo, hi int) {
 		for ty := lo * tile; ty < min(hi*tile, p.h); ty += tile {
 			for tx := 0; tx < p.w; tx += tile {
 				for y := ty; y < min(ty+tile, p.h); y++ {
-					row := p.pix[y*p.stride:]
-					for x := tx; x < min(tx+tile, p.w); x++ {
-						d.pix[x*d.stride+y] = row[x]
+					col := y
+					if flipY {
+						col = p.h - 1 - y
+					}
+					i := (first+tx)*d.stride + col
+					if flipX {
+						i = (first-tx)*d.stride + col
+					}
+					for _, v := range p.pix[y*p.stride+tx : y*p.stride+min(tx+tile, p.w)] {
+						d.pix[i] = v
+						i += step
 					}
 				}
 			}
