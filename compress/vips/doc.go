@@ -16,6 +16,17 @@
 // settings and size rounding (the same pixels, as a test checks); CMYK and
 // YCCK JPEGs and the other formats go through libvips' loaders.
 //
+// Pictures stay in memory as decoded; the EXIF rotation is applied while
+// encoding. EncodeJPEG encodes with libjpeg directly, with jpegsave's
+// settings, in up to Strips (4, a constant, so the bytes do not depend on
+// the machine) horizontal strips of whole MCU rows at once, each strip
+// reading its rows of the rotated picture straight from the decoded pixels,
+// and joins them into one baseline JPEG: a restart interval of one strip's
+// MCUs (DRI) and RST0..7 markers between the strips. A decoder sees the same
+// blocks, and so the same pixels, as from jpegsave's unsplit encode of the
+// rotated picture, as a test checks; a picture of one MCU row is written
+// exactly as jpegsave writes it.
+//
 // libvips keeps process-wide state (its thread pool, its error buffer) and
 // is initialised once per process. The first New starts that in the
 // background and returns without waiting; Decode waits for it. Most of its

@@ -179,12 +179,167 @@ static int ci_jpegsave(VipsImage *in, void **buf, size_t *len, int q) {
 	return vips_jpegsave_buffer(in, buf, len, "Q", q, "strip", TRUE, "interlace", FALSE, "optimize_coding", FALSE, NULL);
 }
 
+// The JPEG encoder for pictures in memory: libjpeg itself, with the
+// settings jpegsave uses here (jpeg_set_defaults, jpeg_set_quality with
+// baseline tables, 4:4:4 from quality 90, no JFIF header since the picture
+// is stripped, fixed Huffman tables), so the coefficients are the same.
+// ci_jpeg_strip encodes one horizontal strip of the upright picture, rows
+// [y0, y1), as a JPEG of its own, rotating as it goes; the caller joins
+// the strips with restart markers.
+typedef struct {
+	struct jpeg_destination_mgr pub;
+	unsigned char *buf;
+	size_t cap;
+} ci_dest;
+
+static void ci_dest_init(j_compress_ptr c) {
+	ci_dest *d = (ci_dest *) c->dest;
+	d->pub.next_output_byte = d->buf;
+	d->pub.free_in_buffer = d->cap;
+}
+
+static boolean ci_dest_empty(j_compress_ptr c) {
+	ci_dest *d = (ci_dest *) c->dest;
+	unsigned char *nb = realloc(d->buf, d->cap * 2);
+	if (nb == NULL) ERREXIT(c, JERR_OUT_OF_MEMORY);
+	d->buf = nb;
+	d->pub.next_output_byte = nb + d->cap;
+	d->pub.free_in_buffer = d->cap;
+	d->cap *= 2;
+	return TRUE;
+}
+
+static void ci_dest_term(j_compress_ptr c) { (void) c; }
+
+static void ci_jerr_quiet(j_common_ptr c, int level) { (void) c; (void) level; }
+
+// ci_rows fills rows[0..n) with output rows y..y+n of src (sw x sh, bands
+// 1 or 3, packed rows) seen in EXIF orientation o (1..8), pointing into
+// src where a row is a source row as it is (orientations 1 and 4) and
+// copying into scratch otherwise.
+static void ci_rows(const unsigned char *src, int sw, int sh, int bands, int o, int y, int n,
+		unsigned char *scratch, JSAMPROW *rows) {
+	size_t sstride = (size_t) sw * bands;
+	int transposed = o >= 5;
+	int ow = transposed ? sh : sw;
+	size_t ostride = (size_t) ow * bands;
+	if (!transposed) {
+		for (int i = 0; i < n; i++) {
+			int sy = (o == 3 || o == 4) ? sh - 1 - (y + i) : y + i;
+			const unsigned char *s = src + (size_t) sy * sstride;
+			if (o == 1 || o == 4) {
+				rows[i] = (JSAMPROW) s;
+				continue;
+			}
+			unsigned char *d = scratch + i * ostride;
+			rows[i] = d;
+			const unsigned char *p = s + (size_t) (sw - 1) * bands;
+			if (bands == 3)
+				for (int x = 0; x < sw; x++, p -= 3, d += 3) { d[0] = p[0]; d[1] = p[1]; d[2] = p[2]; }
+			else
+				for (int x = 0; x < sw; x++) d[x] = s[sw - 1 - x];
+		}
+		return;
+	}
+	// Output row y is source column y (5, 6) or sw-1-y (7, 8); output
+	// column x is source row x (5, 8) or sh-1-x (6, 7).
+	int c0 = (o == 5 || o == 6) ? y : sw - 1 - y, cstep = (o == 5 || o == 6) ? 1 : -1;
+	int rowdown = o == 5 || o == 8;
+	for (int i = 0; i < n; i++) rows[i] = scratch + i * ostride;
+	for (int x = 0; x < ow; x++) {
+		const unsigned char *s = src + (size_t) (rowdown ? x : sh - 1 - x) * sstride;
+		if (bands == 3) {
+			const unsigned char *p = s + (size_t) c0 * 3;
+			for (int i = 0; i < n; i++, p += 3 * cstep) {
+				unsigned char *d = scratch + i * ostride + (size_t) x * 3;
+				d[0] = p[0]; d[1] = p[1]; d[2] = p[2];
+			}
+		} else {
+			const unsigned char *p = s + c0;
+			for (int i = 0; i < n; i++, p += cstep) scratch[i * ostride + x] = *p;
+		}
+	}
+}
+
+// ci_jpeg_strip writes output rows [y0, y1) of src as a baseline JPEG
+// with the given restart interval (0 for none) into a malloc'd buffer. It
+// returns 0, or -1 with the reason in msg (JMSG_LENGTH_MAX bytes).
+static int ci_jpeg_strip(const unsigned char *src, int sw, int sh, int bands, int o, int y0, int y1,
+		int q, unsigned int restart, unsigned char **out, size_t *outlen, char *msg) {
+	struct jpeg_compress_struct cinfo;
+	ci_jerr jerr;
+	ci_dest dest;
+	ci_dest *volatile dp = &dest; // read after longjmp through memory
+	unsigned char *volatile scratch = NULL;
+	int ow = o >= 5 ? sh : sw;
+
+	dest.cap = (size_t) ow * (y1 - y0) * bands / 4 + 4096;
+	dest.buf = malloc(dest.cap);
+	if (dest.buf == NULL) {
+		snprintf(msg, JMSG_LENGTH_MAX, "out of memory");
+		return -1;
+	}
+	cinfo.err = jpeg_std_error(&jerr.pub);
+	jerr.pub.error_exit = ci_jerr_exit;
+	jerr.pub.emit_message = ci_jerr_quiet;
+	jerr.msg = msg;
+	jpeg_create_compress(&cinfo);
+	if (setjmp(jerr.jmp)) {
+		jpeg_destroy_compress(&cinfo);
+		free(dp->buf);
+		free(scratch);
+		return -1;
+	}
+	dest.pub.init_destination = ci_dest_init;
+	dest.pub.empty_output_buffer = ci_dest_empty;
+	dest.pub.term_destination = ci_dest_term;
+	cinfo.dest = &dest.pub;
+	cinfo.image_width = ow;
+	cinfo.image_height = y1 - y0;
+	cinfo.input_components = bands;
+	cinfo.in_color_space = bands == 3 ? JCS_RGB : JCS_GRAYSCALE;
+	jpeg_set_defaults(&cinfo);
+	cinfo.optimize_coding = FALSE;
+	cinfo.restart_interval = restart;
+	jpeg_set_quality(&cinfo, q, TRUE);
+	if (q >= 90)
+		for (int i = 0; i < bands; i++) cinfo.comp_info[i].h_samp_factor = cinfo.comp_info[i].v_samp_factor = 1;
+	cinfo.write_JFIF_header = FALSE;
+	jpeg_start_compress(&cinfo, TRUE);
+	if (o != 1 && o != 4) {
+		scratch = malloc((size_t) 16 * ow * bands);
+		if (scratch == NULL) ERREXIT(&cinfo, JERR_OUT_OF_MEMORY);
+	}
+	JSAMPROW rows[16];
+	for (int y = y0; y < y1; ) {
+		int n = y1 - y < 16 ? y1 - y : 16;
+		ci_rows(src, sw, sh, bands, o, y, n, scratch, rows);
+		jpeg_write_scanlines(&cinfo, rows, n);
+		y += n;
+	}
+	jpeg_finish_compress(&cinfo);
+	*out = dest.buf;
+	*outlen = dest.cap - dest.pub.free_in_buffer;
+	jpeg_destroy_compress(&cinfo);
+	free(scratch);
+	return 0;
+}
+
+// ci_pixels returns the packed 8-bit pixels of an image in memory with 1
+// or 3 bands, or NULL for any other image.
+static const unsigned char *ci_pixels(VipsImage *in) {
+	if (in->BandFmt != VIPS_FORMAT_UCHAR || in->Coding != VIPS_CODING_NONE || (in->Bands != 1 && in->Bands != 3)) return NULL;
+	if (in->dtype != VIPS_IMAGE_SETBUF && in->dtype != VIPS_IMAGE_SETBUF_FOREIGN) return NULL;
+	return (const unsigned char *) in->data;
+}
+
 static int ci_bands(VipsImage *in) { return in->Bands; }
 static int ci_is_uchar(VipsImage *in) { return in->BandFmt == VIPS_FORMAT_UCHAR; }
 static int ci_hasalpha(VipsImage *in) { return vips_image_hasalpha(in); }
 static VipsInterpretation ci_interp(VipsImage *in) { return vips_image_guess_interpretation(in); }
 static int ci_has_icc(VipsImage *in) { return vips_image_get_typeof(in, VIPS_META_ICC_NAME) != 0; }
 static void ci_unref(VipsImage *in) { g_object_unref(in); }
+static void ci_ref(VipsImage *in) { g_object_ref(in); }
 static int ci_width(VipsImage *in) { return in->Xsize; }
 static int ci_height(VipsImage *in) { return in->Ysize; }
 static void ci_remove_icc(VipsImage *in) { vips_image_remove(in, VIPS_META_ICC_NAME); }
@@ -366,13 +521,13 @@ func decode(ctx context.Context, src compress.Source, longEdge int, libjpeg bool
 	if err := materialise(cur); err != nil { // decode, resize and convert now
 		return nil, err
 	}
-	// The rotation stays lazy: it is cheap next to the encode it feeds, and
-	// copying the rotated picture again costs more than re-running it for
-	// the rare extra encodes of the budget search.
-	if err := orient(cur, src.Orientation); err != nil {
-		return nil, err
+	// The rotation is left to EncodeJPEG, which reads the pixels rotated as
+	// it encodes, so the rotated picture is never stored.
+	o := src.Orientation
+	if o < 1 || o > 8 {
+		o = 1
 	}
-	p := &picture{im: image{p: cur.p}}
+	p := &picture{im: image{p: cur.p}, orient: o}
 	cur.p = nil
 	return p, nil
 }
@@ -496,8 +651,13 @@ func orient(cur *image, o int) error {
 	return nil
 }
 
-// picture is a decoded image in libvips memory.
-type picture struct{ im image }
+// picture is a decoded image in libvips memory, stored as decoded: orient
+// is the EXIF orientation that makes it upright, applied by EncodeJPEG and
+// Shrink.
+type picture struct {
+	im     image
+	orient int
+}
 
 var _ compress.Picture = (*picture)(nil)
 
@@ -505,26 +665,187 @@ func (p *picture) Size() (int, int) {
 	if p.im.p == nil {
 		return 0, 0
 	}
-	return int(C.ci_width(p.im.p)), int(C.ci_height(p.im.p))
+	w, h := int(C.ci_width(p.im.p)), int(C.ci_height(p.im.p))
+	if p.orient >= 5 {
+		return h, w
+	}
+	return w, h
+}
+
+// upright returns a new reference to the picture as a lazy pipeline that
+// applies its orientation.
+func (p *picture) upright() (*image, error) {
+	C.ci_ref(p.im.p)
+	cur := &image{p: p.im.p}
+	if err := orient(cur, p.orient); err != nil {
+		cur.close()
+		return nil, err
+	}
+	return cur, nil
 }
 
 func (p *picture) EncodeJPEG(w io.Writer, quality int) error {
 	if p.im.p == nil {
 		return errors.New("vips: picture is closed")
 	}
+	if quality < 1 || quality > 100 {
+		return fmt.Errorf("vips: jpegsave: quality %d out of range 1..100", quality)
+	}
+	if pix := C.ci_pixels(p.im.p); pix != nil {
+		return p.encodeStrips(w, pix, quality)
+	}
+	return p.jpegsave(w, quality)
+}
+
+// jpegsave encodes with libvips' jpegsave, for pictures encodeStrips does
+// not take (none that Decode makes; kept for safety and for the tests that
+// compare the two).
+func (p *picture) jpegsave(w io.Writer, quality int) error {
+	up, err := p.upright()
+	if err != nil {
+		return err
+	}
+	defer up.close()
 	var buf unsafe.Pointer
 	var n C.size_t
-	if C.ci_jpegsave(p.im.p, &buf, &n, C.int(quality)) != 0 {
+	if C.ci_jpegsave(up.p, &buf, &n, C.int(quality)) != 0 {
 		return fmt.Errorf("vips: jpegsave: %s", lastError())
 	}
 	defer C.g_free(C.gpointer(buf))
-	_, err := w.Write(unsafe.Slice((*byte)(buf), int(n)))
+	_, err = w.Write(unsafe.Slice((*byte)(buf), int(n)))
 	return err
+}
+
+// Strips is how many horizontal strips EncodeJPEG cuts a picture into at
+// most. It is a constant, not the CPU count, so that every machine writes
+// the same bytes.
+const Strips = 4
+
+// encodeStrips encodes the upright picture in up to Strips horizontal
+// strips at once, each a whole number of MCU rows, with libjpeg and
+// jpegsave's settings, and joins them into one baseline JPEG: the first
+// strip's headers with the full height in the frame header and a restart
+// interval of one strip's MCUs, then each strip's entropy-coded data after
+// a restart marker. Restarts reset only the DC predictions and the bit
+// buffer, so a decoder sees the same blocks, and pixels, as from one
+// unsplit encode.
+func (p *picture) encodeStrips(w io.Writer, pix *C.uchar, quality int) error {
+	sw, sh := int(C.ci_width(p.im.p)), int(C.ci_height(p.im.p))
+	bands := int(C.ci_bands(p.im.p))
+	ow, oh := p.Size()
+	mcu := 16 // 4:2:0
+	if bands == 1 || quality >= 90 {
+		mcu = 8 // grey or 4:4:4
+	}
+	mcuCols, mcuRows := (ow+mcu-1)/mcu, (oh+mcu-1)/mcu
+	perStrip := (mcuRows + Strips - 1) / Strips
+	for perStrip*mcuCols > 0xFFFF && perStrip > 1 {
+		perStrip--
+	}
+	strips := (mcuRows + perStrip - 1) / perStrip
+	interval := perStrip * mcuCols
+	if strips > 1 && interval > 0xFFFF {
+		strips, perStrip = 1, mcuRows // one row of MCUs is too long for a restart interval
+	}
+	if strips == 1 {
+		interval = 0
+	}
+	type part struct {
+		buf *C.uchar
+		n   C.size_t
+		err error
+	}
+	parts := make([]part, strips)
+	defer func() {
+		for _, pt := range parts {
+			C.free(unsafe.Pointer(pt.buf))
+		}
+	}()
+	encode := func(i int) {
+		y0, y1 := i*perStrip*mcu, min((i+1)*perStrip*mcu, oh)
+		var msg [C.JMSG_LENGTH_MAX]C.char
+		pt := &parts[i]
+		if C.ci_jpeg_strip(pix, C.int(sw), C.int(sh), C.int(bands), C.int(p.orient), C.int(y0), C.int(y1),
+			C.int(quality), C.uint(interval), &pt.buf, &pt.n, &msg[0]) != 0 {
+			pt.err = fmt.Errorf("vips: jpeg encode: %s", C.GoString(&msg[0]))
+		}
+	}
+	var wg sync.WaitGroup
+	for i := 1; i < strips; i++ {
+		wg.Go(func() { encode(i) })
+	}
+	encode(0)
+	wg.Wait()
+	segs := make([][]byte, strips)
+	var head []byte
+	for i := range parts {
+		if parts[i].err != nil {
+			return parts[i].err
+		}
+		b := unsafe.Slice((*byte)(unsafe.Pointer(parts[i].buf)), int(parts[i].n))
+		if strips == 1 {
+			_, err := w.Write(b)
+			return err
+		}
+		sof, sos, err := scanHeaders(b)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			head = append([]byte(nil), b[:sos]...)
+			head[sof+5], head[sof+6] = byte(oh>>8), byte(oh)
+		}
+		segs[i] = b[sos : len(b)-2] // up to the EOI
+	}
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	for i, s := range segs {
+		if i > 0 {
+			if _, err := w.Write([]byte{0xFF, 0xD0 + byte((i-1)%8)}); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(s); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write([]byte{0xFF, 0xD9})
+	return err
+}
+
+// scanHeaders returns the offset of the SOF0 marker in a JPEG that libjpeg
+// wrote and the offset just past its SOS segment, where the entropy-coded
+// data starts; it checks that the data ends with EOI.
+func scanHeaders(b []byte) (sof, sos int, err error) {
+	sof = -1
+	for i := 2; i+4 <= len(b) && b[i] == 0xFF; {
+		m, l := b[i+1], int(b[i+2])<<8|int(b[i+3])
+		if i+2+l > len(b) {
+			break
+		}
+		switch m {
+		case 0xC0:
+			if l >= 8 {
+				sof = i
+			}
+		case 0xDA:
+			if sof < 0 || len(b) < i+2+l+2 || b[len(b)-2] != 0xFF || b[len(b)-1] != 0xD9 {
+				return 0, 0, errors.New("vips: jpeg encode: unexpected libjpeg output")
+			}
+			return sof, i + 2 + l, nil
+		}
+		i += 2 + l
+	}
+	return 0, 0, errors.New("vips: jpeg encode: unexpected libjpeg output")
 }
 
 func (p *picture) Shrink(ctx context.Context, longEdge int) (compress.Picture, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if p.im.p == nil {
+		return nil, errors.New("vips: picture is closed")
 	}
 	w, h := p.Size()
 	scale := float64(longEdge) / float64(max(w, h))
@@ -533,16 +854,19 @@ func (p *picture) Shrink(ctx context.Context, longEdge int) (compress.Picture, e
 	}
 	// Round so the long edge lands on longEdge despite libvips' rounding.
 	scale = math.Min(scale, (float64(longEdge)+0.49)/float64(max(w, h)))
-	var out *C.VipsImage
-	if C.ci_resize(p.im.p, &out, C.double(scale)) != 0 {
-		return nil, fmt.Errorf("vips: resize: %s", lastError())
+	q, err := p.upright()
+	if err != nil {
+		return nil, err
 	}
-	q := &image{p: out, lazy: true}
+	if err := step(q, "resize", func(in *C.VipsImage, out **C.VipsImage) C.int { return C.ci_resize(in, out, C.double(scale)) }); err != nil {
+		q.close()
+		return nil, err
+	}
 	if err := materialise(q); err != nil {
 		q.close()
 		return nil, err
 	}
-	return &picture{im: *q}, nil
+	return &picture{im: *q, orient: 1}, nil
 }
 
 func (p *picture) Close() error {
