@@ -14,7 +14,10 @@
 //
 // JPEGs in RGB or grey are decoded by libjpeg directly, with jpegload's
 // settings and size rounding (the same pixels, as a test checks); CMYK and
-// YCCK JPEGs and the other formats go through libvips' loaders.
+// YCCK JPEGs and the other formats go through libvips' loaders. When the
+// DCT scaling alone meets the size limit and no ICC conversion is needed
+// (a phone photo at 2048 px), libjpeg's pixels are the picture and libvips
+// is not used at all; they are handed to libvips only if a Shrink needs it.
 //
 // Pictures stay in memory as decoded; the EXIF rotation is applied while
 // encoding. EncodeJPEG encodes with libjpeg directly, with jpegsave's
@@ -27,16 +30,24 @@
 // rotated picture, as a test checks; a picture of one MCU row is written
 // exactly as jpegsave writes it.
 //
-// libvips keeps process-wide state (its thread pool, its error buffer) and
-// is initialised once per process. The first New starts that in the
-// background and returns without waiting; Decode waits for it. Most of its
-// cost is loading the optional modules of Debian's libvips 8.14 (heif, jxl,
-// magick, openslide, poppler and the libraries they pull in, about 20 ms),
-// which libvips 8.14 offers no documented way to skip or defer; running it
-// beside the first JPEG decode, which needs no libvips, hides it when a
-// second core is free. An initialisation failure is therefore reported by
-// Decode (and by New once known). libvips sets $VIPSHOME when it is unset,
-// as vips_init always does; the package has it do so before starting the
-// background initialisation, so that no environment variable is written
-// while other threads run. It sets no other environment variable.
+// libvips is not linked: the binary records no dependency on it (cgo links
+// with --as-needed and no libvips symbol is referenced), and it is opened
+// with dlopen (libvips.so.42) when first needed, since loading it and the
+// hundred libraries it depends on takes about 20 ms, which as a link-time
+// dependency every process would spend before main. libvips keeps
+// process-wide state (its thread pool, its error buffer) and is initialised
+// once per process, after opening; most of that cost is loading the
+// optional modules of Debian's libvips 8.14 (heif, jxl, magick, openslide,
+// poppler and the libraries they pull in, about 20 ms more), which libvips
+// 8.14 offers no documented way to skip or defer. Both start in the
+// background with the first Decode that will need libvips (a non-JPEG, or a
+// JPEG needing a resize or an ICC conversion), beside that Decode's libjpeg
+// decode when there is one, and that Decode waits for them; a process that
+// only sees JPEGs libjpeg handles alone never opens libvips. The first such
+// Decode in a process therefore pays what of the 40 ms is not hidden, and
+// an initialisation failure (libvips missing, say) is reported by it (and
+// by New once known). libvips sets $VIPSHOME when it is unset, as vips_init
+// always does; that write happens on the background thread under a lock
+// that this package's libjpeg calls, which read the environment, hold until
+// it is done. It sets no other environment variable.
 package vips

@@ -90,3 +90,55 @@ func TestEncodeDeterministic(t *testing.T) {
 		require.True(t, bytes.Equal(first.Bytes(), b.Bytes()))
 	}
 }
+
+// BenchmarkEncodeJPEG: EncodeJPEG of the 12 MP benchmark photo's picture
+// (2016x1512 stored, EXIF orientation 6) at quality 85.
+func BenchmarkEncodeJPEG(b *testing.B) {
+	data := enginetest.EncodeJPEG(enginetest.Photo(4032, 3024, 42, true), 92)
+	src := compress.Source{Data: data, Format: compress.JPEG, Width: 4032, Height: 3024, Orientation: 6}
+	p, err := decode(context.Background(), src, 2048, true)
+	require.NoError(b, err)
+	defer p.Close()
+	var buf bytes.Buffer
+	for b.Loop() {
+		buf.Reset()
+		if err := p.EncodeJPEG(&buf, 85); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buf.Len()), "out-bytes")
+}
+
+// TestShrinkFromLibjpeg: a picture libjpeg decoded without libvips shrinks
+// (handing its pixels to libvips) exactly as the same picture from
+// jpegload does, upright, and stays usable afterwards.
+func TestShrinkFromLibjpeg(t *testing.T) {
+	t.Parallel()
+	data := enginetest.EncodeJPEG(enginetest.Photo(300, 200, 11, false), 92)
+	for _, o := range []int{1, 6} {
+		src := compress.Source{Data: data, Format: compress.JPEG, Width: 300, Height: 200, Orientation: o}
+		var enc [2][2][]byte
+		for i, libjpeg := range []bool{true, false} {
+			p, err := decode(context.Background(), src, 4096, libjpeg)
+			require.NoError(t, err)
+			require.Equal(t, libjpeg, p.(*picture).pix != nil, "libjpeg %v: raw pixels", libjpeg)
+			s, err := p.Shrink(context.Background(), 150)
+			require.NoError(t, err)
+			w, h := s.Size()
+			if o == 6 {
+				assert.Equal(t, [2]int{100, 150}, [2]int{w, h})
+			} else {
+				assert.Equal(t, [2]int{150, 100}, [2]int{w, h})
+			}
+			for j, q := range []compress.Picture{p, s} {
+				var b bytes.Buffer
+				require.NoError(t, q.EncodeJPEG(&b, 80))
+				enc[i][j] = b.Bytes()
+				require.NoError(t, q.Close())
+				require.NoError(t, q.Close())
+			}
+		}
+		assert.True(t, bytes.Equal(enc[0][0], enc[1][0]), "orientation %d: pictures differ", o)
+		assert.True(t, bytes.Equal(enc[0][1], enc[1][1]), "orientation %d: shrunk pictures differ", o)
+	}
+}

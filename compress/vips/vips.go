@@ -4,6 +4,10 @@ package vips
 
 /*
 #cgo pkg-config: vips libjpeg
+#cgo LDFLAGS: -Wl,--as-needed
+#define _GNU_SOURCE // pthread_rwlockattr_setkind_np
+#include <dlfcn.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,20 +16,111 @@ package vips
 #include <jerror.h>
 #include <vips/vips.h>
 
-// ci_preinit does the one thing vips_init does that is unsafe while other
-// threads run C code: vips_guess_prefix sets $VIPSHOME (only when it is
-// unset) with setenv. Done here, synchronously, with the argv0 that
-// ci_init passes, so that vips_init finds it set and writes nothing while a
-// JPEG decode may be calling getenv on another thread.
-static void ci_preinit(void) { (void) vips_guess_prefix("clinicalimages", "VIPSHOME"); }
+// libvips is not linked but opened with dlopen in the background: loading
+// it and the hundred libraries it needs costs about 20 ms, which would
+// otherwise be spent before main. Every libvips function used below goes
+// through a pointer that ci_init sets (the defines after the list make the
+// calls read as usual), so the binary has no reference to libvips and the
+// linker, with --as-needed, records no dependency on it. GLib and GObject
+// are linked as usual (about a millisecond).
+#define CI_FUNCS(X) X(vips_version) X(vips_init) X(vips_guess_prefix) X(vips_cache_set_max) \
+	X(vips_cache_set_max_mem) X(vips_cache_set_max_files) X(vips_error) X(vips_error_buffer) \
+	X(vips_error_clear) X(vips_jpegload_buffer) X(vips_pngload_buffer) X(vips_gifload_buffer) \
+	X(vips_webpload_buffer) X(vips_heifload_buffer) X(vips_image_new_from_memory) \
+	X(vips_image_set_blob_copy) X(vips_resize) X(vips_icc_transform) X(vips_colourspace) \
+	X(vips_cast) X(vips_array_double_new) X(vips_area_unref) X(vips_flatten) X(vips_rot) \
+	X(vips_flip) X(vips_jpegsave_buffer) X(vips_image_hasalpha) \
+	X(vips_image_guess_interpretation) X(vips_image_get_typeof) X(vips_image_remove) \
+	X(vips_image_copy_memory)
+#define CI_DECL(f) static __typeof__(f) *ci_p_##f;
+CI_FUNCS(CI_DECL)
+#define vips_version ci_p_vips_version
+#define vips_init ci_p_vips_init
+#define vips_guess_prefix ci_p_vips_guess_prefix
+#define vips_cache_set_max ci_p_vips_cache_set_max
+#define vips_cache_set_max_mem ci_p_vips_cache_set_max_mem
+#define vips_cache_set_max_files ci_p_vips_cache_set_max_files
+#define vips_error ci_p_vips_error
+#define vips_error_buffer ci_p_vips_error_buffer
+#define vips_error_clear ci_p_vips_error_clear
+#define vips_jpegload_buffer ci_p_vips_jpegload_buffer
+#define vips_pngload_buffer ci_p_vips_pngload_buffer
+#define vips_gifload_buffer ci_p_vips_gifload_buffer
+#define vips_webpload_buffer ci_p_vips_webpload_buffer
+#define vips_heifload_buffer ci_p_vips_heifload_buffer
+#define vips_image_new_from_memory ci_p_vips_image_new_from_memory
+#define vips_image_set_blob_copy ci_p_vips_image_set_blob_copy
+#define vips_resize ci_p_vips_resize
+#define vips_icc_transform ci_p_vips_icc_transform
+#define vips_colourspace ci_p_vips_colourspace
+#define vips_cast ci_p_vips_cast
+#define vips_array_double_new ci_p_vips_array_double_new
+#define vips_area_unref ci_p_vips_area_unref
+#define vips_flatten ci_p_vips_flatten
+#define vips_rot ci_p_vips_rot
+#define vips_flip ci_p_vips_flip
+#define vips_jpegsave_buffer ci_p_vips_jpegsave_buffer
+#define vips_image_hasalpha ci_p_vips_image_hasalpha
+#define vips_image_guess_interpretation ci_p_vips_image_guess_interpretation
+#define vips_image_get_typeof ci_p_vips_image_get_typeof
+#define vips_image_remove ci_p_vips_image_remove
+#define vips_image_copy_memory ci_p_vips_image_copy_memory
 
-static int ci_init(void) {
-	if (VIPS_INIT("clinicalimages")) return -1;
+// ci_env orders the one environment write of vips_init (vips_guess_prefix
+// sets $VIPSHOME with setenv when it is unset) against this package's
+// libjpeg calls, which read the environment (JPEGMEM, JSIMD_*) while a
+// decompressor or compressor is created and started: they hold it for
+// reading until that write is done (ci_env_set), and not at all after.
+// Writers are preferred, so a stream of decodes cannot hold off the init.
+static pthread_rwlock_t ci_env;
+static pthread_once_t ci_env_once = PTHREAD_ONCE_INIT;
+static int ci_env_set;
+
+static void ci_env_init(void) {
+	pthread_rwlockattr_t a;
+	pthread_rwlockattr_init(&a);
+#ifdef __GLIBC__
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+	pthread_rwlock_init(&ci_env, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
+// ci_env_rdlock takes ci_env for reading if the write may be to come, and
+// returns whether it did.
+static int ci_env_rdlock(void) {
+	if (__atomic_load_n(&ci_env_set, __ATOMIC_ACQUIRE)) return 0;
+	pthread_once(&ci_env_once, ci_env_init);
+	pthread_rwlock_rdlock(&ci_env);
+	return 1;
+}
+
+// ci_init opens libvips, looks up its functions and initialises it. It
+// returns 0, -1 with the reason in msg (256 bytes), or -2 with the reason
+// in libvips' error buffer.
+static int ci_init(char *msg) {
+	void *h = dlopen("libvips.so.42", RTLD_NOW | RTLD_GLOBAL);
+	if (h == NULL) {
+		snprintf(msg, 256, "%s", dlerror());
+		return -1;
+	}
+#define CI_SYM(f) if ((ci_p_##f = (__typeof__(ci_p_##f)) dlsym(h, #f)) == NULL) { snprintf(msg, 256, "libvips has no %s", #f); return -1; }
+	CI_FUNCS(CI_SYM)
+	pthread_once(&ci_env_once, ci_env_init);
+	pthread_rwlock_wrlock(&ci_env);
+	(void) vips_guess_prefix("clinicalimages", "VIPSHOME");
+	__atomic_store_n(&ci_env_set, 1, __ATOMIC_RELEASE);
+	pthread_rwlock_unlock(&ci_env);
+	if (VIPS_INIT("clinicalimages")) return -2;
 	vips_cache_set_max(0);
 	vips_cache_set_max_mem(0);
 	vips_cache_set_max_files(0);
 	return 0;
 }
+
+static const char *ci_error_buffer(void) { return vips_error_buffer(); }
+static void ci_error_clear(void) { vips_error_clear(); }
+static VipsImage *ci_copy_memory(VipsImage *in) { return vips_image_copy_memory(in); }
 
 // Loaders, one per sniffed format; fail on truncation or corruption.
 static int ci_load(int fmt, void *buf, size_t len, int shrink, VipsImage **out) {
@@ -74,13 +169,16 @@ static int ci_jpeg_decode(const void *buf, size_t len, int shrink, unsigned char
 	unsigned char *volatile out = NULL;
 	JOCTET *volatile prof = NULL;
 	unsigned int proflen = 0;
+	volatile int locked = 0;
 
 	cinfo.err = jpeg_std_error(&jerr.pub);
 	jerr.pub.error_exit = ci_jerr_exit;
 	jerr.pub.emit_message = ci_jerr_emit;
 	jerr.msg = msg;
+	locked = ci_env_rdlock();
 	jpeg_create_decompress(&cinfo);
 	if (setjmp(jerr.jmp)) {
+		if (locked) pthread_rwlock_unlock(&ci_env);
 		jpeg_destroy_decompress(&cinfo);
 		free(out);
 		free(prof);
@@ -90,6 +188,7 @@ static int ci_jpeg_decode(const void *buf, size_t len, int shrink, unsigned char
 	jpeg_save_markers(&cinfo, JPEG_APP0 + 2, 0xFFFF);
 	jpeg_read_header(&cinfo, TRUE);
 	if (cinfo.out_color_space != JCS_RGB && cinfo.out_color_space != JCS_GRAYSCALE) {
+		if (locked) pthread_rwlock_unlock(&ci_env);
 		jpeg_destroy_decompress(&cinfo);
 		return 1;
 	}
@@ -100,6 +199,8 @@ static int ci_jpeg_decode(const void *buf, size_t len, int shrink, unsigned char
 	cinfo.scale_num = 1;
 	cinfo.scale_denom = shrink;
 	jpeg_start_decompress(&cinfo);
+	if (locked) pthread_rwlock_unlock(&ci_env);
+	locked = 0;
 	size_t stride = (size_t) cinfo.output_width * cinfo.output_components;
 	out = malloc(stride * cinfo.output_height);
 	if (out == NULL) {
@@ -213,6 +314,11 @@ static void ci_dest_term(j_compress_ptr c) { (void) c; }
 
 static void ci_jerr_quiet(j_common_ptr c, int level) { (void) c; (void) level; }
 
+// CI_ROWS is how many rows ci_rows makes at once: for a rotation, each
+// source row then gives CI_ROWS * bands contiguous bytes (three cache
+// lines of RGB), not a fraction of one.
+#define CI_ROWS 64
+
 // ci_rows fills rows[0..n) with output rows y..y+n of src (sw x sh, bands
 // 1 or 3, packed rows) seen in EXIF orientation o (1..8), pointing into
 // src where a row is a source row as it is (orientations 1 and 4) and
@@ -242,21 +348,36 @@ static void ci_rows(const unsigned char *src, int sw, int sh, int bands, int o, 
 		return;
 	}
 	// Output row y is source column y (5, 6) or sw-1-y (7, 8); output
-	// column x is source row x (5, 8) or sh-1-x (6, 7).
+	// column x is source row x (5, 8) or sh-1-x (6, 7). The copy goes in
+	// blocks of 16 source rows, whose n pixels (the same columns in each)
+	// stay in L1 while the block's 16 output columns are written to each of
+	// the n rows; the next block's source bytes are prefetched meanwhile, as
+	// reading down the source is otherwise one cache miss after another.
 	int c0 = (o == 5 || o == 6) ? y : sw - 1 - y, cstep = (o == 5 || o == 6) ? 1 : -1;
+	int cmin = cstep > 0 ? c0 : c0 - (n - 1);
+	size_t span = (size_t) n * bands;
 	int rowdown = o == 5 || o == 8;
 	for (int i = 0; i < n; i++) rows[i] = scratch + i * ostride;
-	for (int x = 0; x < ow; x++) {
-		const unsigned char *s = src + (size_t) (rowdown ? x : sh - 1 - x) * sstride;
-		if (bands == 3) {
-			const unsigned char *p = s + (size_t) c0 * 3;
-			for (int i = 0; i < n; i++, p += 3 * cstep) {
-				unsigned char *d = scratch + i * ostride + (size_t) x * 3;
-				d[0] = p[0]; d[1] = p[1]; d[2] = p[2];
-			}
-		} else {
-			const unsigned char *p = s + c0;
-			for (int i = 0; i < n; i++, p += cstep) scratch[i * ostride + x] = *p;
+	for (int xb = 0; xb < ow; xb += 16) {
+		int xe = xb + 16 < ow ? xb + 16 : ow;
+		const unsigned char *rp[16];
+		for (int x = xb; x < xe; x++) rp[x - xb] = src + (size_t) (rowdown ? x : sh - 1 - x) * sstride + (size_t) c0 * bands;
+		for (int x = xe; x < xe + 16 && x < ow; x++) {
+			const unsigned char *p = src + (size_t) (rowdown ? x : sh - 1 - x) * sstride + (size_t) cmin * bands;
+			for (size_t k = 0; k < span; k += 64) __builtin_prefetch(p + k);
+			__builtin_prefetch(p + span - 1);
+		}
+		int m = xe - xb;
+		for (int i = 0; i < n; i++) {
+			unsigned char *d = scratch + i * ostride + (size_t) xb * bands;
+			ptrdiff_t off = (ptrdiff_t) i * cstep * bands;
+			if (bands == 3)
+				for (int k = 0; k < m; k++, d += 3) {
+					const unsigned char *p = rp[k] + off;
+					d[0] = p[0]; d[1] = p[1]; d[2] = p[2];
+				}
+			else
+				for (int k = 0; k < m; k++) d[k] = rp[k][off];
 		}
 	}
 }
@@ -271,6 +392,7 @@ static int ci_jpeg_strip(const unsigned char *src, int sw, int sh, int bands, in
 	ci_dest dest;
 	ci_dest *volatile dp = &dest; // read after longjmp through memory
 	unsigned char *volatile scratch = NULL;
+	volatile int locked = 0;
 	int ow = o >= 5 ? sh : sw;
 
 	dest.cap = (size_t) ow * (y1 - y0) * bands / 4 + 4096;
@@ -283,8 +405,10 @@ static int ci_jpeg_strip(const unsigned char *src, int sw, int sh, int bands, in
 	jerr.pub.error_exit = ci_jerr_exit;
 	jerr.pub.emit_message = ci_jerr_quiet;
 	jerr.msg = msg;
+	locked = ci_env_rdlock();
 	jpeg_create_compress(&cinfo);
 	if (setjmp(jerr.jmp)) {
+		if (locked) pthread_rwlock_unlock(&ci_env);
 		jpeg_destroy_compress(&cinfo);
 		free(dp->buf);
 		free(scratch);
@@ -306,13 +430,15 @@ static int ci_jpeg_strip(const unsigned char *src, int sw, int sh, int bands, in
 		for (int i = 0; i < bands; i++) cinfo.comp_info[i].h_samp_factor = cinfo.comp_info[i].v_samp_factor = 1;
 	cinfo.write_JFIF_header = FALSE;
 	jpeg_start_compress(&cinfo, TRUE);
+	if (locked) pthread_rwlock_unlock(&ci_env);
+	locked = 0;
 	if (o != 1 && o != 4) {
-		scratch = malloc((size_t) 16 * ow * bands);
+		scratch = malloc((size_t) CI_ROWS * ow * bands);
 		if (scratch == NULL) ERREXIT(&cinfo, JERR_OUT_OF_MEMORY);
 	}
-	JSAMPROW rows[16];
+	JSAMPROW rows[CI_ROWS];
 	for (int y = y0; y < y1; ) {
-		int n = y1 - y < 16 ? y1 - y : 16;
+		int n = y1 - y < CI_ROWS ? y1 - y : CI_ROWS;
 		ci_rows(src, sw, sh, bands, o, y, n, scratch, rows);
 		jpeg_write_scanlines(&cinfo, rows, n);
 		y += n;
@@ -360,10 +486,14 @@ import (
 )
 
 // libvips' process-wide initialisation must happen exactly once per
-// process. It runs in the background from the first New (or Decode), so
-// that its cost, mostly loading libvips' optional modules and the
-// libraries they pull in (heif, jxl, magick, openslide, poppler), overlaps
-// the first JPEG decode, which libjpeg does without libvips.
+// process. It costs about 40 ms of CPU: opening libvips and the hundred
+// libraries it needs, then loading its optional modules and theirs (heif,
+// jxl, magick, openslide, poppler). It starts, in the background, with the
+// first Decode that will need libvips, so that it overlaps that Decode's
+// JPEG decode when there is one; a JPEG that libjpeg decodes straight to
+// the picture (no resize beyond the DCT scaling, no ICC conversion, not
+// CMYK) needs no libvips at all, and a process that only sees such JPEGs
+// never opens it.
 var (
 	initStart sync.Once
 	initDone  = make(chan struct{})
@@ -372,10 +502,13 @@ var (
 
 func startInit() {
 	initStart.Do(func() {
-		C.ci_preinit()
 		go func() {
 			defer close(initDone)
-			if C.ci_init() != 0 {
+			var msg [256]C.char
+			switch C.ci_init(&msg[0]) {
+			case -1:
+				initErr = fmt.Errorf("vips: init: %s", C.GoString(&msg[0]))
+			case -2:
 				initErr = fmt.Errorf("vips: init: %s", lastError())
 			}
 		}()
@@ -394,11 +527,10 @@ type Engine struct{}
 
 var _ compress.Engine = (*Engine)(nil)
 
-// New starts libvips' one-time initialisation in the background and
-// returns the engine without waiting for it; Decode waits. An
-// initialisation failure is returned by Decode, and by New once known.
+// New returns the engine. libvips' one-time initialisation starts with the
+// first Decode that needs libvips, which waits for it; an initialisation
+// failure is returned by that Decode, and by New once known.
 func New() (*Engine, error) {
-	startInit()
 	select {
 	case <-initDone:
 		if initErr != nil {
@@ -416,8 +548,8 @@ func (*Engine) Name() string { return "vips" }
 // process-wide, so under concurrency a message may come from another call;
 // it is only ever used as the detail of an error, never to decide.
 func lastError() string {
-	s := C.GoString(C.vips_error_buffer())
-	C.vips_error_clear()
+	s := C.GoString(C.ci_error_buffer())
+	C.ci_error_clear()
 	if s == "" {
 		return "unknown libvips error"
 	}
@@ -478,16 +610,51 @@ func decode(ctx context.Context, src compress.Source, longEdge int, libjpeg bool
 	if !ok || len(src.Data) == 0 {
 		return nil, errors.New("vips: unsupported format")
 	}
-	startInit()
 	shrink := 1
 	if src.Format == compress.JPEG {
 		shrink = compress.DCTScale(max(src.Width, src.Height), longEdge)
 	}
+	if src.Format != compress.JPEG || !libjpeg || len(src.ICC) > 0 || max(src.Width, src.Height)/shrink > longEdge {
+		startInit() // libvips will be needed: open it while libjpeg decodes
+	}
+	// The rotation is left to EncodeJPEG, which reads the pixels rotated as
+	// it encodes, so the rotated picture is never stored.
+	o := src.Orientation
+	if o < 1 || o > 8 {
+		o = 1
+	}
 	cur := &image{}
 	defer cur.close()
 	if src.Format == compress.JPEG && libjpeg {
-		if err := decodeJPEG(cur, src.Data, shrink); err != nil {
+		r, err := decodeJPEG(src.Data, shrink)
+		if err != nil {
 			return nil, err
+		}
+		if r != nil {
+			// Pixels that need neither a resize nor a colour conversion are
+			// the picture as they are, without libvips or waiting for it.
+			convert := len(src.ICC) > 0 && r.icc != nil
+			if max(r.w, r.h) <= longEdge && !convert {
+				C.free(unsafe.Pointer(r.icc))
+				p := &picture{pix: r.pix, w: r.w, h: r.h, bands: r.bands, orient: o}
+				if err := ctx.Err(); err != nil {
+					p.Close()
+					return nil, err
+				}
+				return p, nil
+			}
+			err := ready()
+			if err == nil {
+				if cur.p = C.ci_wrap(r.pix, C.int(r.w), C.int(r.h), C.int(r.bands), unsafe.Pointer(r.icc), C.size_t(r.iccLen)); cur.p == nil {
+					err = fmt.Errorf("vips: load: %s", lastError())
+				}
+			} else {
+				C.free(unsafe.Pointer(r.pix))
+			}
+			C.free(unsafe.Pointer(r.icc))
+			if err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := ready(); err != nil {
@@ -521,45 +688,37 @@ func decode(ctx context.Context, src compress.Source, longEdge int, libjpeg bool
 	if err := materialise(cur); err != nil { // decode, resize and convert now
 		return nil, err
 	}
-	// The rotation is left to EncodeJPEG, which reads the pixels rotated as
-	// it encodes, so the rotated picture is never stored.
-	o := src.Orientation
-	if o < 1 || o > 8 {
-		o = 1
-	}
-	p := &picture{im: image{p: cur.p}, orient: o}
+	p := newPicture(cur.p, o)
 	cur.p = nil
 	return p, nil
 }
 
-// decodeJPEG decodes data with libjpeg, without waiting for libvips'
-// initialisation, and leaves the pixels in cur as an in-memory image. It
-// leaves cur empty for the colour spaces it does not handle (CMYK, YCCK),
-// which libvips' own loader then reads.
-func decodeJPEG(cur *image, data []byte, shrink int) error {
+// rawJPEG is what libjpeg decoded: w x h pixels of 1 (grey) or 3 (RGB)
+// bands, and the ICC profile, both malloc'd (icc may be nil).
+type rawJPEG struct {
+	pix, icc    *C.uchar
+	iccLen      C.uint
+	w, h, bands int
+}
+
+// decodeJPEG decodes data with libjpeg, without libvips. It returns nil
+// for the colour spaces it does not handle (CMYK, YCCK), which libvips'
+// own loader then reads.
+func decodeJPEG(data []byte, shrink int) (*rawJPEG, error) {
 	var (
-		pix         *C.uchar
-		icc         *C.uchar
+		r           rawJPEG
 		w, h, bands C.int
-		iccLen      C.uint
 		msg         [C.JMSG_LENGTH_MAX]C.char
 	)
 	switch C.ci_jpeg_decode(unsafe.Pointer(&data[0]), C.size_t(len(data)), C.int(shrink),
-		&pix, &w, &h, &bands, &icc, &iccLen, &msg[0]) {
+		&r.pix, &w, &h, &bands, &r.icc, &r.iccLen, &msg[0]) {
 	case 1:
-		return nil
+		return nil, nil
 	case -1:
-		return fmt.Errorf("vips: load: jpeg: %s", C.GoString(&msg[0]))
+		return nil, fmt.Errorf("vips: load: jpeg: %s", C.GoString(&msg[0]))
 	}
-	defer C.free(unsafe.Pointer(icc))
-	if err := ready(); err != nil {
-		C.free(unsafe.Pointer(pix))
-		return err
-	}
-	if cur.p = C.ci_wrap(pix, w, h, bands, unsafe.Pointer(icc), C.size_t(iccLen)); cur.p == nil {
-		return fmt.Errorf("vips: load: %s", lastError())
-	}
-	return nil
+	r.w, r.h, r.bands = int(w), int(h), int(bands)
+	return &r, nil
 }
 
 // toSRGB8 converts to 8-bit sRGB (or 8-bit grey), through the embedded ICC
@@ -604,7 +763,7 @@ func materialise(cur *image) error {
 		return nil
 	}
 	err := step(cur, "decode", func(in *C.VipsImage, out **C.VipsImage) C.int {
-		*out = C.vips_image_copy_memory(in)
+		*out = C.ci_copy_memory(in)
 		if *out == nil {
 			return -1
 		}
@@ -651,30 +810,62 @@ func orient(cur *image, o int) error {
 	return nil
 }
 
-// picture is a decoded image in libvips memory, stored as decoded: orient
-// is the EXIF orientation that makes it upright, applied by EncodeJPEG and
-// Shrink.
+// picture is a decoded image, stored as decoded: either in libvips memory
+// (im) or, when it came straight from libjpeg and needed nothing from
+// libvips, as libjpeg's malloc'd pixels (pix, with im empty). w, h and
+// bands describe the stored pixels; orient is the EXIF orientation that
+// makes them upright, applied by EncodeJPEG and Shrink.
 type picture struct {
-	im     image
-	orient int
+	im          image
+	pix         *C.uchar
+	w, h, bands int
+	orient      int
+}
+
+func newPicture(im *C.VipsImage, orient int) *picture {
+	return &picture{im: image{p: im}, w: int(C.ci_width(im)), h: int(C.ci_height(im)), bands: int(C.ci_bands(im)), orient: orient}
+}
+
+func (p *picture) closed() bool { return p.im.p == nil && p.pix == nil }
+
+// vips makes sure the picture is in libvips memory, handing libjpeg's
+// pixels over to libvips if need be.
+func (p *picture) vips() error {
+	if p.im.p != nil {
+		return nil
+	}
+	if p.pix == nil {
+		return errors.New("vips: picture is closed")
+	}
+	if err := ready(); err != nil {
+		return err
+	}
+	pix := p.pix
+	p.pix = nil // ci_wrap owns it now, and frees it on failure
+	if p.im.p = C.ci_wrap(pix, C.int(p.w), C.int(p.h), C.int(p.bands), nil, 0); p.im.p == nil {
+		return fmt.Errorf("vips: %s", lastError())
+	}
+	return nil
 }
 
 var _ compress.Picture = (*picture)(nil)
 
 func (p *picture) Size() (int, int) {
-	if p.im.p == nil {
+	if p.closed() {
 		return 0, 0
 	}
-	w, h := int(C.ci_width(p.im.p)), int(C.ci_height(p.im.p))
 	if p.orient >= 5 {
-		return h, w
+		return p.h, p.w
 	}
-	return w, h
+	return p.w, p.h
 }
 
 // upright returns a new reference to the picture as a lazy pipeline that
 // applies its orientation.
 func (p *picture) upright() (*image, error) {
+	if err := p.vips(); err != nil {
+		return nil, err
+	}
 	C.ci_ref(p.im.p)
 	cur := &image{p: p.im.p}
 	if err := orient(cur, p.orient); err != nil {
@@ -685,13 +876,17 @@ func (p *picture) upright() (*image, error) {
 }
 
 func (p *picture) EncodeJPEG(w io.Writer, quality int) error {
-	if p.im.p == nil {
+	if p.closed() {
 		return errors.New("vips: picture is closed")
 	}
 	if quality < 1 || quality > 100 {
 		return fmt.Errorf("vips: jpegsave: quality %d out of range 1..100", quality)
 	}
-	if pix := C.ci_pixels(p.im.p); pix != nil {
+	pix := p.pix
+	if pix == nil {
+		pix = C.ci_pixels(p.im.p)
+	}
+	if pix != nil {
 		return p.encodeStrips(w, pix, quality)
 	}
 	return p.jpegsave(w, quality)
@@ -730,8 +925,7 @@ const Strips = 4
 // buffer, so a decoder sees the same blocks, and pixels, as from one
 // unsplit encode.
 func (p *picture) encodeStrips(w io.Writer, pix *C.uchar, quality int) error {
-	sw, sh := int(C.ci_width(p.im.p)), int(C.ci_height(p.im.p))
-	bands := int(C.ci_bands(p.im.p))
+	sw, sh, bands := p.w, p.h, p.bands
 	ow, oh := p.Size()
 	mcu := 16 // 4:2:0
 	if bands == 1 || quality >= 90 {
@@ -844,7 +1038,7 @@ func (p *picture) Shrink(ctx context.Context, longEdge int) (compress.Picture, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if p.im.p == nil {
+	if p.closed() {
 		return nil, errors.New("vips: picture is closed")
 	}
 	w, h := p.Size()
@@ -866,10 +1060,12 @@ func (p *picture) Shrink(ctx context.Context, longEdge int) (compress.Picture, e
 		q.close()
 		return nil, err
 	}
-	return &picture{im: *q, orient: 1}, nil
+	return newPicture(q.p, 1), nil
 }
 
 func (p *picture) Close() error {
 	p.im.close()
+	C.free(unsafe.Pointer(p.pix))
+	p.pix = nil
 	return nil
 }
