@@ -189,8 +189,9 @@ func (n *Normalizer) read(ctx context.Context, r io.Reader, buf *bytes.Buffer) (
 	var src Source
 	if size := sizeHint(r); size > 0 {
 		// Known length (a file, a bytes.Reader): one allocation instead of
-		// a doubling series.
-		buf.Grow(int(min(size, n.cfg.maxInput) + 1))
+		// a doubling series. bytes.Buffer.ReadFrom wants MinRead bytes
+		// free before each read, the last (which finds EOF) included.
+		buf.Grow(int(min(size, n.cfg.maxInput)) + bytes.MinRead + 1)
 	}
 	lr := &io.LimitedReader{R: r, N: n.cfg.maxInput + 1}
 	rec := &recorder{r: lr, buf: buf}

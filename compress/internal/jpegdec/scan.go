@@ -1,6 +1,9 @@
 package jpegdec
 
-import "fmt"
+import (
+	"fmt"
+	gosync "sync"
+)
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
@@ -51,7 +54,7 @@ func (d *decoder) scan(pos, scale int, alloc Alloc, concurrent bool) error {
 	}
 	free := make(chan []int32, bufs)
 	for range bufs {
-		free <- make([]int32, band*rowLen)
+		free <- getBand(band * rowLen)
 	}
 	type job struct {
 		my0, rows int
@@ -107,10 +110,28 @@ func (d *decoder) scan(pos, scale int, alloc Alloc, concurrent bool) error {
 	if err != nil {
 		return err
 	}
+	// Every band was inverted, so zeroed: they may serve another decode.
+	for range bufs {
+		putBand(<-free)
+	}
 	if r.overrun() {
 		return FormatError("truncated entropy-coded data")
 	}
 	return nil
+}
+
+// bands recycles zeroed coefficient bands between decodes.
+var bands gosync.Pool
+
+func getBand(n int) []int32 {
+	if b, ok := bands.Get().(*[]int32); ok && cap(*b) >= n {
+		return (*b)[:n]
+	}
+	return make([]int32, n)
+}
+
+func putBand(b []int32) {
+	bands.Put(&b)
 }
 
 type restartState struct{ left, next int }
