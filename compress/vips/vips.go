@@ -483,6 +483,7 @@ import (
 	"unsafe"
 
 	"github.com/clinicpro/clinicalimages/compress"
+	"github.com/clinicpro/clinicalimages/compress/internal/jpegenc"
 )
 
 // libvips' process-wide initialisation must happen exactly once per
@@ -914,7 +915,7 @@ func (p *picture) jpegsave(w io.Writer, quality int) error {
 // Strips is how many horizontal strips EncodeJPEG cuts a picture into at
 // most. It is a constant, not the CPU count, so that every machine writes
 // the same bytes.
-const Strips = 4
+const Strips = jpegenc.Strips
 
 // encodeStrips encodes the upright picture in up to Strips horizontal
 // strips at once, each a whole number of MCU rows, with libjpeg and
@@ -931,19 +932,8 @@ func (p *picture) encodeStrips(w io.Writer, pix *C.uchar, quality int) error {
 	if bands == 1 || quality >= 90 {
 		mcu = 8 // grey or 4:4:4
 	}
-	mcuCols, mcuRows := (ow+mcu-1)/mcu, (oh+mcu-1)/mcu
-	perStrip := (mcuRows + Strips - 1) / Strips
-	for perStrip*mcuCols > 0xFFFF && perStrip > 1 {
-		perStrip--
-	}
-	strips := (mcuRows + perStrip - 1) / perStrip
-	interval := perStrip * mcuCols
-	if strips > 1 && interval > 0xFFFF {
-		strips, perStrip = 1, mcuRows // one row of MCUs is too long for a restart interval
-	}
-	if strips == 1 {
-		interval = 0
-	}
+	lay := jpegenc.StripLayout((ow+mcu-1)/mcu, (oh+mcu-1)/mcu)
+	strips, perStrip, interval := lay.Strips, lay.PerStrip, lay.Interval
 	type part struct {
 		buf *C.uchar
 		n   C.size_t

@@ -79,15 +79,8 @@ func Encode(w io.Writer, img Image, quality, workers int) error {
 		mcu = 8
 	}
 	mcuCols, mcuRows := (img.Y.W+mcu-1)/mcu, (img.Y.H+mcu-1)/mcu
-	perStrip := (mcuRows + Strips - 1) / Strips
-	for perStrip*mcuCols > 0xFFFF && perStrip > 1 {
-		perStrip--
-	}
-	strips := (mcuRows + perStrip - 1) / perStrip
-	interval := perStrip * mcuCols
-	if strips > 1 && interval > 0xFFFF {
-		strips, perStrip = 1, mcuRows // one row of MCUs is too long for a restart interval
-	}
+	lay := StripLayout(mcuCols, mcuRows)
+	strips, perStrip, interval := lay.Strips, lay.PerStrip, lay.Interval
 	parts := make([]*[]byte, strips)
 	defer func() {
 		for _, p := range parts {
@@ -117,7 +110,7 @@ func Encode(w io.Writer, img Image, quality, workers int) error {
 	head.Write(t.dqt)
 	writeSOF(&head, img)
 	head.Write(t.dht)
-	if strips > 1 {
+	if interval > 0 {
 		head.Write([]byte{0xFF, 0xDD, 0, 4, byte(interval >> 8), byte(interval)})
 	}
 	writeSOS(&head, img.Gray)
@@ -143,6 +136,31 @@ var stripBufs = sync.Pool{New: func() any {
 	b := make([]byte, 0, 256<<10)
 	return &b
 }}
+
+// Layout is how a picture of MCU rows is cut into strips coded apart.
+type Layout struct {
+	PerStrip int // MCU rows in each strip (the last may have fewer)
+	Strips   int // how many strips
+	Interval int // MCUs between restart markers: one strip's; 0 for one strip
+}
+
+// StripLayout cuts mcuRows rows of mcuCols MCUs into at most [Strips]
+// strips whose restart interval fits the 16 bits JPEG gives it. The libvips
+// engine's parallel encoder uses it too, so both write the same layout.
+func StripLayout(mcuCols, mcuRows int) Layout {
+	perStrip := max((mcuRows+Strips-1)/Strips, 1)
+	for perStrip*mcuCols > 0xFFFF && perStrip > 1 {
+		perStrip--
+	}
+	l := Layout{PerStrip: perStrip, Strips: (mcuRows + perStrip - 1) / perStrip, Interval: perStrip * mcuCols}
+	if l.Strips > 1 && l.Interval > 0xFFFF {
+		l = Layout{PerStrip: mcuRows, Strips: 1} // one row of MCUs is too long for a restart interval
+	}
+	if l.Strips <= 1 {
+		l.Interval = 0
+	}
+	return l
+}
 
 func writeSOF(out *bytes.Buffer, img Image) {
 	if img.Gray {

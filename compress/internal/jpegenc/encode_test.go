@@ -168,3 +168,21 @@ func FuzzEncode(f *testing.F) {
 		require.Equal(t, image.Pt(int(w), int(h)), m.Bounds().Size())
 	})
 }
+
+func TestStripLayout(t *testing.T) {
+	for _, c := range []struct {
+		cols, rows int
+		want       Layout
+	}{
+		{126, 95, Layout{PerStrip: 24, Strips: 4, Interval: 24 * 126}}, // 2016x1512 at 4:2:0
+		{10, 1, Layout{PerStrip: 1, Strips: 1}},                        // one MCU row: no restarts
+		{10, 3, Layout{PerStrip: 1, Strips: 3, Interval: 10}},
+		{40000, 8, Layout{PerStrip: 1, Strips: 8, Interval: 40000}}, // a strip's MCUs must fit 16 bits
+		{70000, 8, Layout{PerStrip: 8, Strips: 1}},                  // even one row does not: no restarts
+	} {
+		got := StripLayout(c.cols, c.rows)
+		assert.Equal(t, c.want, got, "%d x %d MCUs", c.cols, c.rows)
+		assert.LessOrEqual(t, got.Interval, 0xFFFF)
+		assert.GreaterOrEqual(t, got.PerStrip*got.Strips, c.rows, "every row in a strip")
+	}
+}
