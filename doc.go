@@ -35,14 +35,17 @@
 //     generic FHIR read/search/create), with alex/alextest, an in-process ALEX
 //     simulator for tests.
 //   - [github.com/clinicpro/clinicalimages/compress]: decoding, orientation,
-//     metadata stripping, resizing and JPEG encoding under a byte budget.
+//     metadata stripping, resizing and JPEG encoding under a byte budget; a
+//     pure-Go engine (its own JPEG decoder, which shrinks in the DCT domain,
+//     and encoder) and a libvips engine in compress/vips (build tag vips).
 //   - [github.com/clinicpro/clinicalimages/media]: FHIR Media and
 //     DocumentReference building, value sets and validation.
 //   - [github.com/clinicpro/clinicalimages/session]: capture sessions, handoff
 //     (QR) codes and blob stores, with memory, filesystem, Redis and S3
 //     implementations.
 //   - [github.com/clinicpro/clinicalimages/sync]: real-time events to the
-//     desktop (in-memory hub, Redis fan-out, Server-Sent Events).
+//     desktop (in-memory hub; Redis fan-out that outlives a Redis restart;
+//     NATS and Ably; Server-Sent Events).
 //   - examples/cli: the operator's command line; examples/server: the
 //     reference server.
 //
