@@ -23,6 +23,7 @@ import (
 	ci "github.com/clinicpro/clinicalimages"
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/alex/alextest"
+	"github.com/clinicpro/clinicalimages/internal/testenv"
 	"github.com/clinicpro/clinicalimages/media"
 	"github.com/clinicpro/clinicalimages/session"
 	"github.com/clinicpro/clinicalimages/session/memory"
@@ -37,24 +38,7 @@ type world struct {
 	srv   *httptest.Server
 	store session.Store
 	blobs *memory.BlobStore
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  gosync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs  *testenv.SyncBuffer
 }
 
 func alexClient(t testing.TB, srv *alextest.Server, logger *slog.Logger) *alex.Client {
@@ -75,7 +59,7 @@ func newWorld(t *testing.T, opts ...ci.Option) *world {
 // newWorldWith uses store (nil: a new memory store).
 func newWorldWith(t *testing.T, store session.Store, opts ...ci.Option) *world {
 	t.Helper()
-	w := &world{t: t, alex: alextest.NewTestServer(t), logs: &syncBuffer{}, store: store}
+	w := &world{t: t, alex: alextest.NewTestServer(t), logs: &testenv.SyncBuffer{}, store: store}
 	logger := slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
 	if w.store == nil {

@@ -4,26 +4,17 @@ import (
 	"bytes"
 	"image/jpeg"
 	"io"
-	"sync"
 	"testing"
 
 	"github.com/clinicpro/clinicalimages/compress"
 	"github.com/clinicpro/clinicalimages/compress/enginetest"
 )
 
-// photo12MP is a 4032x3024 camera-like JPEG with EXIF orientation 6 and GPS,
-// made once per test binary.
-var photo12MP = sync.OnceValue(func() []byte {
-	img := enginetest.Photo(4032, 3024, 42, true)
-	return enginetest.InsertSegment(enginetest.EncodeJPEG(img, 92), 0xE1,
-		append([]byte("Exif\x00\x00"), enginetest.EXIF(6, true)...))
-})
-
 // BenchmarkNormalize12MP times the whole pipeline on one 12 MP phone photo
 // to <= 2048 px under 1 MB. Compare with bench/compress/run.sh for the
 // side-by-side table against vipsthumbnail and ImageMagick.
 func BenchmarkNormalize12MP(b *testing.B) {
-	in := photo12MP()
+	in := enginetest.Phone12MP()
 	n, err := compress.New()
 	if err != nil {
 		b.Fatal(err)
@@ -43,7 +34,7 @@ func BenchmarkNormalize12MP(b *testing.B) {
 
 // BenchmarkDecodeJPEG12MP is the floor set by image/jpeg alone.
 func BenchmarkDecodeJPEG12MP(b *testing.B) {
-	in := photo12MP()
+	in := enginetest.Phone12MP()
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := jpeg.Decode(bytes.NewReader(in)); err != nil {

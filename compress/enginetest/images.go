@@ -8,6 +8,7 @@ import (
 	"image/jpeg"
 	"math"
 	"math/rand/v2"
+	gosync "sync"
 )
 
 // Marker colours placed in generated images so tests can find where the
@@ -362,3 +363,12 @@ func ICCSegments(p []byte) [][]byte {
 	}
 	return out
 }
+
+// Phone12MP returns the benchmarks' phone photo: a 4032x3024 Photo (seed
+// 42, markers) as a quality-92 JPEG carrying EXIF orientation 6 and GPS, as
+// a phone held upright writes it. It is made once per process; callers must
+// not modify it.
+var Phone12MP = gosync.OnceValue(func() []byte {
+	return InsertSegment(EncodeJPEG(Photo(4032, 3024, 42, true), 92), 0xE1,
+		append([]byte("Exif\x00\x00"), EXIF(6, true)...))
+})

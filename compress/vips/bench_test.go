@@ -5,7 +5,6 @@ package vips_test
 import (
 	"bytes"
 	"io"
-	"sync"
 	"testing"
 
 	"github.com/clinicpro/clinicalimages/compress"
@@ -13,16 +12,10 @@ import (
 	"github.com/clinicpro/clinicalimages/compress/vips"
 )
 
-var photo12MP = sync.OnceValue(func() []byte {
-	img := enginetest.Photo(4032, 3024, 42, true)
-	return enginetest.InsertSegment(enginetest.EncodeJPEG(img, 92), 0xE1,
-		append([]byte("Exif\x00\x00"), enginetest.EXIF(6, true)...))
-})
-
 // BenchmarkNormalize12MP is compress's benchmark of the same name with the
 // libvips engine: per image, after libvips' one-time start-up.
 func BenchmarkNormalize12MP(b *testing.B) {
-	in := photo12MP()
+	in := enginetest.Phone12MP()
 	e, err := vips.New()
 	if err != nil {
 		b.Fatal(err)

@@ -94,7 +94,7 @@ func TestEncodeDeterministic(t *testing.T) {
 // BenchmarkEncodeJPEG: EncodeJPEG of the 12 MP benchmark photo's picture
 // (2016x1512 stored, EXIF orientation 6) at quality 85.
 func BenchmarkEncodeJPEG(b *testing.B) {
-	data := enginetest.EncodeJPEG(enginetest.Photo(4032, 3024, 42, true), 92)
+	data := enginetest.Phone12MP()
 	src := compress.Source{Data: data, Format: compress.JPEG, Width: 4032, Height: 3024, Orientation: 6}
 	p, err := decode(context.Background(), src, 2048, true)
 	require.NoError(b, err)

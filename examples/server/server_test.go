@@ -24,7 +24,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	gosync "sync"
 	"testing"
 	"time"
 
@@ -32,6 +31,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clinicpro/clinicalimages/alex/alextest"
+	"github.com/clinicpro/clinicalimages/internal/testenv"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -291,24 +291,6 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 	assert.NoError(t, err)
 }
 
-// lockedBuffer is a bytes.Buffer safe to read while run writes to it.
-type lockedBuffer struct {
-	mu gosync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestRun(t *testing.T) {
 	t.Parallel()
 	t.Run("help", func(t *testing.T) {
@@ -328,7 +310,7 @@ func TestRun(t *testing.T) {
 		cert, key := selfSigned(t)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		var out, errOut lockedBuffer
+		var out, errOut testenv.SyncBuffer
 		done := make(chan int, 1)
 		go func() {
 			done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-tls-cert", cert, "-tls-key", key}, envOf(nil), &out, &errOut)
@@ -356,7 +338,7 @@ func TestRun(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
-		var out, errOut lockedBuffer
+		var out, errOut testenv.SyncBuffer
 		done := make(chan int, 1)
 		go func() { done <- run(ctx, []string{"-listen", "127.0.0.1:0"}, envOf(nil), &out, &errOut) }()
 		require.Eventually(t, func() bool { return strings.Contains(out.String(), "/dev/launch?patient=") }, 20*time.Second, 20*time.Millisecond)

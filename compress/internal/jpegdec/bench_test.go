@@ -3,24 +3,18 @@ package jpegdec_test
 import (
 	"bytes"
 	"image/jpeg"
-	"sync"
 	"testing"
 
 	"github.com/clinicpro/clinicalimages/compress/enginetest"
 	"github.com/clinicpro/clinicalimages/compress/internal/jpegdec"
 )
 
-// photo12MP is the 4032x3024 camera-like JPEG the compress benchmarks use.
-var photo12MP = sync.OnceValue(func() []byte {
-	return enginetest.EncodeJPEG(enginetest.Photo(4032, 3024, 42, true), 92)
-})
-
 // BenchmarkDecode12MP decodes the photo at 1/2 scale, as the pure-Go
 // engine does for a 2048 px limit, on one goroutine and with the inverse
 // DCTs on a second, and at full scale; image/jpeg's full decode of the
 // same bytes, the path jpegdec replaces, is the baseline.
 func BenchmarkDecode12MP(b *testing.B) {
-	in := photo12MP()
+	in := enginetest.Phone12MP()
 	for _, c := range []struct {
 		name string
 		opts jpegdec.Options
