@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	gosync "sync"
 	"testing"
 	"time"
 
@@ -111,34 +110,7 @@ func TestConcurrentPublishersOnTwoInstances(t *testing.T) {
 	a := newHub(t, ncA, stream, prefix)
 	b := newHub(t, ncB, stream, prefix)
 	session := notifytest.Session(t)
-	const perGoroutine, goroutines = 25, 3
-	var (
-		mu  gosync.Mutex
-		ids = map[uint64]bool{}
-		wg  gosync.WaitGroup
-	)
-	for _, h := range []*natsnotify.Hub{a, b} {
-		for range goroutines {
-			wg.Go(func() {
-				for range perGoroutine {
-					ev, err := h.Publish(t.Context(), sync.Event{Session: session, Type: sync.ImageUpdated})
-					if !assert.NoError(t, err) {
-						return
-					}
-					mu.Lock()
-					assert.False(t, ids[ev.ID], "id %d assigned twice", ev.ID)
-					ids[ev.ID] = true
-					mu.Unlock()
-				}
-			})
-		}
-	}
-	wg.Wait()
-	const total = 2 * goroutines * perGoroutine
-	require.Len(t, ids, total)
-	for id := uint64(1); id <= total; id++ {
-		require.True(t, ids[id], "id %d missing: ids must have no gaps", id)
-	}
+	notifytest.PublishConcurrently(t, session, 3, 25, a, b)
 }
 
 func TestHistoryIsTrimmedAndAges(t *testing.T) {

@@ -504,3 +504,39 @@ func testClose(t *testing.T, p Pair) {
 		require.NoError(t, c.Close(), "Close is idempotent")
 	}
 }
+
+// PublishConcurrently publishes perGoroutine events from goroutines
+// goroutines on each publisher at once (several publishers being hubs of
+// different instances on the same backend) and checks that the session's
+// ids came out unique and without gaps, 1 to the total: the id assignment
+// must be atomic across instances.
+func PublishConcurrently(t *testing.T, session string, goroutines, perGoroutine int, pubs ...sync.Publisher) {
+	t.Helper()
+	var (
+		mu  gosync.Mutex
+		ids = map[uint64]bool{}
+		wg  gosync.WaitGroup
+	)
+	for _, p := range pubs {
+		for range goroutines {
+			wg.Go(func() {
+				for range perGoroutine {
+					ev, err := p.Publish(t.Context(), sync.Event{Session: session, Type: sync.ImageUpdated})
+					if !assert.NoError(t, err) {
+						return
+					}
+					mu.Lock()
+					assert.False(t, ids[ev.ID], "id %d assigned twice", ev.ID)
+					ids[ev.ID] = true
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	total := len(pubs) * goroutines * perGoroutine
+	require.Len(t, ids, total)
+	for id := uint64(1); id <= uint64(total); id++ {
+		require.True(t, ids[id], "id %d missing: ids must have no gaps", id)
+	}
+}

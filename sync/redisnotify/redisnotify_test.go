@@ -522,34 +522,8 @@ func TestConcurrentPublishersOnTwoInstances(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = subA.Close() })
 
-	const perGoroutine, goroutines = 50, 3
-	var (
-		mu  gosync.Mutex
-		ids = map[uint64]bool{}
-		wg  gosync.WaitGroup
-	)
-	for _, h := range []*redisnotify.Hub{a, b} {
-		for range goroutines {
-			wg.Go(func() {
-				for range perGoroutine {
-					ev, err := h.Publish(t.Context(), sync.Event{Session: session, Type: sync.ImageUpdated})
-					if !assert.NoError(t, err) {
-						return
-					}
-					mu.Lock()
-					assert.False(t, ids[ev.ID], "id %d assigned twice", ev.ID)
-					ids[ev.ID] = true
-					mu.Unlock()
-				}
-			})
-		}
-	}
-	wg.Wait()
-	const total = 2 * goroutines * perGoroutine
-	require.Len(t, ids, total)
-	for id := uint64(1); id <= total; id++ {
-		require.True(t, ids[id], "id %d missing: ids must have no gaps", id)
-	}
+	const total = 2 * 3 * 50 // two hubs, three goroutines each, 50 events each
+	notifytest.PublishConcurrently(t, session, 3, 50, a, b)
 	subB, err := b.Subscribe(t.Context(), session, 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = subB.Close() })
