@@ -37,7 +37,7 @@
 //   - [github.com/clinicpro/clinicalimages/compress]: decoding, orientation,
 //     metadata stripping, resizing and JPEG encoding under a byte budget; a
 //     pure-Go engine (its own JPEG decoder, which shrinks in the DCT domain,
-//     and encoder) and a libvips engine in compress/vips (build tag vips).
+//     and encoder).
 //   - [github.com/clinicpro/clinicalimages/media]: FHIR Media and
 //     DocumentReference building, value sets and validation.
 //   - [github.com/clinicpro/clinicalimages/session]: capture sessions, handoff
@@ -45,9 +45,11 @@
 //     implementations.
 //   - [github.com/clinicpro/clinicalimages/sync]: real-time events to the
 //     desktop (in-memory hub; Redis fan-out that outlives a Redis restart;
-//     NATS and Ably; Server-Sent Events).
-//   - examples/cli: the operator's command line; examples/server: the
-//     reference server.
+//     mirroring to Ably; Server-Sent Events).
+//   - examples (its own module, so its dependencies never reach an importer):
+//     examples/cli, the operator's command line; examples/server, the
+//     reference server; examples/bench, the load generator, fault scenarios
+//     and benchmark report.
 //
 // # Where to start
 //

@@ -70,3 +70,15 @@ ensure_s3() {
   S3_PID=$!
   wait_port 127.0.0.1 "$S3_PORT" || { log "versitygw did not start:"; cat "$TOOLS/versitygw.log" >&2; return 1; }
 }
+
+# The two modules, tied by go.work: the SDK at the root and examples/ (server,
+# CLI, benchmarks), whose dependencies never reach an importer of the SDK.
+ALL_PACKAGES=(./... ./examples/...)
+
+# check_tidy: fails when go mod tidy would change either module's go.mod or go.sum.
+check_tidy() {
+  local m
+  for m in . examples; do
+    (cd "$ROOT/$m" && go mod tidy -diff) || { log "go mod tidy needed in $m"; return 1; }
+  done
+}

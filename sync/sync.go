@@ -7,8 +7,7 @@
 // [SSEHandler] that serves one session's events as Server-Sent Events with
 // Last-Event-ID resumption, and a [PollHandler] for clients that cannot hold
 // a stream. sync/redisnotify implements the same interfaces on Redis so that
-// many instances behave as one hub (sync/natsnotify does the same on NATS
-// JetStream); sync/ablynotify mirrors events to an Ably app; sync/notifytest
+// many instances behave as one hub; sync/ablynotify mirrors events to an Ably app; sync/notifytest
 // is the conformance suite every implementation passes.
 //
 // The package is named sync as the design asks; code that also needs the
@@ -43,7 +42,7 @@
 // an [SSEHandler] (and a [PollHandler] for clients that cannot stream) behind
 // its own authentication, telling them through a [SessionFunc] which session
 // a request may watch. One process uses [NewHub]; several behind a load
-// balancer use sync/redisnotify on a shared Redis (or sync/natsnotify). Events must stay free of
+// balancer use sync/redisnotify on a shared Redis. Events must stay free of
 // clinical content: see [Event].
 package sync
 

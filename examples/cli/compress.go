@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clinicpro/clinicalimages/compress"
-	"github.com/clinicpro/clinicalimages/compress/engines"
 )
 
 // runCompress normalises image files into upright, metadata-free JPEGs under
@@ -19,7 +18,7 @@ import (
 // of what it did. Exit 0 when every file succeeded, 1 when any failed, 2 on
 // a usage error.
 type compressFlags struct {
-	out, engine                 string
+	out                         string
 	longEdge, maxQ, minQ        int
 	budget, maxBytes, maxPixels int64
 	quiet                       bool
@@ -39,7 +38,6 @@ func compressCmd(std stdio) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&cf.out, "output", "o", "", "output path: a file for one input, a directory (created) for several; default NAME.norm.jpg beside each input")
-	f.StringVar(&cf.engine, "engine", "go", "engine: "+strings.Join(engines.Names(), ", "))
 	f.IntVar(&cf.longEdge, "max-edge", compress.DefaultMaxLongEdge, "longest output side in px")
 	f.Int64Var(&cf.budget, "budget", compress.DefaultByteBudget, "largest output in bytes")
 	f.IntVar(&cf.maxQ, "quality", compress.DefaultMaxQuality, "JPEG quality tried first")
@@ -55,14 +53,9 @@ func compressCmd(std stdio) *cobra.Command {
 // of what it did. Exit 0 when every file succeeded, 1 when any failed, 2 on
 // a usage error.
 func runCompress(ctx context.Context, io stdio, cf *compressFlags, files []string) int {
-	out, engine, longEdge, budget, maxQ, minQ := &cf.out, &cf.engine, &cf.longEdge, &cf.budget, &cf.maxQ, &cf.minQ
+	out, longEdge, budget, maxQ, minQ := &cf.out, &cf.longEdge, &cf.budget, &cf.maxQ, &cf.minQ
 	maxBytes, maxPixels, quiet := &cf.maxBytes, &cf.maxPixels, &cf.quiet
-	eng, err := engines.New(*engine)
-	if err != nil {
-		fmt.Fprintln(io.Err, "cli compress:", err)
-		return exitUsage
-	}
-	n, err := compress.New(compress.WithEngine(eng), compress.WithMaxLongEdge(*longEdge),
+	n, err := compress.New(compress.WithMaxLongEdge(*longEdge),
 		compress.WithByteBudget(*budget), compress.WithQuality(*minQ, *maxQ),
 		compress.WithMaxInputBytes(*maxBytes), compress.WithMaxPixels(*maxPixels))
 	if err != nil {

@@ -145,8 +145,7 @@ type Layout struct {
 }
 
 // StripLayout cuts mcuRows rows of mcuCols MCUs into at most [Strips]
-// strips whose restart interval fits the 16 bits JPEG gives it. The libvips
-// engine's parallel encoder uses it too, so both write the same layout.
+// strips whose restart interval fits the 16 bits JPEG gives it.
 func StripLayout(mcuCols, mcuRows int) Layout {
 	perStrip := max((mcuRows+Strips-1)/Strips, 1)
 	for perStrip*mcuCols > 0xFFFF && perStrip > 1 {

@@ -2,8 +2,8 @@
 // tracks which sessions have subscribers waiting on this instance, wakes
 // them when a wake-up message arrives, and keeps the events those messages
 // carried so that an up-to-date subscriber takes a new event without
-// another round trip to the store. sync/redisnotify and sync/natsnotify
-// share it.
+// another round trip to the store. sync/redisnotify uses it; any other
+// distributed hub can.
 package wakeset
 
 import (

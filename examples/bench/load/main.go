@@ -57,7 +57,7 @@ import (
 
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/alex/alextest"
-	"github.com/clinicpro/clinicalimages/bench/internal/photo"
+	"github.com/clinicpro/clinicalimages/examples/bench/internal/photo"
 )
 
 type options struct {

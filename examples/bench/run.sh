@@ -14,13 +14,13 @@
 # on; the exit status is non-zero when any did.
 set -uo pipefail
 # shellcheck source=scripts/lib.sh
-. "$(dirname "$0")/../scripts/lib.sh"
+. "$(dirname "$0")/../../scripts/lib.sh"
 cd "$ROOT" || exit 1
 
 COUNT=${COUNT:-3}
 RUNS=${RUNS:-5}
 LOAD_GPS=${LOAD_GPS:-100}
-OUT=$ROOT/bench/out
+OUT=$ROOT/examples/bench/out
 mkdir -p "$OUT"
 REPORT=$OUT/report.txt
 failed=0
@@ -32,8 +32,8 @@ services || exit 1
 trap '[ -n "${S3_PID:-}" ] && kill "$S3_PID" 2>/dev/null || true' EXIT
 
 log "building"
-go build ./... || exit 1
-go vet ./bench/... || exit 1
+go build ./... ./examples/... || exit 1
+go vet ./examples/bench/... || exit 1
 
 summary=()   # rows of the summary table
 sections=()  # each comparison's own output
@@ -60,7 +60,7 @@ mibf() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 # --- upload path ---------------------------------------------------------
 services
 log "upload path vs raw S3 PUT + Redis SET + PUBLISH ($COUNT runs)"
-if out=$(go test -run '^$' -bench . -benchmem -benchtime 20x -count "$COUNT" ./bench/uploadpath 2>&1); then
+if out=$(go test -run '^$' -bench . -benchmem -benchtime 20x -count "$COUNT" ./examples/bench/uploadpath 2>&1); then
   svc=$(median BenchmarkUploadPath svc-p50-ms "$out") raw=$(median BenchmarkUploadPath raw-p50-ms "$out")
   norm=$(median BenchmarkUploadPath normalize-p50-ms "$out") plumb=$(median BenchmarkUploadPath plumbing/raw "$out")
   row "upload path (phone upload -> desktop event)" "$svc ms" "raw: $raw ms" "$(ratio "$svc" "$raw")"
@@ -71,7 +71,7 @@ if out=$(go test -run '^$' -bench . -benchmem -benchtime 20x -count "$COUNT" ./b
 else
   row "upload path" FAILED "" ""; failed=1
 fi
-section "upload path: go test -run '^\$' -bench . -benchmem -benchtime 20x -count $COUNT ./bench/uploadpath" "$(grep -E '^(Benchmark|---|FAIL|ok)' <<<"$out")"
+section "upload path: go test -run '^\$' -bench . -benchmem -benchtime 20x -count $COUNT ./examples/bench/uploadpath" "$(grep -E '^(Benchmark|---|FAIL|ok)' <<<"$out")"
 
 # --- push ----------------------------------------------------------------
 services
@@ -131,7 +131,7 @@ section "stores: COUNT=$COUNT session/bench.sh" "$out"
 # --- tokens ----------------------------------------------------------------
 services
 log "tokens during 1,000 concurrent ALEX calls"
-if out=$(go test -count=1 -run TestTokenRequestsDuringConcurrentCalls -v ./bench/tokens 2>&1); then
+if out=$(go test -count=1 -run TestTokenRequestsDuringConcurrentCalls -v ./examples/bench/tokens 2>&1); then
   cold=$(sed -n 's/.*tokens: \([0-9]*\) token requests.*cold client/\1/p' <<<"$out")
   rev=$(sed -n 's/.*tokens: \([0-9]*\) token requests.*revoked/\1/p' <<<"$out")
   row "tokens for 1,000 concurrent calls (cold)" "$cold" "goal: 1" "$(ratio "$cold" 1)"
@@ -139,37 +139,37 @@ if out=$(go test -count=1 -run TestTokenRequestsDuringConcurrentCalls -v ./bench
 else
   row "tokens" FAILED "" ""; failed=1
 fi
-section "tokens: go test -count=1 -run TestTokenRequestsDuringConcurrentCalls -v ./bench/tokens" "$(grep -E 'tokens:|^(---|ok|FAIL)' <<<"$out")"
+section "tokens: go test -count=1 -run TestTokenRequestsDuringConcurrentCalls -v ./examples/bench/tokens" "$(grep -E 'tokens:|^(---|ok|FAIL)' <<<"$out")"
 
 # --- faults ----------------------------------------------------------------
 if [ -z "${SKIP_FAULTS:-}" ]; then
   services
-  log "fault scenarios (BENCH_FAULTS=1 ./bench/faults)"
-  out=$(BENCH_FAULTS=1 go test -count=1 -v ./bench/faults 2>&1) || failed=1
+  log "fault scenarios (BENCH_FAULTS=1 ./examples/bench/faults)"
+  out=$(BENCH_FAULTS=1 go test -count=1 -v ./examples/bench/faults 2>&1) || failed=1
   while read -r verdict name; do
     case $name in TestALEXFaultsDuringCommit/*) name="ALEX ${name#*/}" ;; *) name=${name#Test} ;; esac
     row "fault: ${name//_/ }" "$verdict" "" ""
   done < <(sed -n 's/^ *--- \(PASS\|FAIL\|SKIP\): \([^ ]*\) .*/\1 \2/p' <<<"$out" | grep / ; sed -n 's/^--- \(PASS\|FAIL\|SKIP\): \([^ ]*\) .*/\1 \2/p' <<<"$out" | grep -v ALEXFaults)
-  section "faults: BENCH_FAULTS=1 go test -count=1 -v ./bench/faults" "$(grep -E 'verdict|killed with|^(---|ok|FAIL)|^    ---|Error:|Messages:' <<<"$out")"
+  section "faults: BENCH_FAULTS=1 go test -count=1 -v ./examples/bench/faults" "$(grep -E 'verdict|killed with|^(---|ok|FAIL)|^    ---|Error:|Messages:' <<<"$out")"
 fi
 
 # --- fuzzing ---------------------------------------------------------------
 if [ -z "${SKIP_FUZZ:-}" ]; then
   for target in FuzzPhoneUpload FuzzUnauthenticatedBodies; do
     log "fuzz $target for ${FUZZTIME:-20s}"
-    if out=$(go test -run '^$' -fuzz "^$target\$" -fuzztime "${FUZZTIME:-20s}" ./bench/hostile 2>&1); then
+    if out=$(go test -run '^$' -fuzz "^$target\$" -fuzztime "${FUZZTIME:-20s}" ./examples/bench/hostile 2>&1); then
       row "fuzz: $target (${FUZZTIME:-20s})" PASS "$(grep -o 'execs: [0-9]*' <<<"$out" | tail -1)" ""
     else
       row "fuzz: $target" FAIL "" ""; failed=1
     fi
-    section "fuzz: go test -run '^\$' -fuzz '^$target\$' -fuzztime ${FUZZTIME:-20s} ./bench/hostile" "$(tail -4 <<<"$out")"
+    section "fuzz: go test -run '^\$' -fuzz '^$target\$' -fuzztime ${FUZZTIME:-20s} ./examples/bench/hostile" "$(tail -4 <<<"$out")"
   done
 fi
 
 # --- compress (owned by the compress package; called, not copied) ----------
 if [ -z "${SKIP_COMPRESS:-}" ]; then
-  log "compress vs vipsthumbnail and ImageMagick (bench/compress/run.sh, RUNS=$RUNS)"
-  if out=$(RUNS=$RUNS bash bench/compress/run.sh 2>/dev/null); then
+  log "compress vs vipsthumbnail and ImageMagick (examples/bench/compress/run.sh, RUNS=$RUNS)"
+  if out=$(RUNS=$RUNS bash examples/bench/compress/run.sh 2>/dev/null); then
     while read -r fmt tool rest; do
       read -r ms xv _ <<<"$rest"
       row "compress $fmt: $tool" "$ms ms" "vipsthumbnail" "${xv}x"
@@ -177,14 +177,14 @@ if [ -z "${SKIP_COMPRESS:-}" ]; then
   else
     row "compress" FAILED "" ""; failed=1
   fi
-  section "compress: RUNS=$RUNS bench/compress/run.sh" "$out"
+  section "compress: RUNS=$RUNS examples/bench/compress/run.sh" "$out"
 fi
 
 # --- load ------------------------------------------------------------------
 if [ -z "${SKIP_LOAD:-}" ]; then
   services
   log "load: $LOAD_GPS GPs x 5 photos, ALEX at 1-3 s"
-  if out=$(go run ./bench/load -gps "$LOAD_GPS" -out "$OUT/load.txt" 2>&1); then
+  if out=$(go run ./examples/bench/load -gps "$LOAD_GPS" -out "$OUT/load.txt" 2>&1); then
     verdict=PASS
   else
     verdict=FAIL; failed=1
@@ -192,7 +192,7 @@ if [ -z "${SKIP_LOAD:-}" ]; then
   p50=$(awk '/upload response -> image.added/ { print $(NF-5), $(NF-4) }' "$OUT/load.txt" 2>/dev/null)
   rss=$(sed -n 's/^server peak RSS (VmHWM) *//p' "$OUT/load.txt" 2>/dev/null)
   row "load: $LOAD_GPS GPs, one Media per photo" "$verdict" "upload->event p50 ${p50:-?}" "RSS ${rss:-?}"
-  section "load: go run ./bench/load -gps $LOAD_GPS" "$out"
+  section "load: go run ./examples/bench/load -gps $LOAD_GPS" "$out"
 fi
 
 {

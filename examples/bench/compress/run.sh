@@ -6,7 +6,6 @@
 #   vipsthumbnail (libvips)        the baseline, ratio 1.00
 #   ImageMagick convert            -auto-orient -resize 2048x2048 -strip
 #   cli compress, pure-Go engine   built with CGO_ENABLED=0
-#   cli compress, libvips engine   built with -tags vips (when libvips-dev is present)
 #
 # Every tool is timed as a whole process by hyperfine in the same run
 # (median of RUNS; cpu_ms is mean user+system time, steadier than wall time
@@ -18,7 +17,7 @@
 #   RUNS=20 KEEP=1 bench/compress/run.sh   keep the work directory
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
-. "$(dirname "$0")/../../scripts/lib.sh"
+. "$(dirname "$0")/../../../scripts/lib.sh"
 cd "$ROOT"
 
 RUNS=${RUNS:-10}
@@ -32,7 +31,6 @@ command -v hyperfine >/dev/null || apt_install hyperfine
 command -v heif-enc >/dev/null || apt_install libheif-examples
 [ -x /usr/bin/time ] || apt_install time
 command -v bc >/dev/null || apt_install bc
-pkg-config --exists vips 2>/dev/null || apt_install libvips-dev pkg-config
 
 W=$(mktemp -d)
 [ -n "${KEEP:-}" ] && log "work directory $W" || trap 'rm -rf "$W"' EXIT
@@ -40,14 +38,9 @@ W=$(mktemp -d)
 log "building cli (pure Go, CGO_ENABLED=0)"
 CGO_ENABLED=0 go build -o "$W/cli-go" ./examples/cli
 engines=(go)
-if pkg-config --exists vips 2>/dev/null && go build -tags vips -o "$W/cli-vips" ./examples/cli 2>"$W/vips-build.log"; then
-  engines+=(vips)
-else
-  log "libvips engine not built (see $W/vips-build.log); skipping it"
-fi
 
 log "generating the 12 MP photo and its HEIC"
-go run ./bench/compress/genphoto -o "$W/photo.jpg" -upright "$W/upright.png"
+go run ./examples/bench/compress/genphoto -o "$W/photo.jpg" -upright "$W/upright.png"
 heif-enc -q 75 -o "$W/photo.heic" "$W/upright.png" >/dev/null
 
 # cmd NAME INPUT OUTPUT: the command line for one tool.
@@ -56,12 +49,11 @@ cmd() {
     vipsthumbnail) echo "vipsthumbnail $2 -s 2048 -o $3[Q=85,strip]" ;;
     imagemagick) echo "$IM $2 -auto-orient -resize 2048x2048 -strip -quality 85 $3" ;;
     go) echo "$W/cli-go compress -q -o $3 $2" ;;
-    vips) echo "$W/cli-vips compress -q --engine vips -o $3 $2" ;;
   esac
 }
 
 tools=(vipsthumbnail imagemagick "${engines[@]}")
-label() { case $1 in go) echo "ours: pure Go" ;; vips) echo "ours: libvips" ;; *) echo "$1" ;; esac; }
+label() { case $1 in go) echo "ours: pure Go" ;; *) echo "$1" ;; esac; }
 
 rows=()
 for input in photo.jpg photo.heic; do
@@ -95,8 +87,5 @@ echo "12 MP photo to <= 2048 px, quality 85, whole processes, median of $RUNS ru
 printf '%-5s %-16s %9s %7s %8s %9s %10s %8s %8s\n' input tool median_ms x_vips cpu_ms bytes size PSNR_dB peak_MB
 printf '%s\n' "${rows[@]}"
 echo
-echo "In process (Go benchmarks: no process start, libvips already initialised):"
+echo "In process (Go benchmarks: no process start):"
 go test -run '^$' -bench 'Normalize12MP' -benchtime 5x -benchmem ./compress/ | sed -n 's/^Benchmark/pure Go: Benchmark/p'
-if [[ " ${engines[*]} " == *" vips "* ]]; then
-  go test -tags vips -run '^$' -bench 'Normalize12MP' -benchtime 5x -benchmem ./compress/vips/ | sed -n 's/^Benchmark/libvips: Benchmark/p'
-fi

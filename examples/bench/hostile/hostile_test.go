@@ -25,7 +25,7 @@ import (
 	ci "github.com/clinicpro/clinicalimages"
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/alex/alextest"
-	"github.com/clinicpro/clinicalimages/bench/internal/photo"
+	"github.com/clinicpro/clinicalimages/examples/bench/internal/photo"
 	"github.com/clinicpro/clinicalimages/session/fsblob"
 )
 
