@@ -11,7 +11,7 @@ import (
 )
 
 // BenchmarkNormalize12MP times the whole pipeline on one 12 MP phone photo
-// to <= 2048 px under 1 MB. Compare with bench/compress/run.sh for the
+// to <= 2048 px under 1 MB. Compare with examples/bench/compress/run.sh for the
 // side-by-side table against vipsthumbnail and ImageMagick.
 func BenchmarkNormalize12MP(b *testing.B) {
 	in := enginetest.Phone12MP()

@@ -5,9 +5,10 @@
 //
 //  1. Reads at most the byte limit (default 30 MiB) from an io.Reader and
 //     sniffs the format from the bytes: JPEG (baseline, progressive, grey,
-//     CMYK/YCCK), PNG (8/16-bit, palette, alpha), GIF (first frame), WebP
-//     and HEIC/HEIF. File names and declared content types are never
-//     consulted; SVG, HTML, PDF, AVIF and everything else is refused.
+//     CMYK/YCCK), PNG (8/16-bit, palette, alpha), GIF (first frame), WebP,
+//     and HEIC/HEIF when a HEIC decoder is registered (see below). File
+//     names and declared content types are never consulted; SVG, HTML,
+//     PDF, AVIF and everything else is refused.
 //  2. Reads only the header first and checks the declared size against the
 //     pixel limit (default 50 MP) and the side limit (default 20000 px)
 //     before reading the rest or decoding anything: a decompression bomb
@@ -44,14 +45,14 @@
 // place where device details can hide. The cost is clipping of the few
 // colours outside sRGB, which skin, wounds and lesions do not reach.
 // Matrix/TRC profiles (Display P3, Adobe RGB, ProPhoto and the like) are
-// converted by the pure-Go engine; LUT-based profiles are treated as sRGB by
-// it (the libvips engine converts those too, with lcms). [Result.ColourConverted]
+// converted; LUT-based profiles are treated as sRGB. [Result.ColourConverted]
 // says when a conversion happened.
 //
-// # Engines
+// # The engine
 //
-// Decoding, resizing and encoding sit behind the small [Engine] interface.
-// The pure-Go [GoEngine] is the default and builds with CGO_ENABLED=0. It
+// Decoding, resizing and encoding sit behind the small [Engine] interface,
+// which package compress/enginetest holds to one contract suite. The
+// pure-Go [GoEngine] is the engine and builds with CGO_ENABLED=0. It
 // decodes baseline JPEGs (what cameras and phones write) with its own
 // decoder, straight to Y, Cb and Cr planes at the DCT scale, running the
 // inverse DCTs on a second core while the serial entropy decoding goes on;
@@ -59,22 +60,32 @@
 // separable fixed-point Lanczos-3 filter in parallel, folds the orientation
 // into the resize, and encodes with its own baseline encoder straight from
 // the planes (image/jpeg's tables, a floating-point AAN forward DCT), coding
-// strips in parallel joined by restart markers. The reduced inverse DCT keeps each block's lowest frequencies
-// (an ideal low-pass within the block, as libjpeg's scaled decoding does);
-// on the benchmark photo its output is within 0.2 dB PSNR of vipsthumbnail's
-// Lanczos against an ImageMagick Lanczos reference. The libvips engine
-// (package compress/vips, build tag vips) uses libjpeg-turbo's
-// shrink-on-load the same way. Package compress/enginetest holds the one contract suite
-// both must pass; package compress/engines picks an engine by name.
+// strips in parallel joined by restart markers. The reduced inverse DCT
+// keeps each block's lowest frequencies (an ideal low-pass within the block,
+// as libjpeg's scaled decoding does); on the benchmark photo its output is
+// within 0.2 dB PSNR of vipsthumbnail's Lanczos against an ImageMagick
+// Lanczos reference.
 //
-// HEIC is decoded by libheif: through gen2brain/heic (a WebAssembly build,
-// or the system libheif.so when one is installed) in the pure-Go engine,
-// natively in the libvips engine. libheif applies the HEIF rotation and
-// mirroring itself, so HEIC images are never rotated again by their EXIF tag.
-// gen2brain/heic prefers a system libheif.so (libheif-dev) when the binary
-// can load one, which is twice as fast but runs native code on untrusted
-// bytes; build with -tags nodynamic to keep HEIC decoding inside the
-// WebAssembly sandbox.
+// # HEIC is opt-in
+//
+// [Sniff] recognises HEIC/HEIF, and Normalize reads its size, metadata and
+// colour profile from the container itself, but the package does not decode
+// it: a HEIC decoder means libheif, which in pure Go means a WebAssembly
+// runtime, and a program that imports this package (or the SDK's root
+// package) should not link one unless it asks to. Pass the option from
+// package compress/heic to turn it on:
+//
+//	n, err := compress.New(heic.Option())
+//
+// (or register any [DecodeFunc] with [WithDecoder]). Without a decoder a
+// HEIC input is refused with [ErrUnsupportedFormat] right after sniffing,
+// with a message saying HEIC decoding is not enabled; HEIC is left out of
+// the default set of accepted formats, and naming it in [WithFormats]
+// without a decoder is an error from [New]. The reference server and the
+// command line tool in examples/ turn it on. libheif applies the HEIF
+// rotation and mirroring (irot, imir) itself, so Normalize never rotates a
+// HEIC again by its EXIF tag; package compress/heic says what it links and
+// how to keep decoding inside the WebAssembly sandbox.
 //
 // # Errors
 //

@@ -9,8 +9,9 @@ import (
 // the result as JPEG. [Normalizer] does everything else (reading with
 // limits, sniffing, header checks, metadata accounting, the budget search)
 // so that every engine is held to the same rules. Engines must be safe for
-// concurrent use. Implementations: [NewGoEngine] (pure Go, the default) and
-// the cgo libvips engine in package compress/vips (build tag vips).
+// concurrent use. [NewGoEngine] is the implementation, and the default; the
+// interface is the seam [WithEngine] opens for wrapping it (to count, delay
+// or fail decodes in tests) and what package compress/enginetest checks.
 type Engine interface {
 	// Name identifies the engine in results and benchmarks.
 	Name() string
@@ -19,7 +20,8 @@ type Engine interface {
 	// longEdge and at least 95% of min(longEdge, source long edge). It may
 	// return any error; Normalize reports it as [ErrCorrupt] unless it is
 	// already an [*Error] or the context's error. The caller closes the
-	// returned Picture.
+	// returned Picture. When src.Decoder is set the engine must decode
+	// with it.
 	Decode(ctx context.Context, src Source, longEdge int) (Picture, error)
 }
 
@@ -38,6 +40,10 @@ type Source struct {
 	// ICC is the embedded colour profile, nil when none. Engines convert
 	// pixels from it to sRGB when it describes another space.
 	ICC []byte
+	// Decoder is the decoder registered with [WithDecoder] for Format, nil
+	// for the formats decoded natively. A format that needs one (HEIC) and
+	// has none is refused before it reaches an engine.
+	Decoder DecodeFunc
 }
 
 // Picture is a decoded, upright, resized image held by an engine.

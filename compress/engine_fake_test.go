@@ -15,6 +15,7 @@ import (
 
 	"github.com/clinicpro/clinicalimages/compress"
 	"github.com/clinicpro/clinicalimages/compress/enginetest"
+	"github.com/clinicpro/clinicalimages/compress/heic"
 )
 
 // fakeEngine records what Normalize hands an engine and fails or blocks on
@@ -95,6 +96,21 @@ func TestEngineGetsCheckedSource(t *testing.T) {
 	assert.Equal(t, 48, f.lastSrc.Height)
 	assert.Equal(t, 8, f.lastSrc.Orientation)
 	assert.Equal(t, in, f.lastSrc.Data)
+	assert.Nil(t, f.lastSrc.Decoder, "JPEG is decoded natively")
+}
+
+func TestEngineGetsRegisteredDecoder(t *testing.T) {
+	t.Parallel()
+	f := &fakeEngine{err: errors.New("stop after recording the source")}
+	n, err := compress.New(compress.WithEngine(f), heic.Option())
+	require.NoError(t, err)
+	_, err = n.Normalize(t.Context(), bytes.NewReader(enginetest.MarkerHEIC()), io.Discard)
+	require.ErrorIs(t, err, compress.ErrCorrupt)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	assert.Equal(t, compress.HEIC, f.lastSrc.Format)
+	assert.Equal(t, 1, f.lastSrc.Orientation, "HEIC is never rotated by EXIF")
+	assert.NotNil(t, f.lastSrc.Decoder, "the engine is handed the registered decoder")
 }
 
 func TestMaxConcurrent(t *testing.T) {

@@ -18,7 +18,9 @@ import (
 // [*Error] that wraps exactly one of these.
 var (
 	// ErrUnsupportedFormat: the bytes are not JPEG, PNG, GIF, WebP or HEIC
-	// (SVG, HTML, PDF, AVIF, an empty body...), or the format was disabled.
+	// (SVG, HTML, PDF, AVIF, an empty body...), the format was left out by
+	// WithFormats, or it is HEIC and no HEIC decoder was registered with
+	// WithDecoder (the *Error's Err then says so).
 	ErrUnsupportedFormat = errors.New("compress: unsupported image format")
 	// ErrTooLarge: the input has more bytes than the configured limit.
 	ErrTooLarge = errors.New("compress: input exceeds the byte limit")

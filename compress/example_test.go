@@ -44,3 +44,20 @@ func ExampleError() {
 	fmt.Println(errors.Is(err, compress.ErrUnsupportedFormat), errors.As(err, &e) && e.Op == "sniff")
 	// Output: true true
 }
+
+// HEIC is recognised but decoded only with a registered decoder; without
+// one it is refused before it is decoded, saying what to add. With
+// heic.Option() from package compress/heic it is decoded (see that
+// package's example).
+func ExampleWithDecoder() {
+	n, err := compress.New() // no HEIC decoder
+	if err != nil {
+		panic(err)
+	}
+	_, err = n.Normalize(context.Background(), bytes.NewReader(enginetest.MarkerHEIC()), &bytes.Buffer{})
+	fmt.Println(errors.Is(err, compress.ErrUnsupportedFormat))
+	fmt.Println(err)
+	// Output:
+	// true
+	// compress: unsupported image format (sniff heic): HEIC decoding is not enabled: pass heic.Option() from package github.com/clinicpro/clinicalimages/compress/heic to compress.New
+}

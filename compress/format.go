@@ -8,7 +8,9 @@ import (
 // Format is an image container format recognised from its leading bytes.
 type Format string
 
-// The formats Normalize accepts. Anything else is refused with
+// The formats [Sniff] recognises. Normalize decodes JPEG, PNG, GIF and WebP
+// itself and HEIC only with a decoder registered by [WithDecoder] (package
+// compress/heic has one). Anything else is refused with
 // [ErrUnsupportedFormat].
 const (
 	JPEG Format = "jpeg"
@@ -18,7 +20,8 @@ const (
 	HEIC Format = "heic"
 )
 
-// AllFormats lists every format this package can decode, in sniffing order.
+// AllFormats lists every format [Sniff] recognises, in sniffing order. HEIC
+// among them is decoded only with a decoder from [WithDecoder].
 func AllFormats() []Format { return []Format{JPEG, PNG, GIF, WebP, HEIC} }
 
 // sniffLen is how many leading bytes Sniff needs to decide.

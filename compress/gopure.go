@@ -15,16 +15,15 @@ import (
 
 	"github.com/clinicpro/clinicalimages/compress/internal/jpegdec"
 	"github.com/clinicpro/clinicalimages/compress/internal/jpegenc"
-	"github.com/gen2brain/heic"
 	"golang.org/x/image/webp"
 )
 
 // GoEngine is the pure-Go [Engine], the default: it builds with
 // CGO_ENABLED=0. It decodes baseline JPEGs with its own decoder
-// (compress/internal/jpegdec), at the reduced scale [DCTScale] allows,
-// everything else with
-// the standard library, x/image/webp and a WebAssembly build of libheif
-// (gen2brain/heic), and resizes with a
+// (compress/internal/jpegdec), at the reduced scale [DCTScale] allows, other
+// JPEGs, PNG, GIF and WebP with the standard library and x/image/webp, and
+// any other format with the [Source.Decoder] registered by [WithDecoder]
+// (HEIC, through package compress/heic). It resizes with a
 // separable Lanczos-3 filter in fixed point, working directly on the
 // decoder's Y, Cb and Cr planes (no RGBA copy of a JPEG), in parallel across
 // cores. Orientation is folded into the resize as flips plus a transpose of
@@ -117,9 +116,9 @@ func (e *GoEngine) Decode(ctx context.Context, src Source, longEdge int) (Pictur
 
 // DCTScale returns the largest JPEG DCT-domain reduction (8, 4 or 2, else
 // 1) that turns a picture whose longer side is long into one whose longer
-// side still reaches 95% of limit, the least an [Engine] may return. Both
-// engines use it: a 4032 px photo and a 2048 px limit decode at 1/2, to
-// 2016 px, with no resize after.
+// side still reaches 95% of limit, the least an [Engine] may return. The
+// pure-Go engine decodes JPEGs at this scale: a 4032 px photo and a 2048 px
+// limit decode at 1/2, to 2016 px, with no resize after.
 func DCTScale(long, limit int) int {
 	if long <= limit {
 		return 1
@@ -190,9 +189,9 @@ func decodeScaledJPEG(src Source, scale, workers int, pp *planePool) (y, cb, cr 
 	return ps[0], ps[1], ps[2], false, nil
 }
 
-// decodeImage decodes with the decoder for the sniffed format. A decoder
-// panic (none is known; this is a last line of defence for hostile input)
-// becomes an error.
+// decodeImage decodes with the registered decoder, else the built-in one
+// for the sniffed format. A decoder panic (none is known; this is a last
+// line of defence for hostile input) becomes an error.
 func decodeImage(src Source) (img image.Image, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -200,6 +199,13 @@ func decodeImage(src Source) (img image.Image, err error) {
 		}
 	}()
 	r := bytes.NewReader(src.Data)
+	if src.Decoder != nil {
+		img, err := src.Decoder(r)
+		if err == nil && img == nil {
+			err = errors.New("decoder returned no image")
+		}
+		return img, err
+	}
 	switch src.Format {
 	case JPEG:
 		return jpeg.Decode(r)
@@ -209,14 +215,12 @@ func decodeImage(src Source) (img image.Image, err error) {
 		return gif.Decode(r)
 	case WebP:
 		return webp.Decode(r)
-	case HEIC:
-		return heic.Decode(r)
 	}
-	return nil, errors.New("no decoder")
+	return nil, fmt.Errorf("no %s decoder (compress.WithDecoder)", src.Format)
 }
 
 // toPlanes exposes img as Y, Cb, Cr planes, without copying when img is
-// already planar (JPEG, lossy WebP, HEIC), converting and flattening any
+// already planar (JPEG, lossy WebP, HEIC through libheif), converting and flattening any
 // alpha onto white otherwise. gray reports a single Y plane.
 func toPlanes(img image.Image, workers int, pp *planePool) (y, cb, cr plane, gray bool) {
 	b := img.Bounds()

@@ -31,7 +31,8 @@ type Result struct {
 	// orientation was applied).
 	InWidth, InHeight int
 	// Orientation is the EXIF orientation (1..8) that was applied to the
-	// pixels; 1 means none. Always 1 for HEIC (libheif rotates itself).
+	// pixels; 1 means none. Always 1 for HEIC, whose decoder applies the
+	// container's rotation itself.
 	Orientation int
 	// OutWidth and OutHeight are the dimensions of the upright output.
 	OutWidth, OutHeight int
@@ -66,6 +67,9 @@ func New(opts ...Option) (*Normalizer, error) {
 		if err := o(&c); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.check(); err != nil {
+		return nil, err
 	}
 	if c.engine == nil {
 		c.engine = NewGoEngine(0)
@@ -204,9 +208,16 @@ func (n *Normalizer) read(ctx context.Context, r io.Reader, buf *bytes.Buffer) (
 		return src, sourceInfo{}, &Error{Kind: ErrCorrupt, Op: "read", Err: errors.New("empty input")}
 	}
 	src.Format = Sniff(head[:k])
-	if src.Format == "" || !n.cfg.formats[src.Format] {
-		return src, sourceInfo{}, &Error{Kind: ErrUnsupportedFormat, Op: "sniff", Format: src.Format}
+	if src.Format == "" || !n.cfg.accepts(src.Format) {
+		e := &Error{Kind: ErrUnsupportedFormat, Op: "sniff", Format: src.Format}
+		if src.Format != "" && !n.cfg.canDecode(src.Format) {
+			// Recognised, but nobody registered a decoder (HEIC without
+			// compress/heic): the message says what to add.
+			e.Err = notEnabled(src.Format)
+		}
+		return src, sourceInfo{}, e
 	}
+	src.Decoder = n.cfg.decoders[src.Format]
 	// Read just the header (through the recorder, so nothing is lost) and
 	// check the declared size before reading or decoding the rest.
 	if src.Format != HEIC {

@@ -135,6 +135,7 @@ func TestErrors(t *testing.T) {
 		{"side too long", photo, []compress.Option{compress.WithMaxDimension(199)}, compress.ErrTooManyPixels},
 		{"jpeg header bomb", hugeJPEG, nil, compress.ErrTooManyPixels},
 		{"format disabled", pngBuf.Bytes(), []compress.Option{compress.WithFormats(compress.JPEG)}, compress.ErrUnsupportedFormat},
+		{"heic without a decoder", enginetest.MarkerHEIC(), nil, compress.ErrUnsupportedFormat},
 	}
 	sentinels := []error{compress.ErrCorrupt, compress.ErrUnsupportedFormat, compress.ErrTooLarge, compress.ErrTooManyPixels, compress.ErrBudget}
 	for _, c := range cases {
@@ -219,6 +220,8 @@ func TestOptionsValidate(t *testing.T) {
 		"no formats":       compress.WithFormats(),
 		"unknown format":   compress.WithFormats("bmp"),
 		"nil logger":       compress.WithLogger(nil),
+		"nil decoder":      compress.WithDecoder(compress.HEIC, nil),
+		"heic, no decoder": compress.WithFormats(compress.HEIC),
 	}
 	for name, opt := range cases {
 		t.Run(name, func(t *testing.T) {

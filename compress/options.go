@@ -3,7 +3,10 @@ package compress
 import (
 	"errors"
 	"fmt"
+	"image"
+	"io"
 	"log/slog"
+	"strings"
 )
 
 // Defaults applied by [New] when an option is not given.
@@ -29,16 +32,13 @@ type config struct {
 	budget     int64
 	maxQ, minQ int
 	engine     Engine
-	formats    map[Format]bool
+	formats    map[Format]bool // nil: every format that has a decoder
+	decoders   map[Format]DecodeFunc
 	logger     *slog.Logger
 	concurrent int
 }
 
 func defaultConfig() config {
-	f := map[Format]bool{}
-	for _, x := range AllFormats() {
-		f[x] = true
-	}
 	return config{
 		maxInput:  DefaultMaxInputBytes,
 		maxPixels: DefaultMaxPixels,
@@ -47,8 +47,52 @@ func defaultConfig() config {
 		budget:    DefaultByteBudget,
 		maxQ:      DefaultMaxQuality,
 		minQ:      DefaultMinQuality,
-		formats:   f,
 	}
+}
+
+// check validates what single options cannot: a format restricted to with
+// [WithFormats] must have a decoder, whichever order the options came in.
+func (c *config) check() error {
+	for _, f := range AllFormats() {
+		if c.formats[f] && !c.canDecode(f) {
+			return fmt.Errorf("compress: WithFormats(%s): %w", f, notEnabled(f))
+		}
+	}
+	return nil
+}
+
+// canDecode reports whether f is decoded natively or by a registered
+// decoder.
+func (c *config) canDecode(f Format) bool {
+	return decodesNatively(f) || c.decoders[f] != nil
+}
+
+// accepts reports whether inputs in format f are let through to decoding.
+func (c *config) accepts(f Format) bool {
+	if c.formats != nil {
+		return c.formats[f]
+	}
+	return c.canDecode(f)
+}
+
+// decodesNatively reports whether the package decodes f without a decoder
+// registered by [WithDecoder].
+func decodesNatively(f Format) bool {
+	switch f {
+	case JPEG, PNG, GIF, WebP:
+		return true
+	}
+	return false
+}
+
+// notEnabled is the cause reported for a format that is recognised but has
+// no decoder. Its text tells the operator what to add.
+func notEnabled(f Format) error {
+	if f == HEIC {
+		return errors.New("HEIC decoding is not enabled: pass heic.Option() from package " +
+			"github.com/clinicpro/clinicalimages/compress/heic to compress.New")
+	}
+	return fmt.Errorf("%s decoding is not enabled: register a decoder with compress.WithDecoder", strings.ToUpper(string(f)))
 }
 
 // WithMaxInputBytes refuses inputs longer than n bytes with [ErrTooLarge].
@@ -134,8 +178,63 @@ func WithEngine(e Engine) Option {
 	}
 }
 
-// WithFormats restricts the accepted input formats (all by default). A
-// deployment may, for example, refuse HEIC to avoid its decode cost.
+// DecodeFunc decodes one whole image from r, as image.Decode's
+// format-specific functions do. r reads the complete input, already sniffed
+// and checked against the byte and pixel limits. The image returned must be
+// the picture as displayed: a HEIC decoder applies the container's rotation
+// and mirroring (irot, imir) itself, and no EXIF orientation is applied to a
+// HEIC afterwards. A decoded size larger than the declared one is refused.
+// A DecodeFunc is called from many goroutines at once and must not retain
+// r; a panic in it is recovered and reported as [ErrCorrupt].
+type DecodeFunc func(r io.Reader) (image.Image, error)
+
+// WithDecoder registers d as the decoder for f, a format that [Sniff]
+// recognises but the package does not decode itself. Today only [HEIC]
+// needs one: package github.com/clinicpro/clinicalimages/compress/heic
+// provides it (heic.Option() is WithDecoder(HEIC, heic.Decode)), kept out of
+// this package because it links a WebAssembly runtime. Without a decoder a
+// HEIC input is refused with [ErrUnsupportedFormat] right after sniffing,
+// before the rest of it is read.
+//
+// It returns an error from [New] when d is nil, when f is not a format
+// Sniff recognises, or when f is decoded natively (JPEG, PNG, GIF, WebP):
+// replacing a built-in decoder is not supported. Registering f twice keeps
+// the last decoder.
+func WithDecoder(f Format, d DecodeFunc) Option {
+	return func(c *config) error {
+		switch {
+		case d == nil:
+			return fmt.Errorf("compress: WithDecoder(%q, nil): nil decoder", f)
+		case decodesNatively(f):
+			return fmt.Errorf("compress: WithDecoder(%q): %s is decoded natively; only formats without a built-in decoder (heic) take one", f, f)
+		case !known(f):
+			return fmt.Errorf("compress: WithDecoder(%q): unknown format", f)
+		}
+		if c.decoders == nil {
+			c.decoders = map[Format]DecodeFunc{}
+		}
+		c.decoders[f] = d
+		return nil
+	}
+}
+
+// known reports whether f is one of [AllFormats].
+func known(f Format) bool {
+	for _, x := range AllFormats() {
+		if f == x {
+			return true
+		}
+	}
+	return false
+}
+
+// WithFormats restricts the accepted input formats. By default every
+// format that can be decoded is accepted: JPEG, PNG, GIF and WebP, plus HEIC
+// when a decoder is registered with [WithDecoder]. Naming a format that has
+// no decoder (HEIC without WithDecoder) makes [New] return an error, so a
+// configuration that asks for HEIC never silently refuses it. A deployment
+// may, for example, register the HEIC decoder but leave HEIC out here to
+// refuse it for a while.
 func WithFormats(fs ...Format) Option {
 	return func(c *config) error {
 		if len(fs) == 0 {
@@ -143,12 +242,10 @@ func WithFormats(fs ...Format) Option {
 		}
 		m := map[Format]bool{}
 		for _, f := range fs {
-			switch f {
-			case JPEG, PNG, GIF, WebP, HEIC:
-				m[f] = true
-			default:
+			if !known(f) {
 				return fmt.Errorf("compress: WithFormats: unknown format %q", f)
 			}
+			m[f] = true
 		}
 		c.formats = m
 		return nil

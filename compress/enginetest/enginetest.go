@@ -3,9 +3,11 @@
 // get: upright pixels for all eight EXIF orientations, no metadata in the
 // output, colour kept (Display P3 converted to sRGB), alpha on white, long
 // edge within limits and never upscaled, budgets held, deterministic bytes,
-// a picture close to a reference downscale, HEIC decoded upright, truncated
-// data refused as corrupt. It also generates the
-// test images (deterministically) that the tests and benchmarks use.
+// a picture close to a reference downscale, HEIC decoded upright with the
+// decoder registered through compress.WithDecoder (package compress/heic,
+// which this test kit links; compress itself does not), truncated data
+// refused as corrupt. It also generates the test images
+// (deterministically) that the tests and benchmarks use.
 //
 // Usage, in an engine's package tests:
 //
@@ -306,8 +308,8 @@ func testFormats(t *testing.T, e compress.Engine) {
 			floor := 24.0
 			if in.Name == "jpeg-cmyk" {
 				// CMYK without a profile has no single right conversion:
-				// naive (image/jpeg) and colour-managed (libvips, with its
-				// fallback CMYK profile) differ by a few dB.
+				// a naive one (image/jpeg's) and a colour-managed one
+				// (with a fallback CMYK profile) differ by a few dB.
 				floor = 20
 			}
 			assert.Greater(t, PSNR(ref, img), floor, "output must look like the input")

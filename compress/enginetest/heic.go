@@ -4,12 +4,15 @@ import (
 	"bytes"
 	_ "embed"
 	"image"
+	"io"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/clinicpro/clinicalimages/compress"
+	"github.com/clinicpro/clinicalimages/compress/heic"
 )
 
 //go:embed testdata/marker.heic
@@ -25,13 +28,19 @@ var exif6HEIC []byte
 
 // MarkerHEIC returns a copy of testdata/marker.heic, made by Debian's
 // heif-enc (libheif-examples 1.15, quality 60) from
-// bench/compress/genphoto -w 320 -h 240 -upright: an upright 240x320
+// examples/bench/compress/genphoto -w 320 -h 240 -upright: an upright 240x320
 // camera-like picture with a red marker top-left and a blue one top-right
 // (30 px squares inset 15 px).
 func MarkerHEIC() []byte { return bytes.Clone(markerHEIC) }
 
 func testHEIC(t *testing.T, e compress.Engine) {
-	n := newNormalizer(t, e)
+	// The engine must decode with the registered decoder: count its calls.
+	var calls atomic.Int32
+	decode := func(r io.Reader) (image.Image, error) {
+		calls.Add(1)
+		return heic.Decode(r)
+	}
+	n := newNormalizer(t, e, compress.WithDecoder(compress.HEIC, decode))
 	in := MarkerHEIC()
 	require.Equal(t, compress.HEIC, compress.Sniff(in))
 	res, _, img := normalize(t, n, in)
@@ -43,6 +52,7 @@ func testHEIC(t *testing.T, e compress.Engine) {
 	assert.True(t, r > 150 && g < 90 && b < 90, "top-left should be red, got %.0f,%.0f,%.0f", r, g, b)
 	r, g, b = MeanRGB(img, image.Rect(240-36, 24, 240-24, 36))
 	assert.True(t, b > 150 && r < 90 && g < 90, "top-right should be blue, got %.0f,%.0f,%.0f", r, g, b)
+	assert.Equal(t, int32(1), calls.Load(), "decoded by the decoder given to compress.WithDecoder")
 
 	_, err := n.Normalize(t.Context(), bytes.NewReader(in[:len(in)/2]), &bytes.Buffer{})
 	require.ErrorIs(t, err, compress.ErrCorrupt, "truncated HEIC")
