@@ -2,11 +2,8 @@ package alex_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"testing"
@@ -239,42 +236,4 @@ func TestSimConcurrentCommitsShareOneToken(t *testing.T) {
 	}
 	assert.Len(t, srv.Media(), 50)
 	assert.Equal(t, 1, srv.TokenRequests())
-}
-
-// ExampleClient_CreateMedia commits one photo to a patient's record, here
-// against the in-process simulator: point the same code at alex.UATBaseURL
-// with real credentials to reach ALEX.
-func ExampleClient_CreateMedia() {
-	srv := alextest.NewServer()
-	defer srv.Close()
-	id, secret, scope := srv.Credentials()
-
-	c, err := alex.New(srv.BaseURL(),
-		alex.WithClientCredentials(alex.Credentials{TokenURL: srv.TokenURL(), ClientID: id, ClientSecret: secret, Scope: scope}),
-		alex.WithFacility(srv.Facility()),
-	)
-	if err != nil {
-		panic(err)
-	}
-	ctx := context.Background()
-	patient, err := c.FindPatientByNHI(ctx, "ZZZ0016")
-	if err != nil {
-		panic(err)
-	}
-	photo := []byte("\xff\xd8 a JPEG from the compress package \xff\xd9")
-	m := newMedia(*patient.Id, srv.Practitioners()[0].ID, "img-0001")
-	created, err := c.CreateMedia(ctx, m, alex.Content{
-		Size: int64(len(photo)),
-		Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(photo)), nil },
-	})
-	if errors.Is(err, alex.ErrOutcomeUnknown) {
-		// Sent but unanswered: search for identifier img-0001 before resending.
-		panic(err)
-	}
-	if err != nil {
-		panic(err)
-	}
-	stored, _ := srv.MediaData(created.ID)
-	fmt.Println("created:", len(created.ID) == 32, "bytes stored:", len(stored))
-	// Output: created: true bytes stored: 38
 }

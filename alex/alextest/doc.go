@@ -104,12 +104,14 @@
 //
 // # Faults and inspection
 //
-// FailNext, SetLatency, SetReplyLatency, DropNext, ExpireTokens,
-// SetFacilityUnavailable and SetEgressBlocked (the egress IP is not
-// allow-listed: the token works, ALEX never answers) act on the FHIR and
-// launch endpoints; FailTokenNext and SetRoles on the token endpoint. Two faults leave a POST's outcome
-// unknown to the client: DropNext (stored, then the connection closes with no
-// reply) and SetReplyLatency with a client timeout (stored, reply too late);
+// FailNext, SetLatency, SetReplyLatency, DropNext, DropNextCreate,
+// ExpireTokens, SetFacilityUnavailable and SetEgressBlocked (the egress IP is
+// not allow-listed: the token works, ALEX never answers) act on the FHIR and
+// launch endpoints; FailTokenNext and SetRoles on the token endpoint. Two
+// faults leave a POST's outcome unknown to the client: a drop (acted on and
+// stored, then the connection closes with no reply; DropNext takes the next
+// request of any kind, DropNextCreate only the next create of one resource
+// type) and SetReplyLatency with a client timeout (stored, reply too late);
 // SetLatency delays before acting, so a client that gives up stores nothing.
 // A FailNext fault applies before authentication, as a gateway failure
 // would, and nothing is stored.

@@ -193,6 +193,57 @@ func TestSetFacilityUnavailable(t *testing.T) {
 	assert.Equal(t, 200, do(t, srv, call{path: "/FHIR/Location", tok: tok}).status)
 }
 
+// TestDropNextCreate: only the named resource's create is dropped; reads
+// and other requests pass, and a DropNext queued before it is taken first by
+// whatever request comes.
+func TestDropNextCreate(t *testing.T) {
+	t.Parallel()
+	srv := alextest.NewTestServer(t)
+	tok := token(t, srv)
+	pid := srv.Patients()[0].ID
+	send := func(method, path string, body []byte) (int, error) {
+		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL()+path, bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("mt-facilityid", srv.Facility())
+		req.Header.Set("Content-Type", "application/fhir+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+
+	srv.DropNextCreate(1, "media") // case-insensitive
+	st, err := send(http.MethodGet, "/FHIR/Location", nil)
+	require.NoError(t, err, "a read passes")
+	assert.Equal(t, 200, st)
+	st, err = send(http.MethodGet, "/FHIR/Media/0123456789abcdef0123456789abcdef", nil)
+	require.NoError(t, err, "a read of the same resource type passes")
+	assert.Equal(t, 404, st)
+	_, err = send(http.MethodPost, "/FHIR/Media", mediaBody(t, pid, []byte("a"), nil))
+	require.Error(t, err, "the create's reply is lost")
+	require.Len(t, srv.Media(), 1, "and it was stored")
+	st, err = send(http.MethodPost, "/FHIR/Media", mediaBody(t, pid, []byte("b"), nil))
+	require.NoError(t, err, "used up")
+	assert.Equal(t, 201, st)
+	assert.Len(t, srv.Media(), 2)
+
+	srv.DropNext(1)
+	srv.DropNextCreate(1, "Media")
+	_, err = send(http.MethodGet, "/FHIR/Location", nil)
+	require.Error(t, err, "DropNext takes any request")
+	_, err = send(http.MethodPost, "/FHIR/Media", mediaBody(t, pid, []byte("c"), nil))
+	require.Error(t, err, "then the create drop")
+	st, err = send(http.MethodPost, "/FHIR/Media", mediaBody(t, pid, []byte("d"), nil))
+	require.NoError(t, err)
+	assert.Equal(t, 201, st)
+	assert.Len(t, srv.Media(), 4)
+
+	assert.Panics(t, func() { srv.DropNextCreate(1, "") })
+}
+
 func TestReset(t *testing.T) {
 	t.Parallel()
 	srv := alextest.NewTestServer(t)
@@ -201,6 +252,7 @@ func TestReset(t *testing.T) {
 	require.Equal(t, 201, do(t, srv, call{method: "POST", path: "/FHIR/Media", tok: tok, body: mediaBody(t, pid, []byte("a"), nil)}).status)
 	srv.FailNext(5, alextest.Fault{Status: 500})
 	srv.DropNext(3)
+	srv.DropNextCreate(1, "Media")
 	srv.SetFacilityUnavailable(srv.Facility(), true)
 	srv.FailTokenNext(2, "invalid_client")
 	srv.SetLatency(time.Hour)

@@ -339,6 +339,12 @@ type queuedFault struct {
 	f Fault
 }
 
+// queuedDrop is a DropNext or DropNextCreate call not used up yet.
+type queuedDrop struct {
+	n      int
+	create string // the resource type whose POST it drops; "" drops any request
+}
+
 type storedMedia struct {
 	m        fhir.Media // content.data is nil
 	data     []byte
@@ -377,7 +383,7 @@ type Server struct {
 	minSeq       int64 // tokens with a lower sequence number are expired
 	faults       []queuedFault
 	tokenFaults  []string
-	drops        int
+	drops        []queuedDrop
 	latency      time.Duration
 	replyLatency time.Duration
 	blocked      bool
@@ -545,17 +551,41 @@ func (s *Server) SetEgressBlocked(blocked bool) {
 	s.blocked = blocked
 }
 
-// DropNext makes the next n FHIR or launch requests (after any FailNext
-// fault) be read in full and acted on, so a POST Media IS stored, and then
-// answered by closing the connection without a reply: the client cannot know
-// the outcome.
+// DropNext makes the next n FHIR or launch requests, whatever their method
+// or path, be read in full and acted on (a POST stores its resource, a GET is
+// answered into nothing) and then closes each one's connection without a
+// reply: the client cannot know the outcome. A request that takes a FailNext
+// fault takes no drop. The token endpoint is never affected.
+//
+// "Next request" means any request: if the code under test reads before it
+// writes (a patient lookup, then a POST Media), DropNext(1) drops the read,
+// which a client simply retries, and the write goes through. To lose the
+// reply of a create, use DropNextCreate. Calls of both queue: each request
+// takes the first queued drop it matches.
 func (s *Server) DropNext(n int) {
 	if n <= 0 {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.drops += n
+	s.drops = append(s.drops, queuedDrop{n: n})
+}
+
+// DropNextCreate is DropNext for the next n creates of resourceType only
+// (POST {base}/{resourceType}, for example "Media" or "DocumentReference";
+// case-insensitive): ALEX stores the resource, then the connection closes
+// without a reply. Other requests pass untouched and leave the drop queued.
+// It panics if resourceType is empty.
+func (s *Server) DropNextCreate(n int, resourceType string) {
+	if resourceType == "" {
+		panic("alextest: DropNextCreate: empty resource type")
+	}
+	if n <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drops = append(s.drops, queuedDrop{n: n, create: resourceType})
 }
 
 // ExpireTokens makes every token issued so far get 401 from now on, as if it
@@ -677,7 +707,7 @@ func (s *Server) DocumentReferenceData(id string) ([]byte, bool) {
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults, s.tokenFaults, s.drops, s.latency, s.replyLatency = nil, nil, 0, 0, 0
+	s.faults, s.tokenFaults, s.drops, s.latency, s.replyLatency = nil, nil, nil, 0, 0
 	s.blocked = false
 	s.down = map[string]bool{}
 	s.requests = nil
@@ -786,7 +816,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, segs []string,
 		return
 	}
 
-	fault, failed, drop := s.takeFault(r.URL.Path)
+	created := "" // the resource type this request creates, if it is a create
+	if !isLaunch && r.Method == http.MethodPost && len(segs) == 2 {
+		created = segs[1]
+	}
+	fault, failed, drop := s.takeFault(r.URL.Path, created)
 	if failed {
 		_, _ = io.Copy(io.Discard, r.Body)
 		recordSize()
@@ -884,8 +918,9 @@ func (d *delayedWriter) Write(p []byte) (int, error) {
 	return d.ResponseWriter.Write(p)
 }
 
-// takeFault consumes the fault or drop that applies to a request, if any.
-func (s *Server) takeFault(path string) (f Fault, failed, drop bool) {
+// takeFault consumes the fault or drop that applies to a request, if any;
+// created is the resource type the request creates, "" if it is no create.
+func (s *Server) takeFault(path, created string) (f Fault, failed, drop bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	lp := strings.ToLower(path)
@@ -901,8 +936,15 @@ func (s *Server) takeFault(path string) (f Fault, failed, drop bool) {
 		}
 		return f, true, false
 	}
-	if s.drops > 0 {
-		s.drops--
+	for i := range s.drops {
+		q := &s.drops[i]
+		if q.create != "" && (created == "" || !strings.EqualFold(q.create, created)) {
+			continue
+		}
+		q.n--
+		if q.n == 0 {
+			s.drops = slices.Delete(s.drops, i, i+1)
+		}
 		return Fault{}, false, true
 	}
 	return Fault{}, false, false
