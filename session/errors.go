@@ -60,6 +60,10 @@ var (
 	// nothing was stored.
 	ErrTooLarge = errors.New("session: image too large")
 
+	// ErrTooManyImages means the session already lists the Manager's maximum
+	// number of images (see [WithMaxImages]); nothing was stored.
+	ErrTooManyImages = errors.New("session: too many images in the session")
+
 	// ErrSizeMismatch means a blob's body was shorter or longer than the size
 	// declared to Put; nothing was stored.
 	ErrSizeMismatch = errors.New("session: blob size mismatch")

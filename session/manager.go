@@ -21,6 +21,10 @@ const (
 	DefaultAddressLimit = 20               // failed claims per client address per window
 	DefaultOrphanGrace  = 5 * time.Minute  // a blob not (yet) listed in its session is kept this long
 	DefaultMaxImageSize = 64 << 20         // bytes; normalised photos are a few MB
+	// DefaultMaxImages bounds the images one session lists. It is generous:
+	// it bounds the size of a session record; a caller with a product limit
+	// (the root package's Limits.MaxImagesPerSession) sets its own.
+	DefaultMaxImages = 200
 )
 
 // Manager runs the capture-session flow on a Store, a BlobStore and a
@@ -38,6 +42,7 @@ type Manager struct {
 	claimWindow                                              time.Duration
 	sessionLimit, addressLimit                               int64
 	maxImageSize                                             int64
+	maxImages                                                int
 }
 
 // Option configures a Manager. Options validate their arguments; New
@@ -115,6 +120,21 @@ func WithMaxImageSize(n int64) Option {
 	}
 }
 
+// WithMaxImages sets how many images one session may list (default
+// DefaultMaxImages). AddImage and AddPhoneImage check it inside the same
+// atomic update that lists the image, so concurrent uploads can never list
+// more than n: the ones over the limit fail with ErrTooManyImages and their
+// bytes are deleted.
+func WithMaxImages(n int) Option {
+	return func(m *Manager) error {
+		if n <= 0 {
+			return fmt.Errorf("session: WithMaxImages: %d is not positive", n)
+		}
+		m.maxImages = n
+		return nil
+	}
+}
+
 // WithLimiter sets the Limiter for failed handoff claims. By default the
 // Store is used if it implements Limiter (the memory and Redis stores do);
 // New fails if neither is available.
@@ -173,6 +193,7 @@ func New(store Store, blobs BlobStore, opts ...Option) (*Manager, error) {
 		sessionLimit: DefaultSessionLimit,
 		addressLimit: DefaultAddressLimit,
 		maxImageSize: DefaultMaxImageSize,
+		maxImages:    DefaultMaxImages,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -250,8 +271,10 @@ type Upload struct {
 
 // AddImage streams u.Body into the blob store under a new key and lists the
 // image in the session, in state uploaded, as from the desktop. Concurrent
-// AddImage calls on one session all land. If the session expires or ends
-// meanwhile, the bytes are deleted and the session's error is returned.
+// AddImage calls on one session all land, up to the session's image limit
+// (see [WithMaxImages]): past it AddImage returns ErrTooManyImages. If the
+// session is full, expires or ends meanwhile, the bytes are deleted and the
+// session's error is returned.
 func (m *Manager) AddImage(ctx context.Context, sessionID string, u Upload) (Image, error) {
 	return m.addImage(ctx, sessionID, u, SourceDesktop, "")
 }
@@ -266,9 +289,12 @@ func (m *Manager) addImage(ctx context.Context, sessionID string, u Upload, src 
 	if u.Size > m.maxImageSize {
 		return Image{}, fmt.Errorf("session: add image: %w", ErrTooLarge)
 	}
-	// Refuse early, before streaming bytes for a session that is gone.
-	if _, err := m.store.Get(ctx, sessionID); err != nil {
+	// Refuse early, before streaming bytes for a session that is gone or
+	// full. The update below decides; this only saves the upload.
+	if s, err := m.store.Get(ctx, sessionID); err != nil {
 		return Image{}, fmt.Errorf("session: add image: %w", err)
+	} else if len(s.Images) >= m.maxImages {
+		return Image{}, fmt.Errorf("session: add image: %w", ErrTooManyImages)
 	}
 	imageID := NewID()
 	key, err := NewBlobKey(sessionID, imageID)
@@ -291,6 +317,13 @@ func (m *Manager) addImage(ctx context.Context, sessionID string, u Upload, src 
 			if err := checkToken(s, tokenHash); err != nil {
 				return err
 			}
+		}
+		// Checked here, atomically with the append, so racing uploads
+		// cannot overfill the session.
+		if len(s.Images) >= m.maxImages {
+			return ErrTooManyImages
+		}
+		if src == SourcePhone {
 			s.Phone.Uploads++
 		}
 		s.Images = append(s.Images, img)
@@ -390,7 +423,7 @@ func (m *Manager) ClaimCommit(ctx context.Context, sessionID, imageID string) (C
 		img.State = StateCommitting
 		img.Attempts++
 		img.CommitStarted = now
-		img.FailReason = ""
+		img.FailCode, img.FailReason = "", ""
 		return nil
 	})
 	if err != nil {
@@ -437,9 +470,19 @@ func (m *Manager) MarkCommitted(ctx context.Context, c Claim, mediaID string) (I
 
 // MarkFailed records that the claimed commit failed; the image can be
 // claimed again. reason is shown to the GP and must not hold patient data.
+// It is MarkFailedCode without a code.
 func (m *Manager) MarkFailed(ctx context.Context, c Claim, reason string) (Image, error) {
+	return m.MarkFailedCode(ctx, c, "", reason)
+}
+
+// MarkFailedCode records that the claimed commit failed, with a stable
+// machine code (Image.FailCode, for programs to branch on) and reason
+// (Image.FailReason, plain language for the GP); neither may hold patient
+// data. The image can be claimed again. It returns ErrStaleClaim if the claim
+// was overtaken.
+func (m *Manager) MarkFailedCode(ctx context.Context, c Claim, code, reason string) (Image, error) {
 	img, err := m.settle(ctx, c, func(img *Image) {
-		img.State, img.FailReason, img.CommitStarted = StateFailed, reason, time.Time{}
+		img.State, img.FailCode, img.FailReason, img.CommitStarted = StateFailed, code, reason, time.Time{}
 	})
 	if err != nil {
 		return Image{}, fmt.Errorf("session: mark failed: %w", err)

@@ -1,7 +1,9 @@
 package session
 
 import (
+	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -84,7 +86,8 @@ type Image struct {
 	Consent     Consent  `json:"consent,omitzero"`
 	State       State    `json:"state"`
 	MediaID     string   `json:"mediaId,omitempty"`    // set when committed
-	FailReason  string   `json:"failReason,omitempty"` // set when failed; never PHI
+	FailCode    string   `json:"failCode,omitempty"`   // set when failed: a stable machine code (the root package's FailureCode); never PHI
+	FailReason  string   `json:"failReason,omitempty"` // set when failed: plain language for the GP; never PHI
 	Attempts    int      `json:"attempts,omitempty"`   // commit claims so far; identifies the current claim
 	Purged      bool     `json:"purged,omitempty"`     // the sweeper deleted the bytes (retention window); cannot be committed
 	Version     int64    `json:"version"`              // bumped on every change to the image
@@ -92,6 +95,30 @@ type Image struct {
 	CreatedAt     time.Time `json:"createdAt"`
 	UpdatedAt     time.Time `json:"updatedAt"`
 	CommitStarted time.Time `json:"commitStarted,omitzero"` // when the current claim was taken
+}
+
+// UnmarshalJSON reads an Image, converting the failure of a record written
+// before FailCode existed: such records held "code: message" in FailReason.
+func (img *Image) UnmarshalJSON(b []byte) error {
+	type plain Image // no methods: no recursion
+	if err := json.Unmarshal(b, (*plain)(img)); err != nil {
+		return err
+	}
+	if img.FailCode == "" {
+		img.FailCode, img.FailReason = splitLegacyReason(img.FailReason)
+	}
+	return nil
+}
+
+// splitLegacyReason splits an old combined "code: message" failure reason.
+// Only a leading lower-case code ([a-z0-9_]) counts; anything else is a
+// message without a code.
+func splitLegacyReason(reason string) (code, msg string) {
+	c, m, ok := strings.Cut(reason, ": ")
+	if !ok || c == "" || strings.TrimLeft(c, "abcdefghijklmnopqrstuvwxyz0123456789_") != "" {
+		return "", reason
+	}
+	return c, m
 }
 
 // Phone is the phone paired with a session through a handoff code. It holds
