@@ -165,4 +165,3 @@ func TestImageReadsOldFailureRecords(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &out))
 	assert.Equal(t, in.Images, out.Images)
 }
-
