@@ -47,7 +47,7 @@ Inputs are checked before any work too: a missing, unreadable or directory input
 is a usage error (exit 2) and nothing is written.
 
 Exit codes: 0 every file normalised; 1 at least one file failed (the others were
-written); 2 usage error (bad flags, bad inputs, outputs that exist), nothing written.`
+written); 2 usage error (bad flags, bad inputs, outputs that exist), nothing written.` + goRunNote
 
 func compressCmd(std stdio) *cobra.Command {
 	var cf compressFlags

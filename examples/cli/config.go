@@ -119,6 +119,7 @@ func (f *alexFlags) connectWith(std stdio, ss simSetup, extra ...alex.Option) (*
 	if f.verbose {
 		opts = append(opts, alex.WithLogger(slog.New(slog.NewTextHandler(std.Err, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	}
+	opts = append(opts, std.alexOptions...)
 	c, err := alex.New(base, append(opts, extra...)...)
 	if err != nil {
 		t.Close()

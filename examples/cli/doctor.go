@@ -41,7 +41,8 @@ func doctorCmd(std stdio) *cobra.Command {
 		Use:   "doctor",
 		Short: "diagnose an ALEX configuration (secret, scope, roles, egress IP, facility)",
 		Long: "Diagnoses an ALEX configuration step by step: credentials, token, roles,\n" +
-			"network path to ALEX (egress allow-list), facility link, patient search.",
+			"network path to ALEX (egress allow-list), facility link, patient search.\n\n" +
+			"Exit codes: 0 the configuration looks healthy; 2 usage error; 3 a problem was found." + goRunNote,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return exit(runDoctor(cmd.Context(), std, &df)) },
 	}

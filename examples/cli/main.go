@@ -9,7 +9,9 @@
 // bars with github.com/vbauerster/mpb.
 //
 // Exit codes: 0 success, 1 the operation failed, 2 usage error, 3 the
-// configuration is wrong (doctor found a problem).
+// configuration is wrong (doctor found a problem). "go run" reports 1 for
+// every non-zero code, so scripts build the binary first
+// (go build -o bin/cli ./examples/cli).
 package main
 
 import (
@@ -22,6 +24,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/clinicpro/clinicalimages/alex"
 )
 
 // Exit codes shared by every command.
@@ -32,11 +36,21 @@ const (
 	exitBadConfig = 3
 )
 
+// goRunNote ends every long help that states exit codes.
+const goRunNote = `
+
+"go run" reports exit status 1 for every failure, whatever the code, so scripts that
+branch on the exit code must build the binary first and run it:
+  go build -o bin/cli ./examples/cli && bin/cli ...`
+
 // stdio is what a command reads and writes besides its arguments, so tests can
 // run commands in process.
 type stdio struct {
 	Out, Err io.Writer
 	Getenv   func(string) string
+	// alexOptions are appended to every ALEX client's options; tests use
+	// them to put a transport between the CLI and the simulator.
+	alexOptions []alex.Option
 }
 
 // exitError carries a command's exit code through cobra.
@@ -56,8 +70,12 @@ func newRoot(std stdio) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "cli",
 		Short: "The operator's command line for the clinical images SDK",
-		Long: "The operator's command line for the clinical images SDK: photos into Medtech Evolution\n" +
-			"through ALEX. ALEX commands read ALEX_* environment variables, or use --simulate.",
+		Long: `The operator's command line for the clinical images SDK: photos into Medtech Evolution
+through ALEX. ALEX commands read ALEX_* environment variables, or use --simulate.
+
+Exit codes: 0 success; 1 the operation failed; 2 usage error (bad command, flag or
+file; nothing was done); 3 configuration problem (doctor found one, or ALEX_* is
+incomplete).` + goRunNote,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

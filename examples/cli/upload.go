@@ -14,9 +14,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
+	"github.com/samply/golang-fhir-models/fhir-models/fhir"
 	"github.com/spf13/cobra"
 
 	"github.com/clinicpro/clinicalimages/alex"
@@ -36,11 +40,25 @@ type uploadFlags struct {
 func uploadCmd(std stdio) *cobra.Command {
 	var uf uploadFlags
 	cmd := &cobra.Command{
-		Use:   "upload [--simulate] (--nhi NHI | --patient-id ID) [flags] [FILE...]",
+		Use:   "upload [--simulate] (--nhi NHI | --patient-id ID) --practitioner ID [flags] [FILE...]",
 		Short: "normalise photos and commit each to a patient's record as a FHIR Media",
-		Long: "Normalises each photo (upright, metadata stripped, under 1 MB) and commits it to the\n" +
-			"patient's record as a FHIR Media. Re-running with the same files skips what is already\n" +
-			"in the record. With --simulate and no files, a generated sample photo is sent.",
+		Long: `Normalises each photo (upright, metadata stripped, under 1 MB) and commits it to the
+patient's record as a FHIR Media. Re-running with the same files skips what is already
+in the record. With --simulate and no files, a generated sample photo is sent.
+
+--practitioner and one of --nhi or --patient-id are required (with --simulate they
+default to the simulator's first practitioner and patient). Flags and files are
+checked before anything is sent or normalised.
+
+When ALEX's reply to a photo is lost (it may or may not have stored it), the photo is
+looked up in ALEX by its identifier: if ALEX has it, it is reported committed and not
+sent again; if not, it is sent once more with the same identifier. When that lookup
+fails, or the second reply is lost too, the photo is reported "outcome unknown" and
+the command exits 1: run the same upload again, it checks ALEX before sending.
+
+Exit codes: 0 every photo committed or already in the record; 1 at least one photo
+failed or its outcome is unknown; 2 usage error, nothing sent; 3 configuration
+problem (run "cli doctor").` + goRunNote,
 		RunE: func(cmd *cobra.Command, files []string) error { return exit(runUpload(cmd.Context(), std, &uf, files)) },
 	}
 	f := cmd.Flags()
@@ -65,12 +83,10 @@ func runUpload(ctx context.Context, std stdio, uf *uploadFlags, files []string) 
 		fmt.Fprintln(std.Err, "cli upload:", err)
 		return exitUsage
 	}
-	if len(files) == 0 && !af.simulate {
-		fmt.Fprintln(std.Err, "cli upload: name at least one image file")
-		return exitUsage
-	}
-	if *nhi != "" && *patientID != "" {
-		fmt.Fprintln(std.Err, "cli upload: give --nhi or --patient-id, not both")
+	// Every usage error is found before any work: no call to ALEX, no
+	// photo normalised.
+	if err := uf.check(files); err != nil {
+		fmt.Fprintln(std.Err, "cli upload:", err)
 		return exitUsage
 	}
 	ctx, cancel := withTimeout(ctx, af.timeout)
@@ -90,10 +106,6 @@ func runUpload(ctx context.Context, std stdio, uf *uploadFlags, files []string) 
 			*practitioner = t.sim.Practitioners()[0].ID
 		}
 	}
-	if *nhi == "" && *patientID == "" {
-		fmt.Fprintln(std.Err, "cli upload: --nhi or --patient-id is required")
-		return exitUsage
-	}
 
 	// Resolve the patient both ways: the id for the subject, the NHI for
 	// reconciling a commit whose reply is lost.
@@ -104,7 +116,7 @@ func runUpload(ctx context.Context, std stdio, uf *uploadFlags, files []string) 
 			fmt.Fprintln(std.Err, "cli upload: patient:", explain(err))
 			return exitFailed
 		}
-		pid, pnhi = deref(p.Id), mustNHI(*nhi)
+		pid, pnhi = deref(p.Id), mustNHI(*nhi) // checked by uf.check
 	} else {
 		p, err := c.ReadPatient(ctx, *patientID)
 		if err != nil {
@@ -177,7 +189,7 @@ func runUpload(ctx context.Context, std stdio, uf *uploadFlags, files []string) 
 		fb.done(err)
 		if err != nil {
 			failed++
-			rows = append(rows, fmt.Sprintf("%s\t%s\t\t\t\t\t%s", s.name, row, explain(err)))
+			rows = append(rows, fmt.Sprintf("%s\t%s\t\t\t\t\t%s", s.name, row, describe(err)))
 			continue
 		}
 		rows = append(rows, row)
@@ -193,6 +205,74 @@ func runUpload(ctx context.Context, std stdio, uf *uploadFlags, files []string) 
 		return exitFailed
 	}
 	return exitOK
+}
+
+// fhirIDRE is FHIR's id type, which ALEX's Practitioner ids follow (the
+// rule media.Builder applies to Media.operator).
+var fhirIDRE = regexp.MustCompile(`^[A-Za-z0-9.-]{1,64}$`)
+
+// check finds usage errors before any work: conflicting or missing flags,
+// values the SDK would refuse (NHI, codes, title), unreadable files. Its
+// messages never repeat the NHI.
+func (uf *uploadFlags) check(files []string) error {
+	var problems []string
+	if len(files) == 0 && !uf.simulate {
+		problems = append(problems, "name at least one image file")
+	}
+	switch {
+	case uf.nhi != "" && uf.patientID != "":
+		problems = append(problems, "give --nhi or --patient-id, not both")
+	case uf.nhi == "" && uf.patientID == "" && !uf.simulate:
+		problems = append(problems, "--nhi or --patient-id is required")
+	case uf.nhi != "":
+		if _, err := alex.NormalizeNHI(uf.nhi); err != nil {
+			problems = append(problems, "--nhi is not a valid NHI (format AAANNNC or AAANNAX with a correct check character)")
+		}
+	}
+	switch {
+	case uf.practitioner == "" && !uf.simulate:
+		problems = append(problems, "--practitioner is required (the ALEX Practitioner id of the GP, Media.operator)")
+	case uf.practitioner != "" && !fhirIDRE.MatchString(uf.practitioner):
+		problems = append(problems, "--practitioner is not an ALEX id (1 to 64 of A-Z, a-z, 0-9, '-', '.')")
+	}
+	if uf.bodySite != "" {
+		if _, ok := media.LookupBodySite(uf.bodySite); !ok {
+			problems = append(problems, "--body-site is not a SNOMED CT code of the body-site value set (see media.SearchBodySites)")
+		}
+	}
+	if uf.laterality != "" {
+		if _, ok := media.LookupLaterality(uf.laterality); !ok {
+			problems = append(problems, "--laterality must be 7771000 (left), 24028007 (right), 51440002 (bilateral) or 399488007 (midline)")
+		} else if uf.bodySite == "" {
+			problems = append(problems, "--laterality needs --body-site")
+		}
+	}
+	if uf.view != "" {
+		if _, ok := media.LookupView(uf.view); !ok {
+			problems = append(problems, "--view is not a code of the view value set (see media.Views)")
+		}
+	}
+	if n := utf8.RuneCountInString(strings.TrimSpace(uf.title)); n > media.MaxTitleLength {
+		problems = append(problems, fmt.Sprintf("--title is %d characters; at most %d", n, media.MaxTitleLength))
+	}
+	var ue *usageError
+	if err := checkInputs(files); errors.As(err, &ue) {
+		problems = append(problems, ue.problems...)
+	}
+	if len(problems) > 0 {
+		return &usageError{what: "nothing was sent", problems: problems}
+	}
+	return nil
+}
+
+// describe is a failed photo's RESULT: the unresolved case says what the
+// operator must do; the rest as explain says it.
+func describe(err error) string {
+	var ue *unresolvedError
+	if errors.As(err, &ue) {
+		return ue.Error()
+	}
+	return explain(err)
 }
 
 func mustNHI(s string) string {
@@ -244,19 +324,81 @@ func uploadOne(ctx context.Context, c *alex.Client, norm *compress.Normalizer, b
 		return "", err
 	}
 	fb.stage("sending")
-	cr, err := c.CreateMedia(ctx, m, fb.content(out.Bytes()))
-	if errors.Is(err, alex.ErrOutcomeUnknown) && nhi != "" {
-		// The reply was lost: look before sending again.
-		if found, ferr := c.FindMediaByIdentifier(ctx, nhi, "", in.Image.ID); ferr == nil {
-			return fmt.Sprintf("%s\t%s\t%dx%d\t%d KB\t%d\t%s\tcommitted (reconciled)", name, dims, res.OutWidth, res.OutHeight, res.OutBytes>>10, res.Quality, deref(found.Id)), nil
-		}
-		return dims, err
-	}
+	mediaID, how, err := commitMedia(ctx, c, m, func() alex.Content { return fb.content(out.Bytes()) }, nhi, in.Patient.ID, imageID)
 	if err != nil {
 		return dims, err
 	}
-	existing[imageID] = cr.ID // the same file twice in one run is sent once
-	return fmt.Sprintf("%s\t%s\t%dx%d\t%d KB\t%d\t%s\tcommitted", name, dims, res.OutWidth, res.OutHeight, res.OutBytes>>10, res.Quality, cr.ID), nil
+	existing[imageID] = mediaID // the same file twice in one run is sent once
+	return fmt.Sprintf("%s\t%s\t%dx%d\t%d KB\t%d\t%s\t%s", name, dims, res.OutWidth, res.OutHeight, res.OutBytes>>10, res.Quality, mediaID, how), nil
+}
+
+// How a photo was committed, as the RESULT column says it.
+const (
+	resultCommitted  = "committed"
+	resultReconciled = "committed (reply lost; found in ALEX by its identifier, not resent)"
+	resultResent     = "committed (reply lost; not in ALEX, resent once)"
+)
+
+// unresolvedError is a photo whose fate the CLI could not learn: ALEX may or
+// may not hold it. Its message names no patient data.
+type unresolvedError struct {
+	reason string
+	err    error // the last error from ALEX, if any
+}
+
+func (e *unresolvedError) Error() string {
+	msg := "outcome unknown: " + e.reason
+	if e.err != nil {
+		msg += " (" + explain(e.err) + ")"
+	}
+	return msg + "; ALEX may hold this photo: run the same upload again, it checks ALEX before sending"
+}
+
+func (e *unresolvedError) Unwrap() error { return e.err }
+
+// commitMedia sends m the way the SDK's commit path does (claim, send,
+// reconcile): when the reply to the POST is lost (alex.ErrOutcomeUnknown) it
+// searches ALEX for the photo's identifier; found means committed and not
+// resent, nothing found means resend once with the same identifier. A search
+// that fails, or a resend whose reply is lost too, is an *unresolvedError.
+func commitMedia(ctx context.Context, c *alex.Client, m *fhir.Media, content func() alex.Content, nhi, patientID, imageID string) (mediaID, how string, err error) {
+	cr, err := c.CreateMedia(ctx, m, content())
+	switch {
+	case err == nil:
+		return cr.ID, resultCommitted, nil
+	case !errors.Is(err, alex.ErrOutcomeUnknown):
+		return "", "", err
+	case nhi == "":
+		return "", "", &unresolvedError{reason: "no reply from ALEX, and the patient has no NHI in ALEX to search by", err: err}
+	}
+	found, ferr := c.FindMediaByIdentifier(ctx, nhi, media.DefaultIdentifierSystem, imageID)
+	switch {
+	case ferr == nil && (found.Id == nil || !refersToPatient(found.Subject, patientID)):
+		// Never report another patient's Media as ours, nor resend over it.
+		return "", "", &unresolvedError{reason: "no reply from ALEX, and the Media found with this photo's identifier is not this patient's"}
+	case ferr == nil:
+		return *found.Id, resultReconciled, nil
+	case !errors.Is(ferr, alex.ErrNotFound):
+		return "", "", &unresolvedError{reason: "no reply from ALEX, and the search for this photo failed", err: ferr}
+	}
+	cr, err = c.CreateMedia(ctx, m, content())
+	switch {
+	case err == nil:
+		return cr.ID, resultResent, nil
+	case errors.Is(err, alex.ErrOutcomeUnknown):
+		return "", "", &unresolvedError{reason: "no reply from ALEX, not found there, and no reply to the one resend either"}
+	}
+	return "", "", fmt.Errorf("resent after a lost reply (the photo was not in ALEX): %w", err)
+}
+
+// refersToPatient reports whether a Media's subject is Patient/id, relative
+// or absolute.
+func refersToPatient(subject *fhir.Reference, id string) bool {
+	if subject == nil || subject.Reference == nil || id == "" {
+		return false
+	}
+	ref, want := *subject.Reference, "Patient/"+id
+	return ref == want || strings.HasSuffix(ref, "/"+want)
 }
 
 // stableImageID is the photo's identifier.value: the same for the same file
