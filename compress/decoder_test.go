@@ -197,3 +197,25 @@ func decodeJPEG(t *testing.T, b []byte) image.Image {
 	require.NoError(t, err, "output must be a JPEG")
 	return img
 }
+
+func TestFormats(t *testing.T) {
+	t.Parallel()
+	native := []compress.Format{compress.JPEG, compress.PNG, compress.GIF, compress.WebP}
+	cases := []struct {
+		name string
+		opts []compress.Option
+		want []compress.Format
+	}{
+		{"default: what decodes natively", nil, native},
+		{"with the HEIC decoder", []compress.Option{heic.Option()}, compress.AllFormats()},
+		{"restricted", []compress.Option{heic.Option(), compress.WithFormats(compress.HEIC, compress.JPEG)}, []compress.Format{compress.JPEG, compress.HEIC}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			n, err := compress.New(c.opts...)
+			require.NoError(t, err)
+			assert.Equal(t, c.want, n.Formats())
+		})
+	}
+}

@@ -83,6 +83,20 @@ func New(opts ...Option) (*Normalizer, error) {
 // Engine returns the engine in use.
 func (n *Normalizer) Engine() Engine { return n.cfg.engine }
 
+// Formats lists the input formats this Normalizer accepts, in sniffing
+// order: those given to [WithFormats], else every format it can decode
+// (HEIC only when a decoder is registered with [WithDecoder]). An upload
+// page or an error message can name exactly these.
+func (n *Normalizer) Formats() []Format {
+	var fs []Format
+	for _, f := range AllFormats() {
+		if n.cfg.accepts(f) {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
 func (n *Normalizer) getBuf() *bytes.Buffer {
 	if b, ok := n.bufs.Get().(*bytes.Buffer); ok {
 		b.Reset()
