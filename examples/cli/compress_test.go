@@ -239,3 +239,8 @@ func withFile(p, content string) func(*testing.T, string) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, p), []byte(content), 0o600))
 	}
 }
+
+func writeFileT(t *testing.T, path, content string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+}
