@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clinicpro/clinicalimages/compress"
+	"github.com/clinicpro/clinicalimages/compress/heic"
 )
 
 // compressFlags are the compress command's flags.
@@ -78,7 +79,7 @@ func compressCmd(std stdio) *cobra.Command {
 // of what it did. Exit 0 when every file succeeded, 1 when any failed, 2 on
 // a usage error (found before any file is normalised).
 func runCompress(ctx context.Context, std stdio, cf *compressFlags, files []string) int {
-	n, err := compress.New(compress.WithMaxLongEdge(cf.longEdge),
+	n, err := compress.New(heic.Option(), compress.WithMaxLongEdge(cf.longEdge),
 		compress.WithByteBudget(cf.budget), compress.WithQuality(cf.minQ, cf.maxQ),
 		compress.WithMaxInputBytes(cf.maxBytes), compress.WithMaxPixels(cf.maxPixels))
 	if err != nil {

@@ -244,3 +244,14 @@ func writeFileT(t *testing.T, path, content string) {
 	t.Helper()
 	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
 }
+
+// TestCompressHEIC: the CLI turns HEIC decoding on (it is opt-in in the
+// SDK), so an iPhone photo comes out as a JPEG of the same picture.
+func TestCompressHEIC(t *testing.T) {
+	t.Parallel()
+	outDir := t.TempDir() + string(filepath.Separator)
+	code, out, errOut := runCLI(t, nil, "compress", "-o", outDir, filepath.Join("..", "..", "compress", "enginetest", "testdata", "marker.heic"))
+	require.Equal(t, exitOK, code, out+errOut)
+	w, h := jpegSize(t, filepath.Join(outDir, "marker.jpg"))
+	assert.Equal(t, [2]int{240, 320}, [2]int{w, h}, "the HEIC's upright size")
+}

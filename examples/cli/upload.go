@@ -25,6 +25,7 @@ import (
 
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/compress"
+	"github.com/clinicpro/clinicalimages/compress/heic"
 	"github.com/clinicpro/clinicalimages/media"
 )
 
@@ -131,7 +132,7 @@ func runUpload(ctx context.Context, std stdio, uf *uploadFlags, files []string) 
 		}
 	}
 
-	norm, err := compress.New()
+	norm, err := compress.New(heic.Option())
 	if err != nil {
 		fmt.Fprintln(std.Err, "cli upload:", err)
 		return exitFailed
