@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	gosync "sync"
 	"time"
 
@@ -25,13 +24,15 @@ import (
 // send into an unknown outcome.
 const commitTimeout = 3 * time.Minute
 
-// Outcome is what happened to one image in a Commit.
+// Outcome is what happened to one image in a Commit. An image that is not
+// committed has a Code (the same is kept on the image, session.Image.FailCode,
+// when it failed) and a Message for the GP.
 type Outcome struct {
 	ImageID string        `json:"image"`
 	State   session.State `json:"state"`             // committed, failed or committing (someone else holds it)
 	MediaID string        `json:"mediaId,omitempty"` // ALEX Media id when committed
-	Code    string        `json:"code,omitempty"`    // machine code when not committed
-	Message string        `json:"message,omitempty"` // plain language, no patient data
+	Code    FailureCode   `json:"code,omitempty"`    // why it is not committed
+	Message string        `json:"message,omitempty"` // plain language for the GP, no patient data
 	// Reconciled: the Media was found in ALEX by its identifier after an
 	// earlier attempt's outcome was unknown; it was not sent again.
 	Reconciled bool `json:"reconciled,omitempty"`
@@ -56,7 +57,7 @@ func (r CommitResult) Committed() int {
 // Commit sends images of the session to ALEX, each as one Media, in parallel
 // up to Limits.CommitParallelism. With no ids it commits every image not yet
 // committed. Each image is claimed atomically first: an image another caller
-// is committing comes back as committing with code already_committing, one
+// is committing comes back as committing with CodeAlreadyCommitting, one
 // already in the record as committed. A second Commit retries only what did
 // not succeed. Before any resend of an image whose earlier attempt had an
 // unknown outcome, ALEX is searched for the image's identifier, so nothing
@@ -82,18 +83,17 @@ func (s *Service) Commit(ctx context.Context, sessionID string, imageIDs []strin
 	var wg gosync.WaitGroup
 	for i, id := range imageIDs {
 		if sess.Image(id) == nil {
-			res.Images[i] = Outcome{ImageID: id, Code: "not_found", Message: "no such image in this session"}
+			res.Images[i] = Outcome{ImageID: id, Code: CodeNotFound, Message: "There is no such photo in this session."}
 			continue
 		}
 		if slices.Index(imageIDs, id) < i {
-			res.Images[i] = Outcome{ImageID: id, Code: "duplicate", Message: "this photo is listed twice"}
+			res.Images[i] = Outcome{ImageID: id, Code: CodeDuplicate, Message: CodeDuplicate.Message()}
 			continue
 		}
-		if s.inboxScan && !co.confirmResend && strings.HasPrefix(sess.Image(id).FailReason, "outcome_unknown") {
+		if s.inboxScan && !co.confirmResend && FailureCode(sess.Image(id).FailCode) == CodeOutcomeUnknown {
 			// An Inbox Scan cannot be looked up in ALEX: a resend needs the
 			// GP's word that it is not in the Inbox already.
-			res.Images[i] = Outcome{ImageID: id, State: session.StateFailed, Code: "needs_check",
-				Message: "Medtech did not answer last time. Check the patient's Inbox; send again only if the photo is not there."}
+			res.Images[i] = Outcome{ImageID: id, State: session.StateFailed, Code: CodeNeedsCheck, Message: CodeNeedsCheck.Message()}
 			continue
 		}
 		wg.Add(1)
@@ -121,10 +121,10 @@ func (s *Service) commitOne(ctx context.Context, sessionID, imageID string) Outc
 		}
 		return out
 	case errors.Is(err, session.ErrAlreadyCommitting):
-		out.State, out.Code, out.Message = session.StateCommitting, "already_committing", "this photo is already being sent"
+		out.State, out.Code, out.Message = session.StateCommitting, CodeAlreadyCommitting, CodeAlreadyCommitting.Message()
 		return out
 	case err != nil:
-		out.Code, out.Message = errorCode(err), "could not start the commit: "+publicMessage(err)
+		out.Code, out.Message = describe(storage(err))
 		return out
 	}
 	return s.send(ctx, claim)
@@ -144,7 +144,8 @@ func (s *Service) send(ctx context.Context, claim session.Claim) Outcome {
 	// Any earlier attempt may have reached ALEX without our hearing back.
 	if img.Attempts > 1 {
 		if id, found, err := s.reconcile(actx, sess, img); err != nil {
-			return s.fail(ctx, claim, "reconcile_failed", "could not check ALEX for an earlier attempt; try again: "+publicMessage(err))
+			_, why := describe(err)
+			return s.fail(ctx, claim, CodeReconcileFailed, CodeReconcileFailed.Message()+" "+why)
 		} else if found {
 			return s.committed(ctx, claim, id, true)
 		}
@@ -152,7 +153,7 @@ func (s *Service) send(ctx context.Context, claim session.Claim) Outcome {
 
 	m, err := s.buildMedia(sess, img)
 	if err != nil {
-		return s.fail(ctx, claim, "invalid", publicMessage(err))
+		return s.failErr(ctx, claim, err)
 	}
 	content := alex.Content{Size: img.Size, Open: func(ctx context.Context) (io.ReadCloser, error) { return s.sessions.OpenImage(ctx, img) }}
 	for attempt := 1; ; attempt++ {
@@ -161,12 +162,12 @@ func (s *Service) send(ctx context.Context, claim session.Claim) Outcome {
 			return s.committed(ctx, claim, cr.ID, false)
 		}
 		if !errors.Is(err, alex.ErrOutcomeUnknown) || attempt > 1 {
-			return s.fail(ctx, claim, errorCode(err), publicMessage(err))
+			return s.failErr(ctx, claim, err)
 		}
 		// Sent, unanswered: look before sending again.
 		id, found, rerr := s.reconcile(actx, sess, img)
 		if rerr != nil {
-			return s.fail(ctx, claim, "outcome_unknown", "ALEX did not answer and could not be checked; the photo will be checked before it is sent again")
+			return s.fail(ctx, claim, CodeOutcomeUnknown, "Medtech did not answer and could not be checked; the photo will be checked before it is sent again.")
 		}
 		if found {
 			return s.committed(ctx, claim, id, true)
@@ -236,12 +237,20 @@ func (s *Service) committed(ctx context.Context, claim session.Claim, mediaID st
 	return Outcome{ImageID: claim.Image.ID, State: session.StateCommitted, MediaID: mediaID, Reconciled: reconciled}
 }
 
-func (s *Service) fail(ctx context.Context, claim session.Claim, code, msg string) Outcome {
-	if _, err := s.sessions.MarkFailed(ctx, claim, code+": "+msg); err != nil {
+// failErr records a failed commit for the error that ended it.
+func (s *Service) failErr(ctx context.Context, claim session.Claim, err error) Outcome {
+	code, msg := describe(storage(err))
+	return s.fail(ctx, claim, code, msg)
+}
+
+// fail records a failed commit: code for programs, msg for the GP, kept
+// apart in the session record.
+func (s *Service) fail(ctx context.Context, claim session.Claim, code FailureCode, msg string) Outcome {
+	if _, err := s.sessions.MarkFailedCode(ctx, claim, string(code), msg); err != nil {
 		s.log.WarnContext(ctx, "commit: could not record failure", "session", claim.Session.ID, "image", claim.Image.ID, "error", err)
 	}
 	s.publish(ctx, claim.Session.ID, sync.ImageFailed, claim.Image.ID, map[string]any{"code": code})
-	s.audit.Audit(ctx, AuditRecord{Event: "image.failed", Session: claim.Session.ID, Image: claim.Image.ID, Reason: code})
+	s.audit.Audit(ctx, AuditRecord{Event: "image.failed", Session: claim.Session.ID, Image: claim.Image.ID, Reason: string(code)})
 	return Outcome{ImageID: claim.Image.ID, State: session.StateFailed, Code: code, Message: msg}
 }
 
@@ -261,7 +270,8 @@ func (s *Service) sendDocument(ctx, actx context.Context, claim session.Claim) O
 	img, sess := claim.Image, claim.Session
 	rc, err := s.sessions.OpenImage(ctx, img)
 	if err != nil {
-		return s.fail(ctx, claim, errorCode(err), "the photo's bytes are no longer available: "+publicMessage(err))
+		code, why := describe(storage(err))
+		return s.fail(ctx, claim, code, "The photo's bytes could not be read. "+why)
 	}
 	defer rc.Close()
 	md := media.Metadata{BodySite: img.Clinical.BodySite, Laterality: img.Clinical.Laterality, View: img.Clinical.View,
@@ -274,16 +284,16 @@ func (s *Service) sendDocument(ctx, actx context.Context, claim session.Claim) O
 		Consent: s.consent(sess, img),
 	})
 	if err != nil {
-		return s.fail(ctx, claim, "invalid", publicMessage(err))
+		return s.failErr(ctx, claim, err)
 	}
 	cr, err := s.alex.CreateDocumentReference(actx, d, alex.BytesContent(pdf.Bytes()))
 	switch {
 	case err == nil:
 		return s.committed(ctx, claim, cr.ID, false)
 	case errors.Is(err, alex.ErrOutcomeUnknown):
-		return s.fail(ctx, claim, "outcome_unknown", "Medtech did not answer. Check the patient's Inbox; send again only if the photo is not there.")
+		return s.fail(ctx, claim, CodeOutcomeUnknown, "Medtech did not answer. Check the patient's Inbox; send again only if the photo is not there.")
 	}
-	return s.fail(ctx, claim, errorCode(err), publicMessage(err))
+	return s.failErr(ctx, claim, err)
 }
 
 func (s *Service) consent(sess *session.Session, img session.Image) *media.Consent {
@@ -320,7 +330,7 @@ func (s *Service) Recover(ctx context.Context) (recovered int, err error) {
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, storage(err)
 	}
 	for sid := range seen {
 		sess, err := s.sessions.Get(ctx, sid)
@@ -342,7 +352,7 @@ func (s *Service) Recover(ctx context.Context) (recovered int, err error) {
 			}
 			if s.inboxScan {
 				// No way to look an Inbox Scan up: leave it to the GP.
-				s.fail(ctx, claim, "outcome_unknown", "the server stopped while sending; check the patient's Inbox before sending again")
+				s.fail(ctx, claim, CodeOutcomeUnknown, "The server stopped while sending. Check the patient's Inbox before sending again.")
 				recovered++
 				continue
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -17,12 +18,12 @@ import (
 
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/compress"
-	"github.com/clinicpro/clinicalimages/media"
 	"github.com/clinicpro/clinicalimages/session"
 	"github.com/clinicpro/clinicalimages/sync"
 )
 
-// HTTPOptions configure [Service.Handler].
+// HTTPOptions configure [Service.Handler]. The zero value takes every
+// default.
 type HTTPOptions struct {
 	// CookieName is the desktop credential cookie (default "ci_desktop").
 	CookieName string
@@ -39,21 +40,28 @@ type HTTPOptions struct {
 	// LaunchMaxAge rejects Evolution launch contexts older than this
 	// (default 10 minutes; a launch URL must not be replayable later).
 	LaunchMaxAge time.Duration
+	// Logger receives a line for every reply with a 5xx status (default:
+	// the Service's logger). Lines carry the path, status, code and request
+	// id, never a token or patient data.
+	Logger *slog.Logger
 }
 
-type httpConfig = HTTPOptions
-
-// WithHTTP sets the HTTP API's options.
-func WithHTTP(h HTTPOptions) Option {
-	return func(o *options) error {
-		for _, origin := range h.AllowedOrigins {
-			if origin == "*" || !strings.Contains(origin, "://") {
-				return errors.New("clinicalimages: allowed origins must be exact scheme://host[:port] values")
-			}
+func (o HTTPOptions) withDefaults() (HTTPOptions, error) {
+	for _, origin := range o.AllowedOrigins {
+		if origin == "*" || !strings.Contains(origin, "://") {
+			return o, errors.New("clinicalimages: allowed origins must be exact scheme://host[:port] values")
 		}
-		o.httpCfg = h
-		return nil
 	}
+	if o.LaunchMaxAge < 0 {
+		return o, errors.New("clinicalimages: LaunchMaxAge must not be negative")
+	}
+	if o.CookieName == "" {
+		o.CookieName = "ci_desktop"
+	}
+	if o.LaunchMaxAge == 0 {
+		o.LaunchMaxAge = 10 * time.Minute
+	}
+	return o, nil
 }
 
 const csrfHeader = "X-CSRF-Token"
@@ -62,53 +70,97 @@ const csrfHeader = "X-CSRF-Token"
 // authenticated by the desktop credential (bearer token, or cookie plus
 // X-CSRF-Token on state changes), phone endpoints by the phone token, the
 // claim endpoint by the handoff code. Mount it under any prefix with
-// http.StripPrefix.
-func (s *Service) Handler() http.Handler {
-	cfg := s.httpCfg
-	if cfg.CookieName == "" {
-		cfg.CookieName = "ci_desktop"
+// http.StripPrefix. Every error reply is an [APIError] whose code is a
+// [FailureCode]; a storage outage is 503 storage_unavailable with
+// Retry-After on every endpoint. Event streams end when the Service is
+// closed. Handler fails only on invalid options and leaves the Service as it
+// was: any number of handlers may serve one Service.
+func (s *Service) Handler(opts HTTPOptions) (http.Handler, error) {
+	cfg, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.LaunchMaxAge == 0 {
-		cfg.LaunchMaxAge = 10 * time.Minute
+	if cfg.Logger == nil {
+		cfg.Logger = s.Logger()
 	}
 	a := &api{s: s, cfg: cfg}
 	sessionOf := func(r *http.Request) (string, error) { return a.desktop(r) }
-	sse, err := sync.NewSSEHandler(s.events, sessionOf)
+	sse, err := sync.NewSSEHandler(s.Events(), sessionOf)
 	if err != nil {
-		panic(err) // only on invalid options, which are fixed here
+		return nil, err
 	}
-	s.mu.Lock()
-	s.streams = append(s.streams, sse)
-	s.mu.Unlock()
-	poll, err := sync.NewPollHandler(s.events, sessionOf)
+	poll, err := sync.NewPollHandler(s.Events(), sessionOf)
 	if err != nil {
-		panic(err)
+		return nil, err
 	}
+	a.sse, a.poll = sse, poll
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
-	mux.HandleFunc("POST /launch", a.launch)
-	mux.HandleFunc("GET /session", a.withDesktop(a.getSession))
-	mux.HandleFunc("DELETE /session", a.withDesktop(a.endSession))
-	mux.HandleFunc("GET /patient", a.withDesktop(a.patient))
-	mux.HandleFunc("GET /presence", a.withDesktop(a.presence))
-	mux.HandleFunc("POST /handoff", a.withDesktop(a.issueHandoff))
-	mux.HandleFunc("DELETE /handoff", a.withDesktop(a.revokePhone))
-	mux.HandleFunc("POST /images", a.withDesktop(a.desktopUpload))
-	mux.HandleFunc("GET /images/{id}/content", a.withDesktop(a.imageContent))
-	mux.HandleFunc("PATCH /images/{id}", a.withDesktop(a.updateImage))
-	mux.HandleFunc("DELETE /images/{id}", a.withDesktop(a.removeImage))
-	mux.HandleFunc("POST /commit", a.withDesktop(a.commit))
-	mux.Handle("GET /events", a.authOnly(sse))
-	mux.Handle("GET /events/poll", a.authOnly(poll))
-	mux.HandleFunc("POST /phone/claim", a.claim)
-	mux.HandleFunc("GET /phone", a.phone)
-	mux.HandleFunc("POST /phone/images", a.phoneUpload)
-	return a.common(mux)
+	for _, rt := range a.routes() {
+		mux.Handle(rt.pattern, rt.h)
+	}
+	return a.common(mux), nil
+}
+
+// route is one endpoint of the API.
+type route struct {
+	pattern string
+	h       http.Handler
+}
+
+// routes lists every endpoint; the tests walk it, so a new endpoint without
+// a test case fails them.
+func (a *api) routes() []route {
+	return []route{
+		{"GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })},
+		{"POST /launch", http.HandlerFunc(a.launch)},
+		{"GET /session", a.withDesktop(a.getSession)},
+		{"DELETE /session", a.withDesktop(a.endSession)},
+		{"GET /patient", a.withDesktop(a.patient)},
+		{"GET /presence", a.withDesktop(a.presence)},
+		{"POST /handoff", a.withDesktop(a.issueHandoff)},
+		{"DELETE /handoff", a.withDesktop(a.revokePhone)},
+		{"POST /images", a.withDesktop(a.desktopUpload)},
+		{"GET /images/{id}/content", a.withDesktop(a.imageContent)},
+		{"PATCH /images/{id}", a.withDesktop(a.updateImage)},
+		{"DELETE /images/{id}", a.withDesktop(a.removeImage)},
+		{"POST /commit", a.withDesktop(a.commit)},
+		{"GET /events", a.authOnly(a.untilClosed(a.sse))},
+		{"GET /events/poll", a.authOnly(a.poll)},
+		{"POST /phone/claim", http.HandlerFunc(a.claim)},
+		{"GET /phone", http.HandlerFunc(a.phone)},
+		{"POST /phone/images", http.HandlerFunc(a.phoneUpload)},
+	}
 }
 
 type api struct {
-	s   *Service
-	cfg HTTPOptions
+	s    *Service
+	cfg  HTTPOptions
+	sse  http.Handler
+	poll http.Handler
+}
+
+// untilClosed ends a long-lived request (an event stream) when the Service
+// is closed, so that http.Server.Shutdown does not wait for it forever.
+func (a *api) untilClosed(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		done := a.s.Done()
+		select {
+		case <-done:
+			a.fail(w, r, ErrClosed)
+			return
+		default:
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		go func() {
+			select {
+			case <-done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 type ctxKey int
@@ -148,21 +200,21 @@ func (a *api) common(next http.Handler) http.Handler {
 // desktop authenticates a desktop request and returns its session id.
 func (a *api) desktop(r *http.Request) (string, error) {
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		return a.s.creds.check(strings.TrimPrefix(h, "Bearer "))
+		return a.s.Authenticate(strings.TrimPrefix(h, "Bearer "))
 	}
 	c, err := r.Cookie(a.cfg.CookieName)
 	if err != nil {
 		return "", ErrUnauthenticated
 	}
-	sid, err := a.s.creds.check(c.Value)
+	sid, err := a.s.Authenticate(c.Value)
 	if err != nil {
 		return "", err
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 	default:
-		if !a.s.creds.checkCSRF(sid, r.Header.Get(csrfHeader)) {
-			return "", fmt.Errorf("%w: missing or wrong %s", ErrForbidden, csrfHeader)
+		if err := a.s.CheckCSRF(sid, r.Header.Get(csrfHeader)); err != nil {
+			return "", err
 		}
 	}
 	return sid, nil
@@ -185,7 +237,7 @@ func (a *api) authOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sid, err := a.desktop(r)
 		if err == nil {
-			_, err = a.s.sessions.Get(r.Context(), sid)
+			_, err = a.s.LookupSession(r.Context(), sid)
 		}
 		if err != nil {
 			a.fail(w, r, err)
@@ -215,7 +267,7 @@ func (a *api) launch(w http.ResponseWriter, r *http.Request) {
 			err = fmt.Errorf("%w: ALEX did not accept the launch context", ErrUnauthenticated)
 		}
 	default:
-		err = fmt.Errorf("%w: give context and signature, or token", ErrInvalidRequest)
+		err = invalidRequest("give context and signature, or token")
 	}
 	if err != nil {
 		a.fail(w, r, err)
@@ -227,7 +279,7 @@ func (a *api) launch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: a.cfg.CookieName, Value: st.Credential, Path: "/", HttpOnly: true,
-		Secure: !a.cfg.InsecureCookies, SameSite: http.SameSiteLaxMode, Expires: st.Session.CreatedAt.Add(credentialLifetime)})
+		Secure: !a.cfg.InsecureCookies, SameSite: http.SameSiteLaxMode, Expires: st.Expires})
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"session":    sessionView(st.Session),
 		"credential": st.Credential,
@@ -258,35 +310,12 @@ func (a *api) endSession(w http.ResponseWriter, r *http.Request, sid string) {
 }
 
 func (a *api) patient(w http.ResponseWriter, r *http.Request, sid string) {
-	sess, err := a.s.sessions.Get(r.Context(), sid)
+	p, err := a.s.Patient(r.Context(), sid)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	p, err := a.s.alex.ReadPatient(alex.WithFacilityID(r.Context(), sess.Facility), sess.PatientID)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	out := map[string]any{"id": sess.PatientID, "nhi": sess.NHI}
-	if len(p.Name) > 0 {
-		n := p.Name[0]
-		out["name"] = strings.TrimSpace(strings.Join(n.Given, " ") + " " + deref(n.Family))
-	}
-	if p.BirthDate != nil {
-		out["birthDate"] = *p.BirthDate
-	}
-	if p.Gender != nil {
-		out["gender"] = p.Gender.Code()
-	}
-	writeJSON(w, 200, out)
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+	writeJSON(w, 200, p)
 }
 
 func (a *api) presence(w http.ResponseWriter, r *http.Request, sid string) {
@@ -339,7 +368,7 @@ func (a *api) phoneUpload(w http.ResponseWriter, r *http.Request) {
 // upload streams the body (raw image, or the "file" part of a multipart
 // form) into AcceptUpload, with the byte limit applied before reading.
 func (a *api) upload(w http.ResponseWriter, r *http.Request, who Uploader) {
-	limit := a.s.limits.MaxUploadBytes
+	limit := a.s.Limits().MaxUploadBytes
 	if r.ContentLength > limit+64<<10 {
 		a.fail(w, r, fmt.Errorf("%w: %d bytes declared", compress.ErrTooLarge, r.ContentLength))
 		return
@@ -371,7 +400,7 @@ func filePart(mr *multipart.Reader) (io.Reader, error) {
 	for {
 		p, err := mr.NextPart()
 		if err != nil {
-			return nil, fmt.Errorf("%w: multipart body has no \"file\" part", ErrInvalidRequest)
+			return nil, invalidRequest("multipart body has no \"file\" part")
 		}
 		if p.FormName() == "file" {
 			return p, nil
@@ -462,7 +491,7 @@ func (a *api) phone(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, ErrUnauthenticated)
 		return
 	}
-	view, err := a.s.sessions.AuthenticatePhone(r.Context(), tok)
+	view, err := a.s.AuthenticatePhone(r.Context(), tok)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -502,9 +531,9 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request, v any, max int64) b
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			a.fail(w, r, fmt.Errorf("%w: body too large", ErrInvalidRequest))
+			a.fail(w, r, invalidRequest("body too large"))
 		} else {
-			a.fail(w, r, fmt.Errorf("%w: body is not the expected JSON", ErrInvalidRequest))
+			a.fail(w, r, invalidRequest("body is not the expected JSON"))
 		}
 		return false
 	}
@@ -530,7 +559,7 @@ func imageView(img session.Image) map[string]any {
 	return map[string]any{
 		"id": img.ID, "source": img.Source, "contentType": img.ContentType, "bytes": img.Size,
 		"width": img.Width, "height": img.Height, "sha256": img.SHA256, "state": img.State,
-		"clinical": img.Clinical, "consent": img.Consent, "mediaId": img.MediaID, "failReason": img.FailReason,
+		"clinical": img.Clinical, "consent": img.Consent, "mediaId": img.MediaID, "failCode": img.FailCode, "failReason": img.FailReason,
 		"createdAt": img.CreatedAt, "version": img.Version,
 	}
 }
@@ -539,183 +568,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// APIError is the body of every error reply.
-type APIError struct {
-	Code      string          `json:"code"`
-	Message   string          `json:"message"`
-	RequestID string          `json:"requestId"`
-	Fields    []media.Problem `json:"fields,omitempty"`
-}
-
-func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status, code := classify(err)
-	rid, _ := r.Context().Value(requestIDKey).(string)
-	body := APIError{Code: code, Message: publicMessage(err), RequestID: rid}
-	var ve *media.ValidationError
-	if errors.As(err, &ve) {
-		body.Fields = ve.Problems
-	}
-	if status >= 500 {
-		a.s.log.WarnContext(r.Context(), "request failed", "path", r.URL.Path, "status", status, "code", code, "request", rid)
-	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="clinicalimages"`)
-	}
-	if code == "storage_unavailable" || code == "facility_unavailable" || code == "alex_busy" {
-		w.Header().Set("Retry-After", "5")
-	}
-	writeJSON(w, status, map[string]any{"error": body})
-}
-
-// classify maps an error to an HTTP status and a stable machine code.
-func classify(err error) (int, string) {
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe), errors.Is(err, compress.ErrTooLarge):
-		return http.StatusRequestEntityTooLarge, "too_large"
-	case errors.Is(err, compress.ErrTooManyPixels):
-		return http.StatusRequestEntityTooLarge, "too_many_pixels"
-	case errors.Is(err, compress.ErrUnsupportedFormat):
-		return http.StatusUnsupportedMediaType, "unsupported_format"
-	case errors.Is(err, compress.ErrCorrupt):
-		return http.StatusUnprocessableEntity, "corrupt_image"
-	case errors.Is(err, compress.ErrBudget):
-		return http.StatusUnprocessableEntity, "cannot_compress"
-	case errors.Is(err, ErrUnauthenticated), errors.Is(err, session.ErrInvalidToken):
-		return http.StatusUnauthorized, "unauthenticated"
-	case errors.Is(err, session.ErrRevoked):
-		return http.StatusForbidden, "phone_revoked"
-	case errors.Is(err, ErrForbidden):
-		return http.StatusForbidden, "forbidden"
-	case errors.Is(err, session.ErrInvalidCode):
-		return http.StatusBadRequest, "invalid_code"
-	case errors.Is(err, session.ErrRateLimited):
-		return http.StatusTooManyRequests, "rate_limited"
-	case errors.Is(err, session.ErrExpired):
-		return http.StatusGone, "session_expired"
-	case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrInvalidID):
-		return http.StatusNotFound, "not_found"
-	case errors.Is(err, session.ErrAlreadyCommitting):
-		return http.StatusConflict, "already_committing"
-	case errors.Is(err, session.ErrAlreadyCommitted):
-		return http.StatusConflict, "already_committed"
-	case errors.Is(err, ErrTooManyImages):
-		return http.StatusConflict, "too_many_images"
-	case errors.Is(err, session.ErrConflict):
-		return http.StatusConflict, "conflict"
-	case errors.Is(err, media.ErrInvalid):
-		return http.StatusUnprocessableEntity, "invalid_metadata"
-	case errors.Is(err, ErrInvalidRequest):
-		return http.StatusBadRequest, "invalid_request"
-	case errors.Is(err, alex.ErrNoPatient):
-		return http.StatusUnprocessableEntity, "no_patient"
-	case errors.Is(err, alex.ErrFacilityUnavailable):
-		return http.StatusServiceUnavailable, "facility_unavailable"
-	case errors.Is(err, alex.ErrFacilityNotFound):
-		return http.StatusBadGateway, "facility_not_linked"
-	case errors.Is(err, alex.ErrOutcomeUnknown):
-		return http.StatusBadGateway, "outcome_unknown"
-	case errors.Is(err, alex.ErrRateLimited):
-		return http.StatusServiceUnavailable, "alex_busy"
-	case errors.Is(err, alex.ErrUnauthorized):
-		return http.StatusBadGateway, "alex_unauthorized"
-	case errors.Is(err, alex.ErrForbidden):
-		return http.StatusBadGateway, "alex_forbidden"
-	case errors.Is(err, alex.ErrValidation):
-		return http.StatusUnprocessableEntity, "alex_rejected"
-	case errors.Is(err, alex.ErrNotFound):
-		return http.StatusBadGateway, "alex_not_found"
-	case errors.Is(err, ErrStorageUnavailable):
-		return http.StatusServiceUnavailable, "storage_unavailable"
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "timeout"
-	}
-	var ae *alex.Error
-	if errors.As(err, &ae) {
-		switch ae.Status {
-		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return http.StatusServiceUnavailable, "alex_busy" // Medtech's gateway or ALEX, temporarily
-		}
-		return http.StatusBadGateway, "alex_error"
-	}
-	return http.StatusInternalServerError, "internal"
-}
-
-func errorCode(err error) string {
-	_, code := classify(err)
-	return code
-}
-
-// publicMessage is a plain-language sentence for the GP or the phone's user.
-// It never repeats tokens, codes or patient data.
-func publicMessage(err error) string {
-	switch code := errorCode(err); code {
-	case "too_large":
-		return "The photo is too large to upload."
-	case "too_many_pixels":
-		return "The photo has too many pixels to process safely."
-	case "unsupported_format":
-		return "That file is not a supported photo (JPEG, PNG, GIF, WebP or HEIC)."
-	case "corrupt_image":
-		return "The photo is damaged or incomplete; take or choose it again."
-	case "cannot_compress":
-		return "The photo could not be made small enough to send."
-	case "unauthenticated":
-		return "Please open the widget again from Medtech Evolution."
-	case "phone_revoked":
-		return "This phone was disconnected from the session on the desktop."
-	case "forbidden":
-		return "You are not allowed to do that."
-	case "invalid_code":
-		return "This QR code has already been used or has expired. Show a new one on the desktop."
-	case "rate_limited":
-		return "Too many attempts. Wait a few minutes and scan a new QR code."
-	case "session_expired":
-		return "The capture session has ended. Open the widget again from Medtech Evolution."
-	case "not_found":
-		return "Not found."
-	case "already_committing":
-		return "This photo is already being sent."
-	case "already_committed":
-		return "This photo is already in the patient's record."
-	case "too_many_images":
-		return "This session already holds the maximum number of photos."
-	case "invalid_metadata":
-		var ve *media.ValidationError
-		if errors.As(err, &ve) {
-			return "Please check: " + strings.Join(ve.Fields(), ", ") + "."
-		}
-		return "Please check the photo's details."
-	case "invalid_request":
-		// Every ErrInvalidRequest is made here with safe text: say what.
-		if _, detail, ok := strings.Cut(err.Error(), ErrInvalidRequest.Error()+": "); ok {
-			return "The request was not understood: " + detail + "."
-		}
-		return "The request was not understood."
-	case "no_patient":
-		return "Open a patient in Medtech Evolution before launching the widget."
-	case "facility_unavailable":
-		return "Medtech cannot reach the practice's server right now. Try again in a few minutes."
-	case "facility_not_linked":
-		return "This practice is not yet linked to the app in Medtech. Contact support."
-	case "outcome_unknown":
-		return "Medtech did not answer; the photo will be checked before it is sent again."
-	case "alex_busy":
-		return "Medtech is busy. Try again shortly."
-	case "alex_unauthorized", "alex_forbidden":
-		return "Medtech refused the app's access. Contact support."
-	case "alex_rejected":
-		var ae *alex.Error
-		if errors.As(err, &ae) && ae.Summary() != "" {
-			return "Medtech refused the photo: " + ae.Summary()
-		}
-		return "Medtech refused the photo."
-	case "timeout":
-		return "That took too long. Try again."
-	case "storage_unavailable":
-		return "Storage is unavailable for a moment. Nothing was lost; try again shortly."
-	}
-	return "Something went wrong. Try again."
 }

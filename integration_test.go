@@ -80,12 +80,13 @@ func (sh *shared) instance(t *testing.T, sim *alextest.Server, secret []byte, op
 	hub, err := redisnotify.New(t.Context(), sh.rdb, redisnotify.WithPrefix(sh.prefix+"e:"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = hub.Close() })
-	all := append([]ci.Option{ci.WithStore(store), ci.WithBlobStore(blobs), ci.WithEvents(hub), ci.WithSecret(secret),
-		ci.WithHTTP(ci.HTTPOptions{InsecureCookies: true})}, opts...)
+	all := append([]ci.Option{ci.WithStore(store), ci.WithBlobStore(blobs), ci.WithEvents(hub), ci.WithSecret(secret)}, opts...)
 	svc, err := ci.New(alexClient(t, sim, slog.New(slog.DiscardHandler)), all...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Close() })
-	srv := httptest.NewServer(svc.Handler())
+	h, err := svc.Handler(ci.HTTPOptions{InsecureCookies: true})
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return svc, srv, blobs
 }

@@ -85,7 +85,6 @@ func TestLaunchTokenOptionsAreValidated(t *testing.T) {
 		ci.WithLaunchTokens("aud", ci.LaunchKey{Secret: []byte("short")}),
 		ci.WithLaunchTokens("aud", ci.LaunchKey{}),
 		ci.WithSecret([]byte("short")),
-		ci.WithHTTP(ci.HTTPOptions{AllowedOrigins: []string{"*"}}),
 		ci.WithLimits(ci.Limits{MaxUploadBytes: -1}),
 	} {
 		_, err := ci.New(alexClient(t, newWorld(t).alex, discardLogger()), opt)
@@ -93,4 +92,21 @@ func TestLaunchTokenOptionsAreValidated(t *testing.T) {
 	}
 	_, err := ci.New(nil)
 	assert.Error(t, err)
+}
+
+func TestHandlerOptionsAreValidated(t *testing.T) {
+	t.Parallel()
+	svc := newWorld(t).svc
+	for name, o := range map[string]ci.HTTPOptions{
+		"AnyOrigin":      {AllowedOrigins: []string{"*"}},
+		"OriginNoScheme": {AllowedOrigins: []string{"example.org"}},
+		"NegativeMaxAge": {LaunchMaxAge: -time.Minute},
+	} {
+		h, err := svc.Handler(o)
+		assert.Error(t, err, name)
+		assert.Nil(t, h, name)
+	}
+	h, err := svc.Handler(ci.HTTPOptions{AllowedOrigins: []string{"https://example.org"}})
+	require.NoError(t, err)
+	assert.NotNil(t, h)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	gosync "sync"
 	"time"
 
@@ -32,20 +33,26 @@ var (
 	// ErrForbidden: the caller is authenticated but may not do this (a phone
 	// asking for the session, a credential for another session).
 	ErrForbidden = errors.New("clinicalimages: forbidden")
-	// ErrTooManyImages: the session already holds the maximum number of images.
-	ErrTooManyImages = errors.New("clinicalimages: too many images in the session")
+	// ErrTooManyImages: the session already holds the maximum number of
+	// images (Limits.MaxImagesPerSession). It is session.ErrTooManyImages,
+	// which the session.Manager returns when it refuses to list one more.
+	ErrTooManyImages = session.ErrTooManyImages
 	// ErrInvalidRequest: the request itself is malformed.
 	ErrInvalidRequest = errors.New("clinicalimages: invalid request")
 	// ErrStorageUnavailable: the session store or blob store failed (Redis or
 	// S3 unreachable). Nothing was half-stored; the request may be retried.
 	ErrStorageUnavailable = errors.New("clinicalimages: storage unavailable")
+	// ErrClosed: the Service was closed (the server is shutting down).
+	ErrClosed = errors.New("clinicalimages: service closed")
 )
 
 // storage marks an error from the stores that says the backing service
 // could not be reached or failed (session.ErrUnavailable: Redis or S3 down,
 // a disk error) as ErrStorageUnavailable, which the caller may retry. Any
 // other error passes through unchanged: a named condition keeps its own
-// meaning, and an error nobody named is a bug, not an outage.
+// meaning, and an error nobody named is a bug, not an outage. Every Service
+// method returns its stores' errors through it; [CodeOf] classifies an
+// outage as CodeStorageUnavailable even where one slipped through.
 func storage(err error) error {
 	if err == nil || !errors.Is(err, session.ErrUnavailable) || errors.Is(err, ErrStorageUnavailable) {
 		return err
@@ -98,7 +105,8 @@ type Events interface {
 // ALEX with reconciliation so that every photo lands exactly once on the
 // right patient. It holds no state of its own beyond its parts, so any number
 // of Services in any number of processes may share the same stores. It is safe
-// for concurrent use. Serve it over HTTP with [Service.Handler].
+// for concurrent use, and never changed after New. Serve it over HTTP with
+// [Service.Handler].
 type Service struct {
 	alex       *alex.Client
 	sessions   *session.Manager
@@ -117,12 +125,9 @@ type Service struct {
 	audit      AuditSink
 	launch     *launchVerifier
 	creds      *credentials
-	httpCfg    httpConfig
 	closeHub   func() error
 	closeOnce  gosync.Once
-
-	mu      gosync.Mutex
-	streams []*sync.SSEHandler // made by Handler, ended by Close
+	done       chan struct{} // closed by Close
 }
 
 type options struct {
@@ -140,7 +145,6 @@ type options struct {
 	launchKeys  []LaunchKey
 	audience    string
 	secret      []byte
-	httpCfg     httpConfig
 	inboxScan   bool
 }
 
@@ -295,7 +299,7 @@ func New(ac *alex.Client, opts ...Option) (*Service, error) {
 			return nil, err
 		}
 	}
-	s := &Service{alex: ac, limits: o.limits.withDefaults(), now: o.now, log: o.log, idSystem: o.idSystem, httpCfg: o.httpCfg, inboxScan: o.inboxScan}
+	s := &Service{alex: ac, limits: o.limits.withDefaults(), now: o.now, log: o.log, idSystem: o.idSystem, inboxScan: o.inboxScan, done: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -338,7 +342,9 @@ func New(ac *alex.Client, opts ...Option) (*Service, error) {
 	if s.docBuilder, err = media.New(media.WithClock(o.now), media.WithReferenceBase(ac.BaseURL())); err != nil {
 		return nil, err
 	}
+	// The image limit goes last: Limits.MaxImagesPerSession is the knob.
 	mopts := append([]session.Option{session.WithClock(o.now), session.WithLogger(s.log)}, o.sessionOpts...)
+	mopts = append(mopts, session.WithMaxImages(s.limits.MaxImagesPerSession))
 	if s.sessions, err = session.New(s.store, s.blobs, mopts...); err != nil {
 		return nil, err
 	}
@@ -352,21 +358,16 @@ func New(ac *alex.Client, opts ...Option) (*Service, error) {
 	return s, nil
 }
 
-// Close ends every open event stream of the Service's handlers and releases
-// what New made itself (the default in-memory hub). Stores and clients passed
-// in are the caller's to close. Call it when shutting down: event streams are
-// never idle, so http.Server.Shutdown would otherwise wait for them (for
-// example srv.RegisterOnShutdown(func() { svc.Close() })).
+// Close ends every open event stream of the Service's handlers (see
+// [Service.Done]) and releases what New made itself (the default in-memory
+// hub). Stores and clients passed in are the caller's to close. Call it when
+// shutting down: event streams are never idle, so http.Server.Shutdown would
+// otherwise wait for them (for example srv.RegisterOnShutdown(func() {
+// svc.Close() })). Close is idempotent.
 func (s *Service) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		streams := s.streams
-		s.streams = nil
-		s.mu.Unlock()
-		for _, h := range streams {
-			_ = h.Close()
-		}
+		close(s.done)
 		if s.closeHub != nil {
 			err = s.closeHub()
 		}
@@ -374,9 +375,25 @@ func (s *Service) Close() error {
 	return err
 }
 
+// Done returns a channel that is closed when Close is called. Long-lived
+// work for the Service (an event stream) ends when it closes.
+func (s *Service) Done() <-chan struct{} { return s.done }
+
 // Sessions returns the session manager, for callers that need lower-level
 // access (an admin view, a custom sweeper schedule).
 func (s *Service) Sessions() *session.Manager { return s.sessions }
+
+// Events returns the real-time layer the Service publishes to, for serving
+// event streams (the HTTP handler's /events and /events/poll).
+func (s *Service) Events() Events { return s.events }
+
+// Limits returns the limits in force (defaults filled in).
+func (s *Service) Limits() Limits { return s.limits }
+
+// Logger returns the operational logger given with WithLogger (a discarding
+// one by default). It never receives tokens, codes, patient identifiers or
+// image bytes, and neither may its other users.
+func (s *Service) Logger() *slog.Logger { return s.log }
 
 // Started is a new session and the credential its desktop uses.
 type Started struct {
@@ -388,12 +405,15 @@ type Started struct {
 	// CSRF must accompany cookie-authenticated requests that change state,
 	// in the X-CSRF-Token header.
 	CSRF string
+	// Expires is when Credential stops working at the latest (it fails
+	// earlier if the session ends).
+	Expires time.Time
 }
 
 // StartSession starts a capture session for a verified launch.
 func (s *Service) StartSession(ctx context.Context, l VerifiedLaunch) (*Started, error) {
 	if l.Facility == "" || l.PatientID == "" || l.NHI == "" || l.Practitioner == "" {
-		return nil, fmt.Errorf("%w: a launch needs facility, patient, NHI and practitioner", ErrInvalidRequest)
+		return nil, invalidRequest("a launch needs facility, patient, NHI and practitioner")
 	}
 	sess, err := s.sessions.Start(ctx, session.Launch{
 		Facility: l.Facility, PatientID: l.PatientID, NHI: l.NHI, Practitioner: l.Practitioner, Encounter: l.Encounter,
@@ -401,9 +421,28 @@ func (s *Service) StartSession(ctx context.Context, l VerifiedLaunch) (*Started,
 	if err != nil {
 		return nil, storage(err)
 	}
-	cred, csrf := s.creds.issue(sess.ID, sess.CreatedAt.Add(credentialLifetime))
+	exp := sess.CreatedAt.Add(credentialLifetime)
+	cred, csrf := s.creds.issue(sess.ID, exp)
 	s.audit.Audit(ctx, AuditRecord{Event: "session.started", Session: sess.ID, Facility: l.Facility, Source: l.Source})
-	return &Started{Session: sess, Credential: cred, CSRF: csrf}, nil
+	return &Started{Session: sess, Credential: cred, CSRF: csrf, Expires: exp}, nil
+}
+
+// Authenticate checks a desktop credential (from [Started]) and returns the
+// session it is for. A missing, forged or expired credential fails with
+// ErrUnauthenticated. It does not read the session: the session may have
+// ended since, which the next call on it reports.
+func (s *Service) Authenticate(credential string) (sessionID string, err error) {
+	return s.creds.check(credential)
+}
+
+// CheckCSRF checks the CSRF token (from [Started]) that must accompany a
+// cookie-authenticated request changing state; a missing or wrong one fails
+// with ErrForbidden.
+func (s *Service) CheckCSRF(sessionID, token string) error {
+	if !s.creds.checkCSRF(sessionID, token) {
+		return fmt.Errorf("%w: missing or wrong CSRF token", ErrForbidden)
+	}
+	return nil
 }
 
 // credentialLifetime caps a desktop credential. It is only ever as good as
@@ -417,8 +456,59 @@ func (s *Service) Session(ctx context.Context, sessionID string) (*session.Sessi
 	return sess, storage(err)
 }
 
-// Presence reports whether a phone is connected, when the event layer tracks it.
+// LookupSession returns the session without counting as activity: for
+// checks that must not keep an idle session alive (an event stream
+// reconnecting, a poll).
+func (s *Service) LookupSession(ctx context.Context, sessionID string) (*session.Session, error) {
+	sess, err := s.sessions.Get(ctx, sessionID)
+	return sess, storage(err)
+}
+
+// Patient is what the desktop shows of the session's patient, read from
+// ALEX. It is patient data: never log it.
+type Patient struct {
+	ID        string `json:"id"`  // ALEX Patient id
+	NHI       string `json:"nhi"` // as verified at launch
+	Name      string `json:"name,omitempty"`
+	BirthDate string `json:"birthDate,omitempty"`
+	Gender    string `json:"gender,omitempty"`
+}
+
+// Patient reads the session's patient from ALEX, for the desktop to show
+// whose record the photos go to.
+func (s *Service) Patient(ctx context.Context, sessionID string) (Patient, error) {
+	sess, err := s.sessions.Get(ctx, sessionID)
+	if err != nil {
+		return Patient{}, storage(err)
+	}
+	p, err := s.alex.ReadPatient(alex.WithFacilityID(ctx, sess.Facility), sess.PatientID)
+	if err != nil {
+		return Patient{}, err
+	}
+	out := Patient{ID: sess.PatientID, NHI: sess.NHI}
+	if len(p.Name) > 0 {
+		n := p.Name[0]
+		family := ""
+		if n.Family != nil {
+			family = *n.Family
+		}
+		out.Name = strings.TrimSpace(strings.Join(n.Given, " ") + " " + family)
+	}
+	if p.BirthDate != nil {
+		out.BirthDate = *p.BirthDate
+	}
+	if p.Gender != nil {
+		out.Gender = p.Gender.Code()
+	}
+	return out, nil
+}
+
+// Presence reports whether a phone is connected, when the event layer
+// tracks it. The session must exist.
 func (s *Service) Presence(ctx context.Context, sessionID string) (sync.Presence, error) {
+	if _, err := s.sessions.Get(ctx, sessionID); err != nil {
+		return sync.Presence{}, storage(err)
+	}
 	if s.presence == nil {
 		return sync.Presence{}, nil
 	}
@@ -430,6 +520,14 @@ func (s *Service) Presence(ctx context.Context, sessionID string) (sync.Presence
 func (s *Service) IssueHandoff(ctx context.Context, sessionID string) (code string, expires time.Time, err error) {
 	code, expires, err = s.sessions.IssueHandoff(ctx, sessionID)
 	return code, expires, storage(err)
+}
+
+// AuthenticatePhone checks a phone token and returns what the phone may see
+// of its session. A wrong token fails with session.ErrInvalidToken, a
+// revoked one with session.ErrRevoked.
+func (s *Service) AuthenticatePhone(ctx context.Context, token string) (session.PhoneView, error) {
+	v, err := s.sessions.AuthenticatePhone(ctx, token)
+	return v, storage(err)
 }
 
 // ClaimHandoff exchanges a handoff code for a phone token, once.
@@ -446,7 +544,7 @@ func (s *Service) ClaimHandoff(ctx context.Context, code, device, clientAddr str
 // RevokePhone cuts the paired phone off.
 func (s *Service) RevokePhone(ctx context.Context, sessionID string) error {
 	if err := s.sessions.RevokePhone(ctx, sessionID); err != nil {
-		return err
+		return storage(err)
 	}
 	s.publish(ctx, sessionID, sync.PhoneDisconnected, "", nil)
 	s.audit.Audit(ctx, AuditRecord{Event: "phone.revoked", Session: sessionID})
@@ -471,7 +569,7 @@ type Uploader struct {
 // are deleted (or swept within the orphan grace if the delete fails).
 func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (session.Image, error) {
 	if (who.SessionID == "") == (who.PhoneToken == "") {
-		return session.Image{}, fmt.Errorf("%w: exactly one of session and phone token", ErrInvalidRequest)
+		return session.Image{}, invalidRequest("exactly one of session and phone token")
 	}
 	hint := who.Hint
 	if who.PhoneToken != "" {
@@ -481,6 +579,8 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (
 		return session.Image{}, err
 	}
 	// Check the caller and the image count before spending CPU on pixels.
+	// This count is only a fast path: the session.Manager checks the limit
+	// again inside the update that lists the image.
 	var sessionID string
 	if who.PhoneToken != "" {
 		view, err := s.sessions.AuthenticatePhone(ctx, who.PhoneToken)
@@ -509,7 +609,7 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (
 	var out bytes.Buffer
 	res, err := s.norm.Normalize(ctx, io.LimitReader(r, s.limits.MaxUploadBytes+1), &out)
 	if err != nil {
-		s.audit.Audit(ctx, AuditRecord{Event: "image.rejected", Session: sessionID, Reason: errorCode(err)})
+		s.audit.Audit(ctx, AuditRecord{Event: "image.rejected", Session: sessionID, Reason: string(CodeOf(err))})
 		return session.Image{}, err
 	}
 	up := session.Upload{Body: &out, Size: int64(out.Len()), ContentType: "image/jpeg", Width: res.OutWidth, Height: res.OutHeight}
@@ -528,20 +628,10 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (
 			return session.Image{}, storage(err)
 		}
 	}
-	// A concurrent upload may have passed the count check too: enforce the
-	// limit after the fact, removing the extra image.
-	if sess, err := s.sessions.Get(ctx, sessionID); err == nil && len(sess.Images) > s.limits.MaxImagesPerSession && isLast(sess, img.ID) {
-		_ = s.sessions.RemoveImage(ctx, sessionID, img.ID)
-		return session.Image{}, ErrTooManyImages
-	}
 	s.publish(ctx, sessionID, sync.ImageAdded, img.ID, map[string]any{"source": img.Source, "width": img.Width, "height": img.Height, "bytes": img.Size})
 	s.audit.Audit(ctx, AuditRecord{Event: "image.uploaded", Session: sessionID, Image: img.ID, SHA256: img.SHA256,
 		Detail: fmt.Sprintf("source=%s in=%s %dx%d out=%dx%d %dB q%d", img.Source, res.Format, res.InWidth, res.InHeight, res.OutWidth, res.OutHeight, res.OutBytes, res.Quality)})
 	return img, nil
-}
-
-func isLast(sess *session.Session, imageID string) bool {
-	return len(sess.Images) > 0 && sess.Images[len(sess.Images)-1].ID == imageID
 }
 
 // UpdateImage sets an image's clinical description and consent (desktop only).
@@ -602,20 +692,23 @@ func (s *Service) RemoveImage(ctx context.Context, sessionID, imageID string) er
 func (s *Service) OpenImage(ctx context.Context, sessionID, imageID string) (io.ReadCloser, session.Image, error) {
 	sess, err := s.sessions.Get(ctx, sessionID)
 	if err != nil {
-		return nil, session.Image{}, err
+		return nil, session.Image{}, storage(err)
 	}
 	img := sess.Image(imageID)
 	if img == nil {
-		return nil, session.Image{}, session.ErrNotFound
+		return nil, session.Image{}, fmt.Errorf("%w: image", session.ErrNotFound)
 	}
 	rc, err := s.sessions.OpenImage(ctx, *img)
-	return rc, *img, err
+	if err != nil {
+		return nil, session.Image{}, storage(err)
+	}
+	return rc, *img, nil
 }
 
 // EndSession ends a session now: its bytes are deleted and its desktop is told.
 func (s *Service) EndSession(ctx context.Context, sessionID string) error {
 	if err := s.sessions.End(ctx, sessionID); err != nil {
-		return err
+		return storage(err)
 	}
 	s.publish(ctx, sessionID, sync.SessionExpired, "", map[string]any{"reason": "ended"})
 	s.audit.Audit(ctx, AuditRecord{Event: "session.ended", Session: sessionID})

@@ -68,12 +68,13 @@ func newWorldWith(t *testing.T, store session.Store, opts ...ci.Option) *world {
 	}
 	w.blobs, err = memory.NewBlobStore()
 	require.NoError(t, err)
-	all := append([]ci.Option{ci.WithStore(w.store), ci.WithBlobStore(w.blobs), ci.WithLogger(logger),
-		ci.WithHTTP(ci.HTTPOptions{InsecureCookies: true})}, opts...)
+	all := append([]ci.Option{ci.WithStore(w.store), ci.WithBlobStore(w.blobs), ci.WithLogger(logger)}, opts...)
 	w.svc, err = ci.New(alexClient(t, w.alex, logger), all...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.svc.Close() })
-	w.srv = httptest.NewServer(w.svc.Handler())
+	h, err := w.svc.Handler(ci.HTTPOptions{InsecureCookies: true})
+	require.NoError(t, err)
+	w.srv = httptest.NewServer(h)
 	t.Cleanup(w.srv.Close)
 	return w
 }

@@ -92,7 +92,7 @@ func TestUnnamedStoreErrorIsInternal(t *testing.T) {
 		Error ci.APIError `json:"error"`
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
-	assert.Equal(t, "internal", body.Error.Code)
+	assert.Equal(t, ci.CodeInternal, body.Error.Code)
 	assert.NotContains(t, body.Error.Message, "fsblob", "no internals in the reply")
 
 	_, sess := w.call("GET", "/session", desktop, nil)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 
@@ -30,6 +31,7 @@ type app struct {
 	cfg     *config
 	log     *slog.Logger
 	svc     *ci.Service
+	api     http.Handler     // the Service's HTTP API, mounted under /api
 	sim     *alextest.Server // the simulator standing in for ALEX, or nil
 	closers []func() error   // in reverse order of creation
 	// streams is cancelled when shutdown begins, ending event streams
@@ -64,11 +66,6 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *
 		ci.WithLogger(log),
 		ci.WithLimits(ci.Limits{MaxUploadBytes: int64(c.MaxUploadMB) << 20, MaxImagesPerSession: c.MaxImages, StuckCommit: c.CommitLease}),
 		ci.WithSessionOptions(session.WithCommitLease(c.CommitLease)),
-		ci.WithHTTP(ci.HTTPOptions{
-			InsecureCookies:   !c.secure(),
-			TrustProxyHeaders: c.TrustProxy,
-			AllowedOrigins:    c.AllowOrigins,
-		}),
 	}
 	if c.Secret != "" {
 		opts = append(opts, ci.WithSecret([]byte(c.Secret)))
@@ -90,6 +87,14 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *
 		return nil, err
 	}
 	a.closers = append(a.closers, a.svc.Close)
+	a.api, err = a.svc.Handler(ci.HTTPOptions{
+		InsecureCookies:   !c.secure(),
+		TrustProxyHeaders: c.TrustProxy,
+		AllowedOrigins:    c.AllowOrigins,
+	})
+	if err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 

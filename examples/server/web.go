@@ -52,7 +52,7 @@ func (a *app) Handler() http.Handler {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/api/", a.endStreamsOnShutdown(http.StripPrefix("/api", a.svc.Handler())))
+	mux.Handle("/api/", a.endStreamsOnShutdown(http.StripPrefix("/api", a.api)))
 	mux.HandleFunc("GET /{$}", page("desktop.html"))
 	mux.HandleFunc("GET /m", page("phone.html"))
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))

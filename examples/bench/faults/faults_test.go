@@ -186,7 +186,9 @@ func TestPhoneLosesConnectionMidUpload(t *testing.T) {
 	svc, err := ci.New(alexClient(t, sim), ci.WithBlobStore(blobs))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = svc.Close() })
-	srv := httptest.NewServer(http.StripPrefix("/api", svc.Handler()))
+	api, err := svc.Handler(ci.HTTPOptions{})
+	require.NoError(t, err)
+	srv := httptest.NewServer(http.StripPrefix("/api", api))
 	t.Cleanup(srv.Close)
 
 	st := startSession(t, svc, sim)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	ci "github.com/clinicpro/clinicalimages"
 )
 
 // serve sends one request straight to the handler (no network) and checks
@@ -38,7 +40,11 @@ var contentTypes = []string{"image/jpeg", "multipart/form-data; boundary=x", "mu
 // upload endpoint: never a 5xx, and a refused upload lists nothing.
 func FuzzPhoneUpload(f *testing.F) {
 	r := newRig(f)
-	h := http.StripPrefix("/api", r.svc.Handler())
+	api, err := r.svc.Handler(ci.HTTPOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := http.StripPrefix("/api", api)
 	f.Add(uint8(0), r.photo[:64])
 	f.Add(uint8(1), []byte("--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n\xff\xd8\xff\r\n--x--\r\n"))
 	f.Add(uint8(1), []byte("--x\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nhi\r\n--x--\r\n"))
@@ -78,7 +84,11 @@ func FuzzPhoneUpload(f *testing.F) {
 // never a session or a phone token from garbage.
 func FuzzUnauthenticatedBodies(f *testing.F) {
 	r := newRig(f)
-	h := http.StripPrefix("/api", r.svc.Handler())
+	api, err := r.svc.Handler(ci.HTTPOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h := http.StripPrefix("/api", api)
 	for _, s := range []string{
 		`{"code":"AAAA-BBBB"}`, `{"code":"","device":"x"}`, `{"code":1}`, `[]`, `{"context":"a/b=","signature":"c+d="}`,
 		`{"token":"eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."}`, `{"token":"a.b.c","context":"x"}`, `{"context":"%2F..%2F","signature":"\u0000"}`,
