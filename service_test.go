@@ -82,6 +82,17 @@ func newWorldWith(t *testing.T, store session.Store, opts ...ci.Option) *world {
 // call makes a request; auth is "Bearer ..." or "".
 func (w *world) call(method, path, auth string, body any) (int, map[string]any) {
 	w.t.Helper()
+	resp := w.do(method, path, auth, body)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+// do makes a request and returns the response, for the caller to close.
+func (w *world) do(method, path, auth string, body any) *http.Response {
+	w.t.Helper()
 	var rd io.Reader
 	ctype := ""
 	switch b := body.(type) {
@@ -103,11 +114,7 @@ func (w *world) call(method, path, auth string, body any) (int, map[string]any) 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(w.t, err)
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	return resp.StatusCode, out
+	return resp
 }
 
 func errCode(m map[string]any) string {

@@ -1,0 +1,79 @@
+package clinicalimages_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"log"
+
+	ci "github.com/clinicpro/clinicalimages"
+	"github.com/clinicpro/clinicalimages/alex"
+	"github.com/clinicpro/clinicalimages/alex/alextest"
+)
+
+// The whole flow in one process: a launch from Evolution, one photo from the
+// desktop, and a commit that stores it in the patient's record as a FHIR
+// Media. The ALEX simulator stands in for Medtech.
+func Example() {
+	ctx := context.Background()
+	sim := alextest.NewServer()
+	defer sim.Close()
+	id, secret, scope := sim.Credentials()
+	ac, err := alex.New(sim.BaseURL(), alex.WithClientCredentials(alex.Credentials{
+		TokenURL: sim.TokenURL(), ClientID: id, ClientSecret: secret, Scope: scope}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	svc, err := ci.New(ac) // memory stores: one process
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer svc.Close()
+
+	// Evolution's signed launch pair, verified through ALEX.
+	lc, sig := sim.IssueLaunch(sim.Patients()[0].ID, sim.Facility(), sim.Practitioners()[0].ID)
+	launch, err := svc.LaunchFromEvolution(ctx, lc, sig, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	started, err := svc.StartSession(ctx, launch)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// A photo from the desktop: normalised, stored, listed.
+	img, err := svc.AcceptUpload(ctx, ci.Uploader{SessionID: started.Session.ID}, bytes.NewReader(samplePhoto()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("uploaded:", img.State)
+
+	res, err := svc.Commit(ctx, started.Session.ID, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("committed:", res.Committed(), res.Images[0].State)
+	fmt.Println("Media in ALEX:", len(sim.Media()))
+	// Output:
+	// uploaded: uploaded
+	// committed: 1 committed
+	// Media in ALEX: 1
+}
+
+// samplePhoto is a small JPEG standing in for a camera's.
+func samplePhoto() []byte {
+	m := image.NewRGBA(image.Rect(0, 0, 320, 240))
+	for y := range 240 {
+		for x := range 320 {
+			m.Set(x, y, color.RGBA{R: uint8(x), G: uint8(y), B: 128, A: 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, m, nil); err != nil {
+		log.Fatal(err)
+	}
+	return b.Bytes()
+}
