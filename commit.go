@@ -144,8 +144,8 @@ func (s *Service) send(ctx context.Context, claim session.Claim) Outcome {
 	// Any earlier attempt may have reached ALEX without our hearing back.
 	if img.Attempts > 1 {
 		if id, found, err := s.reconcile(actx, sess, img); err != nil {
-			_, why := describe(err)
-			return s.fail(ctx, claim, CodeReconcileFailed, CodeReconcileFailed.Message()+" "+why)
+			s.log.WarnContext(ctx, "commit: could not search ALEX for an earlier attempt", "session", sess.ID, "image", img.ID, "code", string(CodeOf(err)))
+			return s.fail(ctx, claim, CodeReconcileFailed, CodeReconcileFailed.Message())
 		} else if found {
 			return s.committed(ctx, claim, id, true)
 		}

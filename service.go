@@ -105,8 +105,8 @@ type Events interface {
 // ALEX with reconciliation so that every photo lands exactly once on the
 // right patient. It holds no state of its own beyond its parts, so any number
 // of Services in any number of processes may share the same stores. It is safe
-// for concurrent use, and never changed after New. Serve it over HTTP with
-// [Service.Handler].
+// for concurrent use; its configuration is fixed by New (handlers made from it
+// change nothing in it). Serve it over HTTP with [Service.Handler].
 type Service struct {
 	alex       *alex.Client
 	sessions   *session.Manager
