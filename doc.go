@@ -24,9 +24,19 @@
 // README has the endpoint table). Build it with [New] from an alex.Client and,
 // for more than one process, a shared session store, blob store, event hub and
 // secret ([WithStore], [WithBlobStore], [WithEvents], [WithSecret]); every
-// other part has an embedded default. Run [Service.Run] in the background on
-// every instance: it reconciles commits a dead process left behind, announces
-// expired sessions and sweeps image bytes past retention.
+// other part has an embedded default. HEIC photos are refused unless the
+// caller turns their decoder on with [WithCompressOptions] and
+// compress/heic's Option, so that importers who do not need HEIC link no
+// WebAssembly runtime. Run [Service.Run] in the background on every instance:
+// it reconciles commits a dead process left behind, announces expired
+// sessions and sweeps image bytes past retention.
+//
+// The files that run the flow (service.go, launch.go, commit.go, audit.go,
+// failure.go) import no net/http and speak in [FailureCode]s; http.go and
+// http_errors.go are the transport, the one place that maps codes to HTTP
+// statuses (a store outage, [session.ErrUnavailable], is 503 with Retry-After
+// on every endpoint). [Service.Handler] builds the handler from
+// [HTTPOptions] and leaves the Service unchanged.
 //
 // # Packages
 //
@@ -35,9 +45,9 @@
 //     generic FHIR read/search/create), with alex/alextest, an in-process ALEX
 //     simulator for tests.
 //   - [github.com/clinicpro/clinicalimages/compress]: decoding, orientation,
-//     metadata stripping, resizing and JPEG encoding under a byte budget; a
+//     metadata stripping, resizing and JPEG encoding under a byte budget; one
 //     pure-Go engine (its own JPEG decoder, which shrinks in the DCT domain,
-//     and encoder).
+//     and encoder); HEIC through the opt-in compress/heic.
 //   - [github.com/clinicpro/clinicalimages/media]: FHIR Media and
 //     DocumentReference building, value sets and validation.
 //   - [github.com/clinicpro/clinicalimages/session]: capture sessions, handoff
@@ -50,6 +60,12 @@
 //     examples/cli, the operator's command line; examples/server, the
 //     reference server; examples/bench, the load generator, fault scenarios
 //     and benchmark report.
+//
+// Imports run one way: the root package wires the others; alex, media,
+// compress, session and sync import none of each other; an implementation
+// imports only its parent (session/redisstore imports session) and a test kit
+// only what it tests; shared code lives once in internal/. Nothing in the SDK
+// imports examples/. internal/layout's test holds the code to this.
 //
 // # Where to start
 //

@@ -8,10 +8,19 @@ import (
 	"image/color"
 	"image/jpeg"
 	"log"
+	"net/http"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/redis/go-redis/v9"
 
 	ci "github.com/clinicpro/clinicalimages"
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/alex/alextest"
+	"github.com/clinicpro/clinicalimages/compress/heic"
+	"github.com/clinicpro/clinicalimages/session/redisstore"
+	"github.com/clinicpro/clinicalimages/session/s3blob"
+	"github.com/clinicpro/clinicalimages/sync/redisnotify"
 )
 
 // The whole flow in one process: a launch from Evolution, one photo from the
@@ -76,4 +85,47 @@ func samplePhoto() []byte {
 		log.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// newService wires the flow for several instances behind a load balancer:
+// each gets the same Redis, bucket and secret.
+func newService(ctx context.Context, ac *alex.Client, rdb redis.UniversalClient, s3 *minio.Client, secret, launchKey []byte) (*ci.Service, error) {
+	store, err := redisstore.New(rdb) // sessions survive restarts, shared by instances
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := s3blob.New(s3, "clinical-images") // or session/fsblob on one host
+	if err != nil {
+		return nil, err
+	}
+	hub, err := redisnotify.New(ctx, rdb) // a phone on instance B reaches a desktop on A
+	if err != nil {
+		return nil, err
+	}
+	return ci.New(ac,
+		ci.WithStore(store),
+		ci.WithBlobStore(blobs),
+		ci.WithEvents(hub),
+		ci.WithSecret(secret),                 // signs desktop credentials; the same on every instance
+		ci.WithCompressOptions(heic.Option()), // accept iPhone HEIC photos (opt-in)
+		ci.WithLaunchTokens("my-bff", ci.LaunchKey{Secret: launchKey}), // optional: launches signed by your server
+	)
+}
+
+// serve runs the background work and mounts the HTTP API under /api/.
+func serve(ctx context.Context, svc *ci.Service, mux *http.ServeMux) error {
+	go svc.Run(ctx, time.Minute) // recovery of stuck commits, expiry events, retention sweep
+	h, err := svc.Handler(ci.HTTPOptions{})
+	if err != nil {
+		return err
+	}
+	mux.Handle("/api/", http.StripPrefix("/api", h))
+	return nil
+}
+
+// ExampleNew_manyInstances is the README's "Running the flow in your server":
+// newService and serve above wire the Service on Redis and S3 for several
+// instances. It compiles here; running it needs Redis, S3 and ALEX.
+func ExampleNew_manyInstances() {
+	_, _ = newService, serve
 }

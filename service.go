@@ -135,6 +135,7 @@ type options struct {
 	blobs       session.BlobStore
 	events      Events
 	norm        *compress.Normalizer
+	normOpts    []compress.Option
 	builder     *media.Builder
 	idSystem    string
 	limits      Limits
@@ -184,13 +185,36 @@ func WithEvents(e Events) Option {
 	}
 }
 
-// WithNormalizer sets the image normaliser (default: compress.New()).
+// WithNormalizer sets the image normaliser, replacing the default one and
+// any [WithCompressOptions]. The default is compress.New with the upload
+// limit of [Limits.MaxUploadBytes]; it refuses HEIC (see
+// [WithCompressOptions]).
 func WithNormalizer(n *compress.Normalizer) Option {
 	return func(o *options) error {
 		if n == nil {
 			return errors.New("clinicalimages: nil normalizer")
 		}
 		o.norm = n
+		return nil
+	}
+}
+
+// WithCompressOptions adds options to the default image normaliser, after
+// the upload limit of [Limits.MaxUploadBytes]. The usual one turns on HEIC
+// decoding, which the SDK leaves out unless asked so that importers do not
+// link a WebAssembly runtime:
+//
+//	clinicalimages.WithCompressOptions(heic.Option()) // package compress/heic
+//
+// Options are checked by [New]. Ignored when [WithNormalizer] is given.
+func WithCompressOptions(opts ...compress.Option) Option {
+	return func(o *options) error {
+		for _, opt := range opts {
+			if opt == nil {
+				return errors.New("clinicalimages: nil compress option")
+			}
+		}
+		o.normOpts = append(o.normOpts, opts...)
 		return nil
 	}
 }
@@ -329,7 +353,8 @@ func New(ac *alex.Client, opts ...Option) (*Service, error) {
 		s.presence = pr
 	}
 	if s.norm = o.norm; s.norm == nil {
-		if s.norm, err = compress.New(compress.WithMaxInputBytes(s.limits.MaxUploadBytes)); err != nil {
+		copts := append([]compress.Option{compress.WithMaxInputBytes(s.limits.MaxUploadBytes)}, o.normOpts...)
+		if s.norm, err = compress.New(copts...); err != nil {
 			return nil, err
 		}
 	}

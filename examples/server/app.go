@@ -16,6 +16,7 @@ import (
 	ci "github.com/clinicpro/clinicalimages"
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/alex/alextest"
+	"github.com/clinicpro/clinicalimages/compress/heic"
 	"github.com/clinicpro/clinicalimages/session"
 	"github.com/clinicpro/clinicalimages/session/fsblob"
 	"github.com/clinicpro/clinicalimages/session/redisstore"
@@ -66,6 +67,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *
 		ci.WithLogger(log),
 		ci.WithLimits(ci.Limits{MaxUploadBytes: int64(c.MaxUploadMB) << 20, MaxImagesPerSession: c.MaxImages, StuckCommit: c.CommitLease}),
 		ci.WithSessionOptions(session.WithCommitLease(c.CommitLease)),
+		ci.WithCompressOptions(heic.Option()), // iPhones send HEIC; opt-in in the SDK
 	}
 	if c.Secret != "" {
 		opts = append(opts, ci.WithSecret([]byte(c.Secret)))

@@ -14,9 +14,7 @@ import (
 // pending names README sections whose block is still being turned into an
 // Example, and who is doing it. Such a block is skipped, not failed, while no
 // example_test.go holds it; remove the entry once one does.
-var pending = map[string]string{
-	"Running the flow in your server": "a root-package Example (example_test.go at the module root)",
-}
+var pending = map[string]string{}
 
 // block is one ```go block of the README.
 type block struct {
