@@ -246,7 +246,7 @@ func (s *Service) failErr(ctx context.Context, claim session.Claim, err error) O
 // fail records a failed commit: code for programs, msg for the GP, kept
 // apart in the session record.
 func (s *Service) fail(ctx context.Context, claim session.Claim, code FailureCode, msg string) Outcome {
-	if _, err := s.sessions.MarkFailedCode(ctx, claim, string(code), msg); err != nil {
+	if _, err := s.sessions.MarkFailed(ctx, claim, string(code), msg); err != nil {
 		s.log.WarnContext(ctx, "commit: could not record failure", "session", claim.Session.ID, "image", claim.Image.ID, "error", err)
 	}
 	s.publish(ctx, claim.Session.ID, sync.ImageFailed, claim.Image.ID, map[string]any{"code": code})

@@ -76,3 +76,9 @@ func TestFailedImageKeepsCodeAndMessageApart(t *testing.T) {
 	assert.Equal(t, "alex_busy", view["failCode"])
 	assert.Equal(t, ci.CodeALEXBusy.Message(), view["failReason"])
 }
+
+// TestPurgedCodeIsAFailureCode: the sweeper, which cannot import the root
+// package, marks purged images with the code the Service uses for them.
+func TestPurgedCodeIsAFailureCode(t *testing.T) {
+	assert.Equal(t, string(ci.CodeSessionExpired), session.PurgedCode)
+}

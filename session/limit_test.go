@@ -112,7 +112,7 @@ func TestWithMaxImagesValidates(t *testing.T) {
 	}
 }
 
-func TestMarkFailedCodeKeepsCodeAndReasonApart(t *testing.T) {
+func TestMarkFailedKeepsCodeAndReasonApart(t *testing.T) {
 	t.Parallel()
 	m, _ := newManager(t)
 	ctx := t.Context()
@@ -122,7 +122,7 @@ func TestMarkFailedCodeKeepsCodeAndReasonApart(t *testing.T) {
 	require.NoError(t, err)
 	c, err := m.ClaimCommit(ctx, s.ID, img.ID)
 	require.NoError(t, err)
-	failed, err := m.MarkFailedCode(ctx, c, "alex_busy", "Medtech is busy: try again.")
+	failed, err := m.MarkFailed(ctx, c, "alex_busy", "Medtech is busy: try again.")
 	require.NoError(t, err)
 	assert.Equal(t, session.StateFailed, failed.State)
 	assert.Equal(t, "alex_busy", failed.FailCode)

@@ -51,7 +51,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	require.NoError(t, err)
 	_, err = m.ClaimCommit(ctx, s.ID, img.ID)
 	keep(err)
-	_, err = m.MarkFailed(ctx, c, "ALEX 503")
+	_, err = m.MarkFailed(ctx, c, "alex_busy", "ALEX 503")
 	require.NoError(t, err)
 	require.NoError(t, m.RevokePhone(ctx, s.ID))
 	_, err = m.AuthenticatePhone(ctx, token)

@@ -468,19 +468,12 @@ func (m *Manager) MarkCommitted(ctx context.Context, c Claim, mediaID string) (I
 	return img, nil
 }
 
-// MarkFailed records that the claimed commit failed; the image can be
-// claimed again. reason is shown to the GP and must not hold patient data.
-// It is MarkFailedCode without a code.
-func (m *Manager) MarkFailed(ctx context.Context, c Claim, reason string) (Image, error) {
-	return m.MarkFailedCode(ctx, c, "", reason)
-}
-
-// MarkFailedCode records that the claimed commit failed, with a stable
-// machine code (Image.FailCode, for programs to branch on) and reason
-// (Image.FailReason, plain language for the GP); neither may hold patient
-// data. The image can be claimed again. It returns ErrStaleClaim if the claim
-// was overtaken.
-func (m *Manager) MarkFailedCode(ctx context.Context, c Claim, code, reason string) (Image, error) {
+// MarkFailed records that the claimed commit failed, with a stable machine
+// code (Image.FailCode, for programs to branch on; the root package's
+// FailureCode values) and a reason (Image.FailReason, plain language for the
+// GP); neither may hold patient data. The image can be claimed again. It
+// returns ErrStaleClaim if the claim was overtaken.
+func (m *Manager) MarkFailed(ctx context.Context, c Claim, code, reason string) (Image, error) {
 	img, err := m.settle(ctx, c, func(img *Image) {
 		img.State, img.FailCode, img.FailReason, img.CommitStarted = StateFailed, code, reason, time.Time{}
 	})

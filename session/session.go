@@ -28,9 +28,13 @@ const (
 	StateFailed     State = "failed"
 )
 
-// PurgedReason is the FailReason of an image whose bytes the sweeper
-// deleted at the end of the retention window.
-const PurgedReason = "image bytes passed the retention window; capture it again"
+// PurgedCode and PurgedReason are the FailCode and FailReason of an image
+// whose bytes the sweeper deleted at the end of the retention window (the
+// root package's CodeSessionExpired).
+const (
+	PurgedCode   = "session_expired"
+	PurgedReason = "image bytes passed the retention window; capture it again"
+)
 
 // PhoneState says whether a phone is paired with a session.
 type PhoneState string

@@ -360,7 +360,7 @@ func TestMarkCommittedNeedsClaim(t *testing.T) {
 	require.ErrorIs(t, err, session.ErrStaleClaim)
 	_, err = m.MarkCommitted(t.Context(), session.Claim{}, "")
 	require.Error(t, err)
-	_, err = m.MarkFailed(t.Context(), session.Claim{}, "x")
+	_, err = m.MarkFailed(t.Context(), session.Claim{}, "alex_error", "x")
 	require.ErrorIs(t, err, session.ErrStaleClaim)
 }
 

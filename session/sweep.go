@@ -127,7 +127,7 @@ func (m *Manager) markPurged(ctx context.Context, sessionID, imageID string) err
 		}
 		img.Purged = true
 		if img.State == StateUploaded || img.State == StateFailed {
-			img.State, img.FailReason = StateFailed, PurgedReason
+			img.State, img.FailCode, img.FailReason = StateFailed, PurgedCode, PurgedReason
 		}
 		img.Version++
 		img.UpdatedAt = m.now()

@@ -392,10 +392,11 @@ func testCommitLifecycle(t *testing.T, newStore NewStore) {
 	require.ErrorIs(t, err, session.ErrAlreadyCommitting)
 	require.ErrorIs(t, m.RemoveImage(ctx, s.ID, img.ID), session.ErrAlreadyCommitting)
 
-	failed, err := m.MarkFailed(ctx, c1, "ALEX unavailable")
+	failed, err := m.MarkFailed(ctx, c1, "alex_busy", "ALEX unavailable")
 	require.NoError(t, err)
 	assert.Equal(t, session.StateFailed, failed.State)
 	assert.Equal(t, "ALEX unavailable", failed.FailReason)
+	assert.Equal(t, "alex_busy", failed.FailCode)
 	_, err = m.MarkCommitted(ctx, c1, "media-1")
 	require.ErrorIs(t, err, session.ErrStaleClaim, "a settled claim cannot settle again")
 
@@ -649,6 +650,7 @@ func testSweepLeavesNothing(t *testing.T, newStore NewStore) {
 	assert.True(t, purged.Purged)
 	assert.Equal(t, session.StateFailed, purged.State)
 	assert.Equal(t, session.PurgedReason, purged.FailReason)
+	assert.Equal(t, session.PurgedCode, purged.FailCode)
 	_, err = m.ClaimCommit(ctx, live.ID, kept.ID)
 	require.ErrorIs(t, err, session.ErrExpired, "purged bytes cannot be committed")
 	rep, err = m.Sweep(ctx)
