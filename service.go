@@ -123,6 +123,7 @@ type Service struct {
 	now        func() time.Time
 	log        *slog.Logger
 	audit      AuditSink
+	metrics    Metrics
 	launch     *launchVerifier
 	creds      *credentials
 	closeHub   func() error
@@ -142,6 +143,7 @@ type options struct {
 	now         func() time.Time
 	log         *slog.Logger
 	audit       AuditSink
+	metrics     Metrics
 	sessionOpts []session.Option
 	launchKeys  []LaunchKey
 	audience    string
@@ -328,6 +330,7 @@ func New(ac *alex.Client, opts ...Option) (*Service, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.audit = o.audit
+	s.metrics = o.metrics
 	if s.audit == nil {
 		s.audit = SlogAudit{Logger: s.log}
 	}
@@ -593,6 +596,21 @@ type Uploader struct {
 // announces image.added. On any failure nothing is listed, and stored bytes
 // are deleted (or swept within the orphan grace if the delete fails).
 func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (session.Image, error) {
+	var normalize time.Duration
+	img, err := s.acceptUpload(ctx, who, r, &normalize)
+	if s.metrics.Upload != nil {
+		src := session.SourceDesktop
+		if who.PhoneToken != "" {
+			src = session.SourcePhone
+		}
+		s.metrics.Upload(src, CodeOf(err), normalize)
+	}
+	return img, err
+}
+
+// acceptUpload is AcceptUpload; it records the time spent normalising in
+// *normalize.
+func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, normalize *time.Duration) (session.Image, error) {
 	if (who.SessionID == "") == (who.PhoneToken == "") {
 		return session.Image{}, invalidRequest("exactly one of session and phone token")
 	}
@@ -632,7 +650,9 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (
 	// The normalised JPEG is small (the byte budget, 1 MB by default), so it
 	// is kept in memory between compress and the blob store.
 	var out bytes.Buffer
+	started := time.Now()
 	res, err := s.norm.Normalize(ctx, io.LimitReader(r, s.limits.MaxUploadBytes+1), &out)
+	*normalize = time.Since(started)
 	if err != nil {
 		s.audit.Audit(ctx, AuditRecord{Event: "image.rejected", Session: sessionID, Reason: string(CodeOf(err))})
 		return session.Image{}, err

@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	gosync "sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,6 +14,7 @@ import (
 	ci "github.com/clinicpro/clinicalimages"
 	"github.com/clinicpro/clinicalimages/alex/alextest"
 	"github.com/clinicpro/clinicalimages/compress/heic"
+	"github.com/clinicpro/clinicalimages/session"
 )
 
 // TestHEICIsOptIn: the SDK refuses HEIC unless the caller turns its decoder
@@ -50,4 +53,33 @@ func TestHEICIsOptIn(t *testing.T) {
 	ac := alexClient(t, alextest.NewTestServer(t), discardLogger())
 	_, err = ci.New(ac, ci.WithCompressOptions(nil))
 	assert.ErrorContains(t, err, "nil compress option")
+}
+
+// TestMetricsUpload: WithMetrics hears of every upload, accepted or not,
+// with its source, code and normalising time.
+func TestMetricsUpload(t *testing.T) {
+	t.Parallel()
+	type call struct {
+		src  session.Source
+		code ci.FailureCode
+		took bool
+	}
+	var mu gosync.Mutex
+	var calls []call
+	w := newWorld(t, ci.WithMetrics(ci.Metrics{Upload: func(src session.Source, code ci.FailureCode, d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, call{src, code, d > 0})
+	}}))
+	desktop, _ := w.launch()
+	st, _ := w.call("POST", "/images", desktop, photo(t, 300, 200, 1))
+	require.Equal(t, http.StatusCreated, st)
+	st, _ = w.call("POST", "/images", desktop, []byte("not a photo at all"))
+	require.Equal(t, http.StatusUnsupportedMediaType, st)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []call{
+		{session.SourceDesktop, "", true},
+		{session.SourceDesktop, ci.CodeUnsupportedFormat, true},
+	}, calls)
 }
