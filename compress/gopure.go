@@ -241,6 +241,19 @@ func toPlanes(img image.Image, workers int, pp *planePool) (y, cb, cr plane, gra
 			return flattenNYCbCrA(m, w, h, cw, ch, workers, pp)
 		}
 	}
+	if g, ok := img.(*image.Gray16); ok { // 16-bit grey PNG: keep the high byte
+		y = pp.get(w, h)
+		parallelRows(h, workers, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				px := g.Pix[g.PixOffset(b.Min.X, b.Min.Y+j):]
+				row := y.row(j)
+				for i := range row {
+					row[i] = px[2*i]
+				}
+			}
+		})
+		return y, plane{}, plane{}, true
+	}
 	if isGray(img) {
 		y = pp.get(w, h)
 		parallelRows(h, workers, func(lo, hi int) {
@@ -303,7 +316,45 @@ func toPlanes(img image.Image, workers int, pp *planePool) (y, cb, cr plane, gra
 				}
 			}
 		})
-	default: // 16-bit, CMYK and anything else, through the colour model
+	// The 16-bit and CMYK layouts are read directly: through img.At every
+	// pixel would box a colour value on the heap, garbage as large as the
+	// image again for a 16-bit PNG.
+	case *image.RGBA64:
+		parallelRows(h, workers, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				px := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+j):]
+				for i := 0; i < w; i++ {
+					p := px[8*i : 8*i+8]
+					c := color.RGBA64{R: be16(p[0:]), G: be16(p[2:]), B: be16(p[4:]), A: be16(p[6:])}
+					r, g, bb := over16(c.RGBA())
+					put(j, i, r, g, bb)
+				}
+			}
+		})
+	case *image.NRGBA64:
+		parallelRows(h, workers, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				px := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+j):]
+				for i := 0; i < w; i++ {
+					p := px[8*i : 8*i+8]
+					c := color.NRGBA64{R: be16(p[0:]), G: be16(p[2:]), B: be16(p[4:]), A: be16(p[6:])}
+					r, g, bb := over16(c.RGBA())
+					put(j, i, r, g, bb)
+				}
+			}
+		})
+	case *image.CMYK:
+		parallelRows(h, workers, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				px := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+j):]
+				for i := 0; i < w; i++ {
+					p := px[4*i : 4*i+4]
+					r, g, bb := over16(color.CMYK{C: p[0], M: p[1], Y: p[2], K: p[3]}.RGBA())
+					put(j, i, r, g, bb)
+				}
+			}
+		})
+	default: // anything else, through the colour model
 		parallelRows(h, workers, func(lo, hi int) {
 			for j := lo; j < hi; j++ {
 				for i := 0; i < w; i++ {
@@ -315,6 +366,14 @@ func toPlanes(img image.Image, workers int, pp *planePool) (y, cb, cr plane, gra
 		})
 	}
 	return y, cb, cr, false
+}
+
+func be16(p []byte) uint16 { return uint16(p[0])<<8 | uint16(p[1]) }
+
+// over16 composites a premultiplied 16-bit colour over white, to 8 bits.
+func over16(r, g, b, a uint32) (uint8, uint8, uint8) {
+	k := 0xffff - a
+	return uint8((r + k) >> 8), uint8((g + k) >> 8), uint8((b + k) >> 8)
 }
 
 func isGray(img image.Image) bool {

@@ -84,6 +84,40 @@ type Options struct {
 	Concurrent bool
 }
 
+// Layout is what a [Decode] at one scale allocates, known from the headers
+// alone: a caller can budget the memory before decoding.
+type Layout struct {
+	Width, Height int // full-scale image size, from the frame header
+	// Planes describe the planes in component order: W x H of image in
+	// a buffer of Stride x Rows bytes, the size asked of Options.Alloc.
+	Planes []PlaneLayout
+	// CoefBytes is the size of the coefficient buffers Decode holds while
+	// decoding (recycled between decodes).
+	CoefBytes int
+
+	mcuCols, mcuRows, rowLen, bands int
+}
+
+// PlaneLayout is one plane's size in a [Layout].
+type PlaneLayout struct{ W, H, Stride, Rows int }
+
+// Probe reads data's headers up to the first scan and returns what Decode
+// with opts.Scale and opts.Concurrent would allocate. It returns
+// ErrUnsupported (or a FormatError) exactly when Decode would before
+// decoding any entropy-coded data.
+func Probe(data []byte, opts Options) (Layout, error) {
+	switch opts.Scale {
+	case 1, 2, 4, 8:
+	default:
+		return Layout{}, fmt.Errorf("jpegdec: scale %d is not 1, 2, 4 or 8", opts.Scale)
+	}
+	d, _, err := parseHeaders(data)
+	if err != nil {
+		return Layout{}, err
+	}
+	return d.layout(opts.Scale, opts.Concurrent), nil
+}
+
 // Decode decodes data as opts say.
 func Decode(data []byte, opts Options) (*Image, error) {
 	scale, alloc := opts.Scale, opts.Alloc
@@ -95,24 +129,42 @@ func Decode(data []byte, opts Options) (*Image, error) {
 	if alloc == nil {
 		alloc = func(w, h int) []byte { return make([]byte, w*h) }
 	}
+	d, pos, err := parseHeaders(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.scan(pos, scale, alloc, opts.Concurrent); err != nil {
+		return nil, err
+	}
+	img := &Image{Width: d.width, Height: d.height, Scale: scale}
+	for _, c := range d.comps {
+		img.Planes = append(img.Planes, c.plane)
+	}
+	return img, nil
+}
+
+// parseHeaders reads the markers up to and including the first scan header
+// and returns the decoder ready to scan and the entropy data's offset. It
+// returns ErrUnsupported for exactly the inputs Decode refuses as such.
+func parseHeaders(data []byte) (*decoder, int, error) {
 	d := &decoder{data: data}
 	if len(data) < 2 || data[0] != 0xFF || data[1] != 0xD8 {
-		return nil, FormatError("missing SOI marker")
+		return nil, 0, FormatError("missing SOI marker")
 	}
 	pos := 2
 	for {
 		// Find the next marker, skipping fill bytes.
 		if pos >= len(data) {
-			return nil, FormatError("no image data")
+			return nil, 0, FormatError("no image data")
 		}
 		if data[pos] != 0xFF {
-			return nil, FormatError("expected a marker")
+			return nil, 0, FormatError("expected a marker")
 		}
 		for pos < len(data) && data[pos] == 0xFF {
 			pos++
 		}
 		if pos >= len(data) {
-			return nil, FormatError("no image data")
+			return nil, 0, FormatError("no image data")
 		}
 		marker := data[pos]
 		pos++
@@ -120,14 +172,14 @@ func Decode(data []byte, opts Options) (*Image, error) {
 		case marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7):
 			continue // no length
 		case marker == 0xD9:
-			return nil, FormatError("no image data before EOI")
+			return nil, 0, FormatError("no image data before EOI")
 		}
 		if pos+2 > len(data) {
-			return nil, FormatError("truncated segment")
+			return nil, 0, FormatError("truncated segment")
 		}
 		n := int(binary.BigEndian.Uint16(data[pos:]))
 		if n < 2 || pos+n > len(data) {
-			return nil, FormatError("truncated segment")
+			return nil, 0, FormatError("truncated segment")
 		}
 		seg := data[pos+2 : pos+n]
 		pos += n
@@ -136,14 +188,14 @@ func Decode(data []byte, opts Options) (*Image, error) {
 		case 0xC0, 0xC1:
 			err = d.parseSOF(seg)
 		case 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF:
-			return nil, ErrUnsupported
+			return nil, 0, ErrUnsupported
 		case 0xC4:
 			err = d.parseDHT(seg)
 		case 0xDB:
 			err = d.parseDQT(seg)
 		case 0xDD:
 			if len(seg) != 2 {
-				return nil, FormatError("bad DRI length")
+				return nil, 0, FormatError("bad DRI length")
 			}
 			d.restart = int(binary.BigEndian.Uint16(seg))
 		case 0xE0:
@@ -156,19 +208,12 @@ func Decode(data []byte, opts Options) (*Image, error) {
 			}
 		case 0xDA:
 			if err := d.parseSOS(seg); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
-			if err := d.scan(pos, scale, alloc, opts.Concurrent); err != nil {
-				return nil, err
-			}
-			img := &Image{Width: d.width, Height: d.height, Scale: scale}
-			for _, c := range d.comps {
-				img.Planes = append(img.Planes, c.plane)
-			}
-			return img, nil
+			return d, pos, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 }

@@ -7,28 +7,52 @@ import (
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
+// band is how many MCU rows of coefficients are decoded before their
+// inverse DCTs run.
+const band = 4
+
+// layout works out the planes and coefficient bands a scan at scale
+// allocates, from the frame header alone.
+func (d *decoder) layout(scale int, concurrent bool) Layout {
+	bs := 8 / scale // output pixels per block side
+	lay := Layout{Width: d.width, Height: d.height}
+	if len(d.comps) > 1 {
+		lay.mcuCols, lay.mcuRows = ceilDiv(d.width, 8*d.hmax), ceilDiv(d.height, 8*d.vmax)
+		for _, c := range d.comps {
+			lay.Planes = append(lay.Planes, PlaneLayout{
+				W:      ceilDiv(ceilDiv(d.width*c.h, d.hmax), scale),
+				H:      ceilDiv(ceilDiv(d.height*c.v, d.vmax), scale),
+				Stride: lay.mcuCols * c.h * bs,
+				Rows:   lay.mcuRows * c.v * bs,
+			})
+		}
+	} else {
+		lay.mcuCols, lay.mcuRows = ceilDiv(d.width, 8), ceilDiv(d.height, 8)
+		lay.Planes = []PlaneLayout{{W: ceilDiv(d.width, scale), H: ceilDiv(d.height, scale), Stride: lay.mcuCols * bs, Rows: lay.mcuRows * bs}}
+	}
+	perMCU := 0
+	for _, c := range d.comps {
+		perMCU += c.h * c.v
+	}
+	lay.rowLen = lay.mcuCols * perMCU * bs * bs
+	// The entropy decoding is serial; the inverse DCTs of a band of MCU
+	// rows run on a second goroutine while the next band is decoded.
+	lay.bands = 1
+	if concurrent && lay.mcuRows > 2*band {
+		lay.bands = 3
+	}
+	lay.CoefBytes = 4 * lay.bands * band * lay.rowLen
+	return lay
+}
+
 // scan decodes the entropy-coded segment starting at pos into the
 // components' planes.
 func (d *decoder) scan(pos, scale int, alloc Alloc, concurrent bool) error {
 	bs := 8 / scale // output pixels per block side
-	var mcuCols, mcuRows int
-	if len(d.comps) > 1 {
-		mcuCols, mcuRows = ceilDiv(d.width, 8*d.hmax), ceilDiv(d.height, 8*d.vmax)
-		for i := range d.comps {
-			c := &d.comps[i]
-			sw := mcuCols * c.h * bs
-			c.plane = Plane{
-				W:      ceilDiv(ceilDiv(d.width*c.h, d.hmax), scale),
-				H:      ceilDiv(ceilDiv(d.height*c.v, d.vmax), scale),
-				Stride: sw,
-				Pix:    alloc(sw, mcuRows*c.v*bs),
-			}
-		}
-	} else {
-		c := &d.comps[0]
-		mcuCols, mcuRows = ceilDiv(d.width, 8), ceilDiv(d.height, 8)
-		sw := mcuCols * bs
-		c.plane = Plane{W: ceilDiv(d.width, scale), H: ceilDiv(d.height, scale), Stride: sw, Pix: alloc(sw, mcuRows*bs)}
+	lay := d.layout(scale, concurrent)
+	mcuCols, mcuRows := lay.mcuCols, lay.mcuRows
+	for i, pl := range lay.Planes {
+		d.comps[i].plane = Plane{W: pl.W, H: pl.H, Stride: pl.Stride, Pix: alloc(pl.Stride, pl.Rows)}
 	}
 	idct := idct1
 	switch scale {
@@ -40,18 +64,7 @@ func (d *decoder) scan(pos, scale int, alloc Alloc, concurrent bool) error {
 		idct = idct2
 	}
 	nb := bs * bs // coefficients kept per block
-	perMCU := 0
-	for _, c := range d.comps {
-		perMCU += c.h * c.v
-	}
-	rowLen := mcuCols * perMCU * nb
-	// The entropy decoding is serial; the inverse DCTs of a band of MCU
-	// rows run on a second goroutine while the next band is decoded.
-	const band = 4
-	bufs := 1
-	if concurrent && mcuRows > 2*band {
-		bufs = 3
-	}
+	rowLen, bufs := lay.rowLen, lay.bands
 	free := make(chan []int32, bufs)
 	for range bufs {
 		free <- getBand(band * rowLen)
