@@ -130,3 +130,48 @@ type BlobLister interface {
 	// seen.
 	List(ctx context.Context, fn func(BlobInfo) error) error
 }
+
+// SingleUse records keys that may be used only once: a launch pair or a
+// launch token's jti. Implementations must be safe for concurrent use;
+// shared ones (Redis) decide across processes, so exactly one caller in the
+// whole deployment sees first == true for a key within its ttl. The memory
+// and Redis stores implement it; the Service finds it on its Store by type
+// assertion. Keys are made by the caller and hold no secrets in clear (the
+// Service uses hashes). Like [Store], a shared implementation whose backend
+// fails returns an error wrapping [ErrUnavailable], and then first is false.
+type SingleUse interface {
+	// FirstUse records key for ttl (at least a millisecond) and reports
+	// whether it was not recorded already. Once ttl has passed the key may
+	// be used again; callers choose a ttl at least as long as whatever the
+	// key stands for stays valid.
+	FirstUse(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
+}
+
+// Roster counts the live members of named groups, for capping how many
+// sessions one practitioner or one facility holds open at once. Each member
+// has an expiry ("until", in the store's clock); a member counts as live
+// while until is after the store's clock. A member whose until has passed is
+// lapsed: it no longer counts, and it stays listed (see Lapsed) until it
+// leaves, re-joins or the group itself expires, so that the caller can check
+// whether the thing it stands for (a session whose inactivity expiry has
+// moved on) is still alive and re-join it. Implementations must be safe for
+// concurrent use; shared ones (Redis) decide Join atomically across
+// processes. The memory and Redis stores implement it. Errors as for
+// [Store]: a backend outage wraps [ErrUnavailable].
+type Roster interface {
+	// Join lists member in group until the given time, unless it is new
+	// and limit or more members are live already: then it lists nothing
+	// and returns false. A member already listed (live or lapsed) is
+	// updated whatever the count. limit must be positive. The group is
+	// kept at least until its latest until plus a grace of the store's
+	// choosing.
+	Join(ctx context.Context, group, member string, until time.Time, limit int) (joined bool, err error)
+
+	// Lapsed returns the group's members whose until has passed, in no
+	// particular order (none for an unknown group).
+	Lapsed(ctx context.Context, group string) ([]string, error)
+
+	// Leave removes member from group. Removing a missing member is not
+	// an error.
+	Leave(ctx context.Context, group, member string) error
+}

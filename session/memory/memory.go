@@ -1,5 +1,5 @@
-// Package memory provides the in-process [session.Store], [session.Limiter]
-// and [session.BlobStore]: the embedded default for a single instance, and
+// Package memory provides the in-process [session.Store], [session.Limiter],
+// [session.SingleUse], [session.Roster] and [session.BlobStore]: the embedded default for a single instance, and
 // the fast fakes for tests. State lives only as long as the values do;
 // running several instances behind a load balancer needs the Redis and S3
 // implementations instead.
@@ -64,7 +64,8 @@ func WithGrace(d time.Duration) Option {
 	}
 }
 
-// Store is an in-memory session.Store and session.Limiter. It is safe for
+// Store is an in-memory session.Store, session.Limiter, session.SingleUse
+// and session.Roster. It is safe for
 // concurrent use. The zero value is not usable; call NewStore.
 type Store struct {
 	cfg config
@@ -72,6 +73,8 @@ type Store struct {
 	mu       sync.Mutex
 	sessions map[string]*session.Session
 	counters map[string]counter
+	once     map[string]time.Time            // single-use key -> until
+	rosters  map[string]map[string]time.Time // group -> member -> until
 }
 
 type counter struct {
@@ -80,9 +83,11 @@ type counter struct {
 }
 
 var (
-	_ session.Store   = (*Store)(nil)
-	_ session.Purger  = (*Store)(nil)
-	_ session.Limiter = (*Store)(nil)
+	_ session.Store     = (*Store)(nil)
+	_ session.Purger    = (*Store)(nil)
+	_ session.Limiter   = (*Store)(nil)
+	_ session.SingleUse = (*Store)(nil)
+	_ session.Roster    = (*Store)(nil)
 )
 
 // NewStore returns an empty Store. Options: WithClock, WithGrace.
@@ -91,7 +96,8 @@ func NewStore(opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{cfg: c, sessions: map[string]*session.Session{}, counters: map[string]counter{}}, nil
+	return &Store{cfg: c, sessions: map[string]*session.Session{}, counters: map[string]counter{},
+		once: map[string]time.Time{}, rosters: map[string]map[string]time.Time{}}, nil
 }
 
 // lookup returns the live record for id, discarding it if its grace period
@@ -199,6 +205,21 @@ func (s *Store) Purge(ctx context.Context) (int, error) {
 			delete(s.counters, k)
 		}
 	}
+	for k, until := range s.once {
+		if !now.Before(until) {
+			delete(s.once, k)
+		}
+	}
+	for g, members := range s.rosters {
+		for m, until := range members {
+			if !now.Before(until.Add(s.cfg.grace)) {
+				delete(members, m)
+			}
+		}
+		if len(members) == 0 {
+			delete(s.rosters, g)
+		}
+	}
 	return n, nil
 }
 
@@ -207,7 +228,93 @@ func (s *Store) Purge(ctx context.Context) (int, error) {
 func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.sessions) + len(s.counters)
+	return len(s.sessions) + len(s.counters) + len(s.once) + len(s.rosters)
+}
+
+// FirstUse implements session.SingleUse.
+func (s *Store) FirstUse(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("memory: first use: %w", err)
+	}
+	if ttl < time.Millisecond {
+		return false, fmt.Errorf("memory: first use: ttl %v is shorter than a millisecond", ttl)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.now()
+	if until, ok := s.once[key]; ok && now.Before(until) {
+		return false, nil
+	}
+	s.once[key] = now.Add(ttl)
+	return true, nil
+}
+
+// Join implements session.Roster. Members lapsed for longer than the
+// store's grace are forgotten on the way.
+func (s *Store) Join(ctx context.Context, group, member string, until time.Time, limit int) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("memory: join: %w", err)
+	}
+	if limit <= 0 {
+		return false, fmt.Errorf("memory: join: limit %d is not positive", limit)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.now()
+	members := s.rosters[group]
+	if members == nil {
+		members = map[string]time.Time{}
+		s.rosters[group] = members
+	}
+	if _, ok := members[member]; !ok {
+		live := 0
+		for m, u := range members {
+			switch {
+			case u.After(now):
+				live++
+			case !now.Before(u.Add(s.cfg.grace)):
+				delete(members, m)
+			}
+		}
+		if live >= limit {
+			return false, nil
+		}
+	}
+	members[member] = until
+	return true, nil
+}
+
+// Lapsed implements session.Roster.
+func (s *Store) Lapsed(ctx context.Context, group string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: lapsed: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.now()
+	var out []string
+	for m, u := range s.rosters[group] {
+		if !u.After(now) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// Leave implements session.Roster.
+func (s *Store) Leave(ctx context.Context, group, member string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: leave: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if members := s.rosters[group]; members != nil {
+		delete(members, member)
+		if len(members) == 0 {
+			delete(s.rosters, group)
+		}
+	}
+	return nil
 }
 
 // Failures implements session.Limiter.

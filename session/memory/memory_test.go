@@ -59,3 +59,14 @@ func TestSweep(t *testing.T) {
 		return b
 	})
 }
+
+func TestLaunchRecordsConformance(t *testing.T) {
+	t.Parallel()
+	newStore := func(t *testing.T, now func() time.Time) session.Store {
+		st, err := memory.NewStore(memory.WithClock(now))
+		require.NoError(t, err)
+		return st
+	}
+	t.Run("SingleUse", func(t *testing.T) { t.Parallel(); storetest.TestSingleUse(t, newStore) })
+	t.Run("Roster", func(t *testing.T) { t.Parallel(); storetest.TestRoster(t, newStore) })
+}

@@ -1,4 +1,5 @@
-// Package redisstore is a [session.Store] and [session.Limiter] on Redis,
+// Package redisstore is a [session.Store], [session.Limiter],
+// [session.SingleUse] and [session.Roster] on Redis,
 // for running many instances behind a load balancer. It takes a
 // redis.UniversalClient, so one code path serves a single node, Sentinel
 // and Cluster: every operation touches exactly one key.
@@ -70,8 +71,10 @@ type Store struct {
 }
 
 var (
-	_ session.Store   = (*Store)(nil)
-	_ session.Limiter = (*Store)(nil)
+	_ session.Store     = (*Store)(nil)
+	_ session.Limiter   = (*Store)(nil)
+	_ session.SingleUse = (*Store)(nil)
+	_ session.Roster    = (*Store)(nil)
 )
 
 // Option configures a Store.
@@ -379,4 +382,89 @@ func (s *Store) Fail(ctx context.Context, key string, window time.Duration) (int
 		return 0, wrap(ctx, "fail", err)
 	}
 	return n, nil
+}
+
+func (s *Store) onceKey(key string) string     { return s.prefix + "once:" + key }
+func (s *Store) rosterKey(group string) string { return s.prefix + "roster:" + group }
+
+// FirstUse implements session.SingleUse with SET NX PX: exactly one caller
+// across every process sharing the Redis sees true within ttl. The ttl is
+// real time in Redis (not the Store's clock).
+func (s *Store) FirstUse(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, wrap(ctx, "first use", err)
+	}
+	if ttl < time.Millisecond {
+		return false, fmt.Errorf("redisstore: first use: ttl %v is shorter than a millisecond", ttl)
+	}
+	err := s.c.SetArgs(ctx, s.onceKey(key), "1", redis.SetArgs{Mode: "NX", TTL: ttl}).Err()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return false, nil
+	case err != nil:
+		return false, wrap(ctx, "first use", err)
+	}
+	return true, nil
+}
+
+// joinScript lists a member in a group (a sorted set scored by until, in
+// milliseconds of the Store's clock) unless it is new and limit members are
+// live. Members lapsed for longer than the grace are dropped on the way;
+// the key lives until its latest until plus the grace.
+// KEYS[1] group; ARGV: now, member, until, limit, grace (ms).
+var joinScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local untilms = tonumber(ARGV[3])
+local grace = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - grace)
+if not redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  local live = redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+  if live >= tonumber(ARGV[4]) then return 0 end
+end
+redis.call('ZADD', KEYS[1], untilms, ARGV[2])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local ttl = tonumber(last[2]) - now + grace
+if ttl < 1 then ttl = 1 end
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+`)
+
+// Join implements session.Roster atomically with a Lua script.
+func (s *Store) Join(ctx context.Context, group, member string, until time.Time, limit int) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, wrap(ctx, "join", err)
+	}
+	if limit <= 0 {
+		return false, fmt.Errorf("redisstore: join: limit %d is not positive", limit)
+	}
+	n, err := joinScript.Run(ctx, s.c, []string{s.rosterKey(group)},
+		s.now().UnixMilli(), member, until.UnixMilli(), limit, s.grace.Milliseconds()).Int()
+	if err != nil {
+		return false, wrap(ctx, "join", err)
+	}
+	return n == 1, nil
+}
+
+// Lapsed implements session.Roster.
+func (s *Store) Lapsed(ctx context.Context, group string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(ctx, "lapsed", err)
+	}
+	out, err := s.c.ZRangeByScore(ctx, s.rosterKey(group), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(s.now().UnixMilli(), 10)}).Result()
+	if err != nil {
+		return nil, wrap(ctx, "lapsed", err)
+	}
+	return out, nil
+}
+
+// Leave implements session.Roster.
+func (s *Store) Leave(ctx context.Context, group, member string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(ctx, "leave", err)
+	}
+	if err := s.c.ZRem(ctx, s.rosterKey(group), member).Err(); err != nil {
+		return wrap(ctx, "leave", err)
+	}
+	return nil
 }

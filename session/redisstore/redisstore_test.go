@@ -70,6 +70,18 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestLaunchRecordsConformance(t *testing.T) {
+	t.Parallel()
+	c := client(t)
+	newStore := func(t *testing.T, now func() time.Time) session.Store {
+		st, err := redisstore.New(c, redisstore.WithPrefix(prefix(t, c)), redisstore.WithClock(now))
+		require.NoError(t, err)
+		return st
+	}
+	t.Run("SingleUse", func(t *testing.T) { t.Parallel(); storetest.TestSingleUse(t, newStore) })
+	t.Run("Roster", func(t *testing.T) { t.Parallel(); storetest.TestRoster(t, newStore) })
+}
+
 // TestTTLFollowsActivity checks the Redis TTL moves with the inactivity
 // expiry, on the real server clock.
 func TestTTLFollowsActivity(t *testing.T) {

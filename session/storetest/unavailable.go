@@ -39,8 +39,8 @@ func requireUnavailable(t *testing.T, err error, forbidden ...string) {
 // server): every method must fail with an error wrapping
 // session.ErrUnavailable, by itself and well within a couple of minutes,
 // with no patient data in the message; Update must not call fn; a
-// malformed id and a cancelled context keep their own errors. A Limiter or
-// Purger is checked too.
+// malformed id and a cancelled context keep their own errors. A Limiter,
+// SingleUse, Roster or Purger is checked too.
 func TestStoreUnavailable(t *testing.T, newDown NewStore) {
 	t.Helper()
 	clk := NewClock(start())
@@ -78,6 +78,27 @@ func TestStoreUnavailable(t *testing.T, newDown NewStore) {
 		t.Run("Fail", func(t *testing.T) {
 			_, err := l.Fail(bounded(t), "k"+session.NewID(), time.Minute)
 			requireUnavailable(t, err)
+		})
+	}
+	if su, ok := st.(session.SingleUse); ok {
+		t.Run("FirstUse", func(t *testing.T) {
+			first, err := su.FirstUse(bounded(t), "k"+session.NewID(), time.Minute)
+			requireUnavailable(t, err)
+			assert.False(t, first, "an outage is never a first use")
+		})
+	}
+	if r, ok := st.(session.Roster); ok {
+		t.Run("Join", func(t *testing.T) {
+			joined, err := r.Join(bounded(t), "g"+session.NewID(), s.ID, clk.Now().Add(time.Minute), 5)
+			requireUnavailable(t, err, patient...)
+			assert.False(t, joined)
+		})
+		t.Run("Lapsed", func(t *testing.T) {
+			_, err := r.Lapsed(bounded(t), "g"+session.NewID())
+			requireUnavailable(t, err)
+		})
+		t.Run("Leave", func(t *testing.T) {
+			requireUnavailable(t, r.Leave(bounded(t), "g"+session.NewID(), s.ID), patient...)
 		})
 	}
 	if p, ok := st.(session.Purger); ok {
