@@ -56,7 +56,7 @@ func (m *Manager) IssueHandoff(ctx context.Context, sessionID string) (code stri
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("session: issue handoff: %w", err)
 	}
-	m.log.DebugContext(ctx, "handoff issued", "session", sessionID)
+	m.log.DebugContext(ctx, "handoff issued", "session_ref", LogRef(sessionID))
 	return sessionID + "." + secret, expires, nil
 }
 
@@ -72,56 +72,26 @@ func phoneView(s *Session) PhoneView {
 	return PhoneView{SessionID: s.ID, ExpiresAt: s.ExpiresAt, Uploads: s.Phone.Uploads}
 }
 
-// limiterKey names a Limiter counter without putting the client address in
-// clear into a shared store.
-func limiterKey(kind, v string) string {
-	sum := sha256.Sum256([]byte(v))
-	return "claim:" + kind + ":" + hex.EncodeToString(sum[:12])
-}
-
 // ClaimHandoff exchanges a handoff code, once, for a phone token bound to
 // the code's session. device is the phone's own description (user agent),
 // shown to the desktop; clientAddr is the caller's network address (the
-// client IP as your trusted proxy reports it; all callers passing the same
-// value share one limit), used only for rate limiting and stored only as a
-// hash. A wrong, used, replaced or expired code returns
-// ErrInvalidCode; after too many failures for the session or the address
-// within the window every claim returns ErrRateLimited, even with the right
-// code. A new claim replaces any phone paired before. The token expires with
-// the session; treat it as a secret.
+// client IP as your trusted proxies report it; all callers passing the same
+// value, or IPv6 addresses in the same /64, share one failure budget), used
+// only for rate limiting and stored only as a hash.
+//
+// The right code, unused, unreplaced and unexpired, always pairs: the
+// secret is checked (in constant time) before any failure budget is read, so
+// no number of wrong guesses, from any address or at this session, can lock
+// it out. A wrong, used, replaced or expired code returns ErrInvalidCode and
+// is counted against the client address and the session id it names; once
+// either budget is spent within the window, wrong claims return a
+// *[RateLimitError] (errors.Is ErrRateLimited) instead. See [LimitScope] for
+// why the budgets are brakes, not locks. A new claim replaces any phone
+// paired before. The token expires with the session; treat it as a secret.
 func (m *Manager) ClaimHandoff(ctx context.Context, code, device, clientAddr string) (token string, view PhoneView, err error) {
 	sessionID, secret, ok := splitCredential(code)
-	addrKey := limiterKey("addr", clientAddr)
-	keys := []struct {
-		key   string
-		limit int64
-	}{{addrKey, m.addressLimit}}
-	if ok {
-		keys = append(keys, struct {
-			key   string
-			limit int64
-		}{limiterKey("session", sessionID), m.sessionLimit})
-	}
-	for _, k := range keys {
-		n, err := m.limiter.Failures(ctx, k.key)
-		if err != nil {
-			return "", PhoneView{}, fmt.Errorf("session: claim handoff: %w", err)
-		}
-		if n >= k.limit {
-			return "", PhoneView{}, ErrRateLimited
-		}
-	}
-	fail := func(cause error) (string, PhoneView, error) {
-		for _, k := range keys {
-			if _, err := m.limiter.Fail(ctx, k.key, m.claimWindow); err != nil {
-				return "", PhoneView{}, fmt.Errorf("session: claim handoff: %w", err)
-			}
-		}
-		m.log.InfoContext(ctx, "handoff claim refused", "session", sessionID)
-		return "", PhoneView{}, cause
-	}
 	if !ok {
-		return fail(ErrInvalidCode)
+		return "", PhoneView{}, m.claimFailed(ctx, clientAddr, "")
 	}
 	if len(device) > maxDeviceLen {
 		device = device[:maxDeviceLen]
@@ -143,12 +113,48 @@ func (m *Manager) ClaimHandoff(ctx context.Context, code, device, clientAddr str
 	case err == nil:
 	case errors.Is(err, ErrInvalidCode), errors.Is(err, ErrNotFound), errors.Is(err, ErrExpired):
 		// Do not tell a guesser whether the session exists.
-		return fail(ErrInvalidCode)
+		return "", PhoneView{}, m.claimFailed(ctx, clientAddr, sessionID)
 	default:
 		return "", PhoneView{}, fmt.Errorf("session: claim handoff: %w", err)
 	}
-	m.log.InfoContext(ctx, "phone paired", "session", sessionID)
+	m.log.InfoContext(ctx, "phone paired", "session_ref", LogRef(sessionID))
 	return sessionID + "." + tokenSecret, phoneView(s), nil
+}
+
+// claimFailed counts a failed claim against the client address and, when
+// the code was well formed, against the session id it named, and returns
+// the error for the caller: ErrInvalidCode, a *RateLimitError when a budget
+// is spent, or the limiter's own error. An address already over its budget
+// is not counted against the session as well, so a scanner past its brake
+// creates no new counters.
+func (m *Manager) claimFailed(ctx context.Context, clientAddr, sessionID string) error {
+	n, err := m.limiter.Fail(ctx, limiterKey(LimitAddress, addressBucket(clientAddr)), m.claimWindow)
+	if err != nil {
+		return fmt.Errorf("session: claim handoff: %w", err)
+	}
+	if n > m.addressLimit {
+		m.log.DebugContext(ctx, "handoff claim refused", "limit", string(LimitAddress))
+		return &RateLimitError{Scope: LimitAddress, RetryAfter: m.claimWindow}
+	}
+	if sessionID == "" {
+		m.log.DebugContext(ctx, "handoff claim refused", "reason", "malformed")
+		return ErrInvalidCode
+	}
+	ref := LogRef(sessionID)
+	n, err = m.limiter.Fail(ctx, limiterKey(LimitSession, sessionID), m.claimWindow)
+	if err != nil {
+		return fmt.Errorf("session: claim handoff: %w", err)
+	}
+	if n > m.sessionLimit {
+		if n == m.sessionLimit+1 {
+			// Once per window: someone is guessing at this session's code.
+			// The right code still pairs.
+			m.log.WarnContext(ctx, "handoff claims: failure budget for one session spent", "session_ref", ref, "limit", string(LimitSession))
+		}
+		return &RateLimitError{Scope: LimitSession, RetryAfter: m.claimWindow}
+	}
+	m.log.InfoContext(ctx, "handoff claim refused", "session_ref", ref)
+	return ErrInvalidCode
 }
 
 func checkToken(s *Session, tokenHash string) error {
@@ -207,6 +213,6 @@ func (m *Manager) RevokePhone(ctx context.Context, sessionID string) error {
 	if err != nil {
 		return fmt.Errorf("session: revoke phone: %w", err)
 	}
-	m.log.InfoContext(ctx, "phone revoked", "session", sessionID)
+	m.log.InfoContext(ctx, "phone revoked", "session_ref", LogRef(sessionID))
 	return nil
 }

@@ -537,51 +537,97 @@ func testHandoff(t *testing.T, newStore NewStore) {
 	require.ErrorIs(t, err, session.ErrExpired)
 }
 
+// testHandoffRateLimit runs the attacks on pairing: wrong guesses, from one
+// address or at one session, never lock the right code out; the budgets
+// still brake a scanner, with a typed error saying which and for how long.
 func testHandoffRateLimit(t *testing.T, newStore NewStore) {
-	m, clk, _, _ := newManager(t, newStore, session.WithClaimLimits(3, 5, time.Minute))
+	const perSession, perAddress, window = 3, 5, time.Minute
+	m, clk, _, _ := newManager(t, newStore, session.WithClaimLimits(perSession, perAddress, window))
 	ctx := t.Context()
+	issue := func(t *testing.T) (sid, code string) {
+		t.Helper()
+		s, err := m.Start(ctx, launch)
+		require.NoError(t, err)
+		code, _, err = m.IssueHandoff(ctx, s.ID)
+		require.NoError(t, err)
+		return s.ID, code
+	}
+	requireLimited := func(t *testing.T, err error, scope session.LimitScope) {
+		t.Helper()
+		requireNamed(t, err, session.ErrRateLimited)
+		var rl *session.RateLimitError
+		require.ErrorAs(t, err, &rl)
+		assert.Equal(t, scope, rl.Scope)
+		assert.Equal(t, window, rl.RetryAfter)
+	}
 	tests := []struct {
 		name string
 		run  func(t *testing.T)
 	}{
-		{"PerSession", func(t *testing.T) {
-			s, err := m.Start(ctx, launch)
-			require.NoError(t, err)
-			code, _, err := m.IssueHandoff(ctx, s.ID)
-			require.NoError(t, err)
-			for i := range 3 {
-				_, _, err := m.ClaimHandoff(ctx, s.ID+"."+session.NewID(), "ua", fmt.Sprintf("198.51.100.%d", i))
-				require.ErrorIs(t, err, session.ErrInvalidCode)
+		{"RightCodeAfterWrongFromSameAddress", func(t *testing.T) {
+			// A practice behind NAT: someone there guesses, a GP pairs.
+			const addr = "198.51.100.1"
+			_, code := issue(t)
+			for i := range 4 * perAddress {
+				bad := session.NewID() + "." + session.NewID()
+				if i%2 == 0 {
+					bad = "garbage"
+				}
+				_, _, err := m.ClaimHandoff(ctx, bad, "ua", addr)
+				require.Error(t, err)
 			}
-			_, _, err = m.ClaimHandoff(ctx, code, "ua", "198.51.100.99")
-			require.ErrorIs(t, err, session.ErrRateLimited, "even the right code, from a fresh address")
+			_, _, err := m.ClaimHandoff(ctx, "garbage", "ua", addr)
+			requireLimited(t, err, session.LimitAddress)
+			_, _, err = m.ClaimHandoff(ctx, code, "ua", addr)
+			require.NoError(t, err, "the right code from an address past its budget")
 		}},
-		{"PerAddress", func(t *testing.T) {
-			for range 5 {
-				_, _, err := m.ClaimHandoff(ctx, "garbage", "ua", "203.0.113.7")
-				require.ErrorIs(t, err, session.ErrInvalidCode)
+		{"RightSecretAfterWrongSecrets", func(t *testing.T) {
+			// The session id is the QR code's prefix: guesses at its secret,
+			// from one address and from many, never lock the GP out.
+			sid, code := issue(t)
+			for i := range 4 * perSession {
+				_, _, err := m.ClaimHandoff(ctx, sid+"."+session.NewID(), "ua", fmt.Sprintf("203.0.113.%d", i%3))
+				if i < perSession {
+					requireNamed(t, err, session.ErrInvalidCode)
+				} else {
+					requireLimited(t, err, session.LimitSession)
+				}
 			}
-			s, err := m.Start(ctx, launch)
-			require.NoError(t, err)
-			code, _, err := m.IssueHandoff(ctx, s.ID)
-			require.NoError(t, err)
-			_, _, err = m.ClaimHandoff(ctx, code, "ua", "203.0.113.7")
-			require.ErrorIs(t, err, session.ErrRateLimited)
-			_, _, err = m.ClaimHandoff(ctx, code, "ua", "203.0.113.8")
-			require.NoError(t, err, "another address is not limited")
+			_, view, err := m.ClaimHandoff(ctx, code, "ua", "203.0.113.1")
+			require.NoError(t, err, "the right secret after %d wrong ones", 4*perSession)
+			assert.Equal(t, sid, view.SessionID)
+		}},
+		{"AddressBrakesScanner", func(t *testing.T) {
+			const addr = "192.0.2.200"
+			for i := range 2 * perAddress {
+				_, _, err := m.ClaimHandoff(ctx, session.NewID()+"."+session.NewID(), "ua", addr)
+				if i < perAddress {
+					requireNamed(t, err, session.ErrInvalidCode)
+				} else {
+					requireLimited(t, err, session.LimitAddress)
+				}
+			}
+			_, _, err := m.ClaimHandoff(ctx, session.NewID()+"."+session.NewID(), "ua", "192.0.2.201")
+			requireNamed(t, err, session.ErrInvalidCode, "another address has its own budget")
+		}},
+		{"IPv6SharesItsSlash64", func(t *testing.T) {
+			for i := range perAddress {
+				_, _, err := m.ClaimHandoff(ctx, "garbage", "ua", fmt.Sprintf("2001:db8:1:2::%x", i+1))
+				requireNamed(t, err, session.ErrInvalidCode)
+			}
+			_, _, err := m.ClaimHandoff(ctx, "garbage", "ua", "2001:db8:1:2:ffff::9")
+			requireLimited(t, err, session.LimitAddress)
+			_, _, err = m.ClaimHandoff(ctx, "garbage", "ua", "2001:db8:1:3::1")
+			requireNamed(t, err, session.ErrInvalidCode, "the next /64 is another budget")
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.run)
 	}
-	// Windows close: the limits reset.
-	clk.Advance(2 * time.Minute)
-	s, err := m.Start(ctx, launch)
-	require.NoError(t, err)
-	code, _, err := m.IssueHandoff(ctx, s.ID)
-	require.NoError(t, err)
-	_, _, err = m.ClaimHandoff(ctx, code, "ua", "203.0.113.7")
-	require.NoError(t, err, "the address window has closed")
+	// Windows close: the budgets reset.
+	clk.Advance(window + time.Second)
+	_, _, err := m.ClaimHandoff(ctx, "garbage", "ua", "192.0.2.200")
+	requireNamed(t, err, session.ErrInvalidCode, "the address window has closed")
 }
 
 func testSweepLeavesNothing(t *testing.T, newStore NewStore) {
