@@ -107,6 +107,11 @@ func (s *Service) Commit(ctx context.Context, sessionID string, imageIDs []strin
 		}()
 	}
 	wg.Wait()
+	if m := s.metrics.Commit; m != nil {
+		for _, o := range res.Images {
+			m(o.State, o.Code)
+		}
+	}
 	return res, nil
 }
 

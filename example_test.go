@@ -44,7 +44,7 @@ func Example() {
 
 	// Evolution's signed launch pair, verified through ALEX.
 	lc, sig := sim.IssueLaunch(sim.Patients()[0].ID, sim.Facility(), sim.Practitioners()[0].ID)
-	launch, err := svc.LaunchFromEvolution(ctx, lc, sig, 0)
+	launch, err := svc.LaunchFromEvolution(ctx, lc, sig)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/compress"
@@ -31,11 +32,14 @@ const (
 	CodeTooManyImages     FailureCode = "too_many_images"    // the session is full
 
 	// Who is asking.
-	CodeUnauthenticated FailureCode = "unauthenticated" // no valid credential, token or launch
-	CodePhoneRevoked    FailureCode = "phone_revoked"   // the desktop cut the phone off
-	CodeForbidden       FailureCode = "forbidden"       // authenticated, not allowed
-	CodeInvalidCode     FailureCode = "invalid_code"    // a used, replaced or expired handoff code
-	CodeRateLimited     FailureCode = "rate_limited"    // too many failed handoff claims
+	CodeUnauthenticated        FailureCode = "unauthenticated"          // no valid credential, token or launch
+	CodePhoneRevoked           FailureCode = "phone_revoked"            // the desktop cut the phone off
+	CodeForbidden              FailureCode = "forbidden"                // authenticated, not allowed
+	CodeInvalidCode            FailureCode = "invalid_code"             // a used, replaced or expired handoff code
+	CodeRateLimited            FailureCode = "rate_limited"             // too many failed handoff claims, or too many launches
+	CodeLaunchReplayed         FailureCode = "launch_replayed"          // the launch pair or token was already used
+	CodeTooManySessions        FailureCode = "too_many_sessions"        // the practitioner or facility holds its maximum of live sessions
+	CodeUnsupportedContentType FailureCode = "unsupported_content_type" // the body is not in the type the endpoint takes
 
 	// The session and its images.
 	CodeSessionExpired     FailureCode = "session_expired"     // or its image's bytes passed retention
@@ -87,6 +91,8 @@ func CodeOf(err error) FailureCode {
 		return CodeCorruptImage
 	case errors.Is(err, compress.ErrBudget):
 		return CodeCannotCompress
+	case errors.Is(err, ErrLaunchReplayed):
+		return CodeLaunchReplayed
 	case errors.Is(err, ErrUnauthenticated), errors.Is(err, session.ErrInvalidToken):
 		return CodeUnauthenticated
 	case errors.Is(err, session.ErrRevoked):
@@ -97,6 +103,10 @@ func CodeOf(err error) FailureCode {
 		return CodeInvalidCode
 	case errors.Is(err, session.ErrRateLimited):
 		return CodeRateLimited
+	case errors.Is(err, ErrTooManySessions):
+		return CodeTooManySessions
+	case errors.Is(err, ErrUnsupportedContentType):
+		return CodeUnsupportedContentType
 	case errors.Is(err, session.ErrExpired):
 		return CodeSessionExpired
 	case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrInvalidID):
@@ -185,6 +195,12 @@ func (c FailureCode) Message() string {
 		return "This QR code has already been used or has expired. Show a new one on the desktop."
 	case CodeRateLimited:
 		return "Too many attempts. Wait a few minutes and scan a new QR code."
+	case CodeLaunchReplayed:
+		return "This launch was already used. Open the widget again from Medtech Evolution."
+	case CodeTooManySessions:
+		return "Too many capture sessions are open. Close one, or wait for an idle one to end, then open the widget again."
+	case CodeUnsupportedContentType:
+		return "The request was not sent as JSON."
 	case CodeSessionExpired:
 		return "The capture session has ended. Open the widget again from Medtech Evolution."
 	case CodeNotFound:
@@ -246,6 +262,11 @@ func describe(err error) (FailureCode, string) {
 		if errors.As(err, &re) {
 			msg = "The request was not understood: " + re.detail + "."
 		}
+	case CodeRateLimited:
+		var rl *RateLimitError
+		if errors.As(err, &rl) && rl.Limit == "launch" {
+			msg = "Too many launches from here. Wait a minute, then open the widget again from Medtech Evolution."
+		}
 	case CodeALEXRejected:
 		var ae *alex.Error
 		if errors.As(err, &ae) && ae.Summary() != "" {
@@ -265,3 +286,18 @@ func (e *requestError) Unwrap() error { return ErrInvalidRequest }
 // invalidRequest returns an ErrInvalidRequest saying what was wrong. detail
 // must be fixed text: no input, token or patient data.
 func invalidRequest(detail string) error { return &requestError{detail: detail} }
+
+// RateLimitError is a request refused by a rate limit before it cost
+// anything (for a launch: before any ALEX call). It wraps
+// session.ErrRateLimited, so its code is CodeRateLimited; the HTTP API
+// answers 429 with Retry-After.
+type RateLimitError struct {
+	Limit      string        // which limit: "launch"
+	RetryAfter time.Duration // when the window that refused it closes at the latest
+}
+
+func (e *RateLimitError) Error() string {
+	return "clinicalimages: " + e.Limit + " rate limit: " + session.ErrRateLimited.Error()
+}
+
+func (e *RateLimitError) Unwrap() error { return session.ErrRateLimited }

@@ -14,9 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/compress"
 	"github.com/clinicpro/clinicalimages/session"
 	"github.com/clinicpro/clinicalimages/sync"
@@ -37,9 +35,10 @@ type HTTPOptions struct {
 	// only behind a proxy that overwrites that header). The address is used
 	// only to rate-limit handoff claims.
 	TrustProxyHeaders bool
-	// LaunchMaxAge rejects Evolution launch contexts older than this
-	// (default 10 minutes; a launch URL must not be replayable later).
-	LaunchMaxAge time.Duration
+	// LaunchRate limits POST /launch with an Evolution launch pair, each of
+	// which costs an ALEX call, before that call (default
+	// DefaultLaunchRate). See [LaunchRate].
+	LaunchRate LaunchRate
 	// Logger receives a line for every reply with a 5xx status (default:
 	// the Service's logger). Lines carry the path, status, code and request
 	// id, never a token or patient data.
@@ -52,14 +51,12 @@ func (o HTTPOptions) withDefaults() (HTTPOptions, error) {
 			return o, errors.New("clinicalimages: allowed origins must be exact scheme://host[:port] values")
 		}
 	}
-	if o.LaunchMaxAge < 0 {
-		return o, errors.New("clinicalimages: LaunchMaxAge must not be negative")
+	var err error
+	if o.LaunchRate, err = o.LaunchRate.withDefaults(); err != nil {
+		return o, err
 	}
 	if o.CookieName == "" {
 		o.CookieName = "ci_desktop"
-	}
-	if o.LaunchMaxAge == 0 {
-		o.LaunchMaxAge = 10 * time.Minute
 	}
 	return o, nil
 }
@@ -245,51 +242,6 @@ func (a *api) authOnly(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-func (a *api) launch(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Context   string `json:"context"`
-		Signature string `json:"signature"`
-		Token     string `json:"token"`
-	}
-	if !a.decode(w, r, &body, 64<<10) {
-		return
-	}
-	var vl VerifiedLaunch
-	var err error
-	switch {
-	case body.Token != "":
-		vl, err = a.s.LaunchFromToken(r.Context(), body.Token)
-	case body.Context != "" && body.Signature != "":
-		vl, err = a.s.LaunchFromEvolution(r.Context(), body.Context, body.Signature, a.cfg.LaunchMaxAge)
-		if errors.Is(err, alex.ErrForbidden) || errors.Is(err, alex.ErrValidation) || errors.Is(err, alex.ErrUnauthorized) && !isTokenError(err) {
-			err = fmt.Errorf("%w: ALEX did not accept the launch context", ErrUnauthenticated)
-		}
-	default:
-		err = invalidRequest("give context and signature, or token")
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	st, err := a.s.StartSession(r.Context(), vl)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: a.cfg.CookieName, Value: st.Credential, Path: "/", HttpOnly: true,
-		Secure: !a.cfg.InsecureCookies, SameSite: http.SameSiteLaxMode, Expires: st.Expires})
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"session":    sessionView(st.Session),
-		"credential": st.Credential,
-		"csrf":       st.CSRF,
-	})
-}
-
-func isTokenError(err error) bool {
-	var te *alex.TokenError
-	return errors.As(err, &te)
 }
 
 func (a *api) getSession(w http.ResponseWriter, r *http.Request, sid string) {

@@ -3,6 +3,8 @@ package clinicalimages
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/clinicpro/clinicalimages/media"
 )
@@ -45,6 +47,10 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code.Retryable() && status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", retryAfter)
 	}
+	var rl *RateLimitError
+	if errors.As(err, &rl) && rl.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((rl.RetryAfter+time.Second-1)/time.Second), 10))
+	}
 	writeJSON(w, status, map[string]any{"error": body})
 }
 
@@ -66,17 +72,17 @@ func statusOf(code FailureCode) int {
 	switch code {
 	case CodeTooLarge, CodeTooManyPixels:
 		return http.StatusRequestEntityTooLarge
-	case CodeUnsupportedFormat:
+	case CodeUnsupportedFormat, CodeUnsupportedContentType:
 		return http.StatusUnsupportedMediaType
 	case CodeCorruptImage, CodeCannotCompress, CodeInvalidMetadata, CodeNoPatient, CodeALEXRejected:
 		return http.StatusUnprocessableEntity
-	case CodeUnauthenticated:
+	case CodeUnauthenticated, CodeLaunchReplayed:
 		return http.StatusUnauthorized
 	case CodePhoneRevoked, CodeForbidden:
 		return http.StatusForbidden
 	case CodeInvalidCode, CodeInvalidRequest, CodeDuplicate:
 		return http.StatusBadRequest
-	case CodeRateLimited:
+	case CodeRateLimited, CodeTooManySessions:
 		return http.StatusTooManyRequests
 	case CodeSessionExpired:
 		return http.StatusGone

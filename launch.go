@@ -31,16 +31,29 @@ type VerifiedLaunch struct {
 
 // LaunchFromEvolution verifies Evolution's {context}/{signature} launch pair
 // through ALEX (the only party that can decode it) and reads the patient's
-// NHI. A launch with no patient open fails with alex.ErrNoPatient; a launch
-// older than maxAge (if > 0) fails with ErrUnauthenticated, so a leaked launch
-// URL cannot be replayed later.
-func (s *Service) LaunchFromEvolution(ctx context.Context, launchContext, signature string, maxAge time.Duration) (VerifiedLaunch, error) {
+// NHI. A launch with no patient open fails with alex.ErrNoPatient. Freshness
+// fails closed: a launch with no readable createdTime, older than the max
+// age ([WithLaunchMaxAge], 10 minutes by default) or more than two minutes in
+// the future fails with ErrUnauthenticated; a createdTime without an offset
+// is read in the practice's zone ([WithLaunchZone], Pacific/Auckland by
+// default). Each pair starts one session: once ALEX has verified it, it is
+// recorded in the store (as a hash) for as long as it could be accepted, and
+// a second use, on any instance sharing the store, fails with
+// ErrLaunchReplayed. Only pairs ALEX verified are recorded, so garbage does
+// not fill the store. A store outage fails with ErrStorageUnavailable.
+//
+// Every call costs an ALEX request: rate-limit callers who are not yet
+// authenticated before calling it (the HTTP handler does).
+func (s *Service) LaunchFromEvolution(ctx context.Context, launchContext, signature string) (VerifiedLaunch, error) {
 	l, err := s.alex.LaunchContext(ctx, launchContext, signature)
 	if err != nil {
 		return VerifiedLaunch{}, err
 	}
-	if maxAge > 0 && !l.Created.IsZero() && s.now().Sub(l.Created) > maxAge {
-		return VerifiedLaunch{}, fmt.Errorf("%w: launch context is too old", ErrUnauthenticated)
+	if err := s.checkFresh(ctx, l.CreatedRaw); err != nil {
+		return VerifiedLaunch{}, err
+	}
+	if err := s.useOnce(ctx, "evolution", launchContext+"\x00"+signature, s.launchAge+2*launchClockSkew); err != nil {
+		return VerifiedLaunch{}, err
 	}
 	fctx := alex.WithFacilityID(ctx, l.FacilityCode)
 	p, err := s.alex.ReadPatient(fctx, l.PatientID)
@@ -73,9 +86,13 @@ type LaunchKey struct {
 
 // WithLaunchTokens lets the integrating server launch sessions with a signed
 // JWT instead of Evolution's launch pair. Tokens must carry aud = audience,
-// exp (at most 10 minutes after iat), and the claims facility, patient, nhi,
-// practitioner and optionally encounter. Each key accepts only its own
-// algorithm family, so an HMAC secret can never be confused with a public key.
+// exp (at most 10 minutes after iat), a jti unique to the token, and the
+// claims facility (an HPI facility id: letters, digits, hyphens), patient
+// and practitioner (FHIR ids: [A-Za-z0-9-.]{1,64}), nhi and optionally
+// encounter (a FHIR id); no claim may hold a control character. Each token
+// starts one session (its jti is recorded in the store until the token
+// expires). Each key accepts only its own algorithm family, so an HMAC
+// secret can never be confused with a public key.
 func WithLaunchTokens(audience string, keys ...LaunchKey) Option {
 	return func(o *options) error {
 		if audience == "" || len(keys) == 0 {
@@ -112,8 +129,15 @@ type launchVerifier struct {
 // maxLaunchTokenLife bounds exp - iat: a launch token is for one launch.
 const maxLaunchTokenLife = 10 * time.Minute
 
-// LaunchFromToken verifies a launch token (see [WithLaunchTokens]).
-func (s *Service) LaunchFromToken(_ context.Context, token string) (VerifiedLaunch, error) {
+// launchTokenLeeway is the clock skew allowed on a launch token's times.
+const launchTokenLeeway = 30 * time.Second
+
+// LaunchFromToken verifies a launch token (see [WithLaunchTokens]). A
+// forged, expired or malformed token, one without jti, and one whose claims
+// are not in their formats fail with ErrUnauthenticated (which claim is
+// wrong is not said, and never logged with its value); a token used before
+// fails with ErrLaunchReplayed, a store outage with ErrStorageUnavailable.
+func (s *Service) LaunchFromToken(ctx context.Context, token string) (VerifiedLaunch, error) {
 	v := s.launch
 	if len(v.keys) == 0 {
 		return VerifiedLaunch{}, fmt.Errorf("%w: launch tokens are not enabled", ErrUnauthenticated)
@@ -124,7 +148,7 @@ func (s *Service) LaunchFromToken(_ context.Context, token string) (VerifiedLaun
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(v.now),
-		jwt.WithLeeway(30*time.Second),
+		jwt.WithLeeway(launchTokenLeeway),
 		jwt.WithValidMethods([]string{"HS256", "ES256", "RS256", "EdDSA"}),
 	)
 	if err != nil {
@@ -134,8 +158,12 @@ func (s *Service) LaunchFromToken(_ context.Context, token string) (VerifiedLaun
 		return VerifiedLaunch{}, fmt.Errorf("%w: launch token must have iat and live at most %s", ErrUnauthenticated, maxLaunchTokenLife)
 	}
 	nhi, err := alex.NormalizeNHI(claims.NHI)
-	if err != nil || claims.Facility == "" || claims.Patient == "" || claims.Practitioner == "" {
-		return VerifiedLaunch{}, fmt.Errorf("%w: launch token lacks facility, patient, a valid nhi or practitioner", ErrUnauthenticated)
+	if err != nil || !validClaims(&claims) {
+		s.log.InfoContext(ctx, "launch refused", "source", "token", "reason", "claims missing or not in their formats")
+		return VerifiedLaunch{}, fmt.Errorf("%w: launch token lacks jti, facility, patient, a valid nhi or practitioner, or one is malformed", ErrUnauthenticated)
+	}
+	if err := s.useOnce(ctx, "token", claims.ID, claims.ExpiresAt.Sub(v.now())+launchTokenLeeway+time.Second); err != nil {
+		return VerifiedLaunch{}, err
 	}
 	return VerifiedLaunch{Facility: claims.Facility, PatientID: claims.Patient, NHI: nhi, Practitioner: claims.Practitioner,
 		Encounter: claims.Encounter, Source: "token"}, nil

@@ -18,7 +18,7 @@ import (
 var hsKey = []byte("launch-secret-0123456789abcdef-0123456789")
 
 func launchClaims(aud string, iat, exp time.Time) jwt.MapClaims {
-	return jwt.MapClaims{"aud": aud, "iat": iat.Unix(), "exp": exp.Unix(),
+	return jwt.MapClaims{"aud": aud, "iat": iat.Unix(), "exp": exp.Unix(), "jti": rand.Text(),
 		"facility": "F2N060-E", "patient": "14e52e16edb7a435bfa05e307afd008b", "nhi": "zzz0016", "practitioner": "prac-1"}
 }
 
@@ -38,19 +38,19 @@ func TestLaunchTokens(t *testing.T) {
 		require.NoError(t, err)
 		return s
 	}
-	good := launchClaims("clinicpro-bff", now, now.Add(5*time.Minute))
+	good := func() jwt.MapClaims { return launchClaims("clinicpro-bff", now, now.Add(5*time.Minute)) }
 	cases := []struct {
 		name   string
 		token  string
 		status int
 	}{
-		{"HS256", sign(jwt.SigningMethodHS256, hsKey, "", good), http.StatusCreated},
-		{"ES256", sign(jwt.SigningMethodES256, ecKey, "ec1", good), http.StatusCreated},
+		{"HS256", sign(jwt.SigningMethodHS256, hsKey, "", good()), http.StatusCreated},
+		{"ES256", sign(jwt.SigningMethodES256, ecKey, "ec1", good()), http.StatusCreated},
 		{"expired", sign(jwt.SigningMethodHS256, hsKey, "", launchClaims("clinicpro-bff", now.Add(-10*time.Minute), now.Add(-5*time.Minute))), 401},
 		{"wrong audience", sign(jwt.SigningMethodHS256, hsKey, "", launchClaims("someone-else", now, now.Add(time.Minute))), 401},
 		{"lives too long", sign(jwt.SigningMethodHS256, hsKey, "", launchClaims("clinicpro-bff", now, now.Add(time.Hour))), 401},
-		{"wrong secret", sign(jwt.SigningMethodHS256, []byte("another-secret-0123456789abcdef-0123"), "", good), 401},
-		{"alg none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", good), 401},
+		{"wrong secret", sign(jwt.SigningMethodHS256, []byte("another-secret-0123456789abcdef-0123"), "", good()), 401},
+		{"alg none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", good()), 401},
 		{"no nhi", sign(jwt.SigningMethodHS256, hsKey, "", func() jwt.MapClaims {
 			c := launchClaims("clinicpro-bff", now, now.Add(time.Minute))
 			delete(c, "nhi")
@@ -69,7 +69,7 @@ func TestLaunchTokens(t *testing.T) {
 	// An HMAC token signed with the ECDSA public key's bytes (algorithm
 	// confusion) is refused: public keys only verify their own family.
 	w2 := newWorld(t, ci.WithLaunchTokens("clinicpro-bff", ci.LaunchKey{Public: &ecKey.PublicKey}))
-	st, _ := w2.call("POST", "/launch", "", map[string]string{"token": sign(jwt.SigningMethodHS256, mustPEM(t, &ecKey.PublicKey), "", good)})
+	st, _ := w2.call("POST", "/launch", "", map[string]string{"token": sign(jwt.SigningMethodHS256, mustPEM(t, &ecKey.PublicKey), "", good())})
 	assert.Equal(t, 401, st)
 
 	// Launch tokens are off unless configured.
@@ -86,6 +86,10 @@ func TestLaunchTokenOptionsAreValidated(t *testing.T) {
 		ci.WithLaunchTokens("aud", ci.LaunchKey{}),
 		ci.WithSecret([]byte("short")),
 		ci.WithLimits(ci.Limits{MaxUploadBytes: -1}),
+		ci.WithLimits(ci.Limits{MaxSessionsPerPractitioner: -1}),
+		ci.WithLaunchMaxAge(-time.Minute),
+		ci.WithLaunchMaxAge(48 * time.Hour),
+		ci.WithLaunchZone(nil),
 	} {
 		_, err := ci.New(alexClient(t, newWorld(t).alex, discardLogger()), opt)
 		assert.Error(t, err)
@@ -100,7 +104,8 @@ func TestHandlerOptionsAreValidated(t *testing.T) {
 	for name, o := range map[string]ci.HTTPOptions{
 		"AnyOrigin":      {AllowedOrigins: []string{"*"}},
 		"OriginNoScheme": {AllowedOrigins: []string{"example.org"}},
-		"NegativeMaxAge": {LaunchMaxAge: -time.Minute},
+		"NegativeRate":   {LaunchRate: ci.LaunchRate{PerClient: -1}},
+		"TinyWindow":     {LaunchRate: ci.LaunchRate{Window: time.Millisecond}},
 	} {
 		h, err := svc.Handler(o)
 		assert.Error(t, err, name)

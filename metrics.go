@@ -17,14 +17,19 @@ type Metrics struct {
 	// when the image was accepted, else why it was refused; normalize is
 	// the time spent normalising (0 when refused before any decoding).
 	Upload func(source session.Source, code FailureCode, normalize time.Duration)
-	// Commit is called once per image a commit settled, with the image's
-	// final state and, when it did not reach the record, the code.
+	// Commit is called once per image listed in a Commit's result, when
+	// the Commit returns, with the image's state (committed, failed, or
+	// committing when someone else holds it; "" when it was not even
+	// tried: no such image, listed twice) and, when it did not reach the
+	// record, the code.
 	Commit func(state session.State, code FailureCode)
-	// Launch is called once per launch attempt: code is "" when a session
-	// started, else why the launch was refused.
+	// Launch is called once per launch attempt through the HTTP API
+	// (POST /launch): code is "" when a session started, else why the
+	// launch was refused (rate_limited, launch_replayed, unauthenticated,
+	// too_many_sessions...).
 	Launch func(code FailureCode)
 	// RateLimited is called when a rate limit refuses a request; limit names
-	// it (for example "launch" or "claim").
+	// it (for example "launch", before any ALEX call, or "claim").
 	RateLimited func(limit string)
 }
 

@@ -70,10 +70,20 @@ type Limits struct {
 	// recovery reconciles it (default 5 minutes; keep it at least the
 	// session.Manager's commit lease).
 	StuckCommit time.Duration
+	// MaxSessionsPerPractitioner caps the live sessions of one practitioner
+	// at one facility (default 20: a GP with a session per open patient
+	// tab, and room to spare). A launch beyond it fails with
+	// ErrTooManySessions (too_many_sessions, HTTP 429).
+	MaxSessionsPerPractitioner int
+	// MaxSessionsPerFacility caps the live sessions of one facility
+	// (default 500). Both caps count sessions alive now (not ended, not
+	// expired) across every instance sharing the store.
+	MaxSessionsPerFacility int
 }
 
 // DefaultLimits are used for zero fields of Limits.
-var DefaultLimits = Limits{MaxUploadBytes: 30 << 20, MaxImagesPerSession: 30, CommitParallelism: 4, StuckCommit: 5 * time.Minute}
+var DefaultLimits = Limits{MaxUploadBytes: 30 << 20, MaxImagesPerSession: 30, CommitParallelism: 4, StuckCommit: 5 * time.Minute,
+	MaxSessionsPerPractitioner: 20, MaxSessionsPerFacility: 500}
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
@@ -88,6 +98,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.StuckCommit <= 0 {
 		l.StuckCommit = d.StuckCommit
+	}
+	if l.MaxSessionsPerPractitioner <= 0 {
+		l.MaxSessionsPerPractitioner = d.MaxSessionsPerPractitioner
+	}
+	if l.MaxSessionsPerFacility <= 0 {
+		l.MaxSessionsPerFacility = d.MaxSessionsPerFacility
 	}
 	return l
 }
@@ -125,6 +141,11 @@ type Service struct {
 	audit      AuditSink
 	metrics    Metrics
 	launch     *launchVerifier
+	once       session.SingleUse
+	roster     session.Roster
+	limiter    session.Limiter
+	launchAge  time.Duration
+	launchZone *time.Location
 	creds      *credentials
 	closeHub   func() error
 	closeOnce  gosync.Once
@@ -132,23 +153,25 @@ type Service struct {
 }
 
 type options struct {
-	store       session.Store
-	blobs       session.BlobStore
-	events      Events
-	norm        *compress.Normalizer
-	normOpts    []compress.Option
-	builder     *media.Builder
-	idSystem    string
-	limits      Limits
-	now         func() time.Time
-	log         *slog.Logger
-	audit       AuditSink
-	metrics     Metrics
-	sessionOpts []session.Option
-	launchKeys  []LaunchKey
-	audience    string
-	secret      []byte
-	inboxScan   bool
+	store        session.Store
+	blobs        session.BlobStore
+	events       Events
+	norm         *compress.Normalizer
+	normOpts     []compress.Option
+	builder      *media.Builder
+	idSystem     string
+	limits       Limits
+	now          func() time.Time
+	log          *slog.Logger
+	audit        AuditSink
+	metrics      Metrics
+	sessionOpts  []session.Option
+	launchKeys   []LaunchKey
+	audience     string
+	launchMaxAge time.Duration
+	launchZone   *time.Location
+	secret       []byte
+	inboxScan    bool
 }
 
 // Option configures a Service.
@@ -236,7 +259,8 @@ func WithMediaBuilder(b *media.Builder, identifierSystem string) Option {
 // WithLimits sets upload, session and commit limits.
 func WithLimits(l Limits) Option {
 	return func(o *options) error {
-		if l.MaxUploadBytes < 0 || l.MaxImagesPerSession < 0 || l.CommitParallelism < 0 || l.StuckCommit < 0 {
+		if l.MaxUploadBytes < 0 || l.MaxImagesPerSession < 0 || l.CommitParallelism < 0 || l.StuckCommit < 0 ||
+			l.MaxSessionsPerPractitioner < 0 || l.MaxSessionsPerFacility < 0 {
 			return errors.New("clinicalimages: limits must not be negative")
 		}
 		o.limits = l
@@ -340,6 +364,27 @@ func New(ac *alex.Client, opts ...Option) (*Service, error) {
 			return nil, err
 		}
 	}
+	// Launch replay protection and session caps live in the store, so that
+	// they hold across instances.
+	var ok bool
+	if s.once, ok = s.store.(session.SingleUse); !ok {
+		return nil, errors.New("clinicalimages: the store does not implement session.SingleUse (launch replay protection)")
+	}
+	if s.roster, ok = s.store.(session.Roster); !ok {
+		return nil, errors.New("clinicalimages: the store does not implement session.Roster (caps on live sessions)")
+	}
+	if s.limiter, ok = s.store.(session.Limiter); !ok {
+		// Launch rate limits then hold per instance.
+		if s.limiter, err = memory.NewStore(memory.WithClock(o.now)); err != nil {
+			return nil, err
+		}
+	}
+	if s.launchAge = o.launchMaxAge; s.launchAge == 0 {
+		s.launchAge = DefaultLaunchMaxAge
+	}
+	if s.launchZone = o.launchZone; s.launchZone == nil {
+		s.launchZone = defaultLaunchZone()
+	}
 	if s.blobs = o.blobs; s.blobs == nil {
 		if s.blobs, err = memory.NewBlobStore(memory.WithClock(o.now)); err != nil {
 			return nil, err
@@ -438,7 +483,9 @@ type Started struct {
 	Expires time.Time
 }
 
-// StartSession starts a capture session for a verified launch.
+// StartSession starts a capture session for a verified launch. It fails
+// with ErrTooManySessions when the practitioner or the facility already
+// holds its maximum of live sessions (see [Limits]).
 func (s *Service) StartSession(ctx context.Context, l VerifiedLaunch) (*Started, error) {
 	if l.Facility == "" || l.PatientID == "" || l.NHI == "" || l.Practitioner == "" {
 		return nil, invalidRequest("a launch needs facility, patient, NHI and practitioner")
@@ -448,6 +495,12 @@ func (s *Service) StartSession(ctx context.Context, l VerifiedLaunch) (*Started,
 	})
 	if err != nil {
 		return nil, storage(err)
+	}
+	if err := s.admit(ctx, sess); err != nil {
+		if derr := s.sessions.End(context.WithoutCancel(ctx), sess.ID); derr != nil {
+			s.log.WarnContext(ctx, "ending a refused session failed", "session", sess.ID, "error", derr)
+		}
+		return nil, err
 	}
 	exp := sess.CreatedAt.Add(credentialLifetime)
 	cred, csrf := s.creds.issue(sess.ID, exp)
@@ -752,8 +805,12 @@ func (s *Service) OpenImage(ctx context.Context, sessionID, imageID string) (io.
 
 // EndSession ends a session now: its bytes are deleted and its desktop is told.
 func (s *Service) EndSession(ctx context.Context, sessionID string) error {
+	sess, gerr := s.sessions.Get(ctx, sessionID)
 	if err := s.sessions.End(ctx, sessionID); err != nil {
 		return storage(err)
+	}
+	if gerr == nil {
+		s.dismiss(ctx, sess)
 	}
 	s.publish(ctx, sessionID, sync.SessionExpired, "", map[string]any{"reason": "ended"})
 	s.audit.Audit(ctx, AuditRecord{Event: "session.ended", Session: sessionID})
