@@ -24,16 +24,19 @@
 // README has the endpoint table). Build it with [New] from an alex.Client and,
 // for more than one process, a shared session store, blob store, event hub and
 // secret ([WithStore], [WithBlobStore], [WithEvents], [WithSecret]); every
-// other part has an embedded default. HEIC photos are refused unless the
+// other part has an embedded default. The session store also keeps what
+// guards a launch (single-use launch records, live-session caps, launch rate
+// counters), so those guards hold across instances. HEIC photos are refused unless the
 // caller turns their decoder on with [WithCompressOptions] and
 // compress/heic's Option, so that importers who do not need HEIC link no
 // WebAssembly runtime. Run [Service.Run] in the background on every instance:
 // it reconciles commits a dead process left behind, announces expired
 // sessions and sweeps image bytes past retention.
 //
-// The files that run the flow (service.go, launch.go, commit.go, audit.go,
-// failure.go) import no net/http and speak in [FailureCode]s; http.go and
-// http_errors.go are the transport, the one place that maps codes to HTTP
+// The files that run the flow (service.go, launch.go, launch_guard.go,
+// commit.go, audit.go, failure.go) import no net/http and speak in
+// [FailureCode]s; http.go, launch_http.go and http_errors.go are the
+// transport, the one place that maps codes to HTTP
 // statuses (a store outage, [session.ErrUnavailable], is 503 with Retry-After
 // on every endpoint). [Service.Handler] builds the handler from
 // [HTTPOptions] and leaves the Service unchanged.
