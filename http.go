@@ -9,11 +9,12 @@ import (
 	"log/slog"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/clinicpro/clinicalimages/compress"
 	"github.com/clinicpro/clinicalimages/session"
@@ -31,9 +32,25 @@ type HTTPOptions struct {
 	// AllowedOrigins enables CORS for these exact origins (none by default:
 	// same-origin only).
 	AllowedOrigins []string
-	// TrustProxyHeaders takes the client address from X-Forwarded-For (set it
-	// only behind a proxy that overwrites that header). The address is used
-	// only to rate-limit handoff claims.
+	// TrustedProxies lists the networks of the reverse proxies in front of
+	// the handler. When a request's peer is in one of them, its client
+	// address is taken from X-Forwarded-For (every header line, in order):
+	// the rightmost entry that is not itself in a trusted network, walking
+	// from the right, so entries a client wrote to the left of what the
+	// proxies appended are ignored. If every entry is trusted, the leftmost
+	// is the client; a malformed entry stops the walk at the trusted hop that
+	// passed it on. Empty (the default): X-Forwarded-For is never read and
+	// the peer address is the client. The address is used only for rate
+	// limits (the failure budget of handoff claims, see session.LimitScope).
+	TrustedProxies []netip.Prefix
+	// TrustProxyHeaders is the old switch for X-Forwarded-For.
+	//
+	// Deprecated: set TrustedProxies to your proxies' networks. True now
+	// means TrustedProxies = [PrivateProxyNetworks]() (loopback and private
+	// ranges), walked from the right as described there; it no longer
+	// believes the leftmost entry. Clients that themselves have private
+	// addresses can then forge theirs: name your proxies exactly instead.
+	// Setting both is an error.
 	TrustProxyHeaders bool
 	// LaunchRate limits POST /launch with an Evolution launch pair, each of
 	// which costs an ALEX call, before that call (default
@@ -53,6 +70,9 @@ func (o HTTPOptions) withDefaults() (HTTPOptions, error) {
 	}
 	var err error
 	if o.LaunchRate, err = o.LaunchRate.withDefaults(); err != nil {
+		return o, err
+	}
+	if err := o.trustProxies(); err != nil {
 		return o, err
 	}
 	if o.CookieName == "" {
@@ -431,6 +451,12 @@ func (a *api) claim(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, view, err := a.s.ClaimHandoff(r.Context(), body.Code, truncate(device, 200), a.clientAddr(r))
 	if err != nil {
+		if rl := (*session.RateLimitError)(nil); errors.As(err, &rl) {
+			// The budget's window: by then the window counting the failures
+			// has closed. A right code is never refused, so this slows
+			// only wrong guesses.
+			w.Header().Set("Retry-After", strconv.Itoa(int((rl.RetryAfter+time.Second-1)/time.Second)))
+		}
 		a.fail(w, r, err)
 		return
 	}
@@ -463,17 +489,105 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimPrefix(h, "Bearer "), true
 }
 
-func (a *api) clientAddr(r *http.Request) string {
-	if a.cfg.TrustProxyHeaders {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			return strings.TrimSpace(strings.Split(xff, ",")[0])
-		}
+// PrivateProxyNetworks returns the networks the deprecated
+// HTTPOptions.TrustProxyHeaders trusts: loopback and private ranges
+// (127.0.0.0/8, ::1, RFC 1918, RFC 4193 fc00::/7).
+func PrivateProxyNetworks() []netip.Prefix {
+	return []netip.Prefix{
+		netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"),
+		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"),
+		netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("fc00::/7"),
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+}
+
+// trustProxies checks TrustedProxies, folds the deprecated switch into it
+// and keeps a masked copy, so the caller's slice may change afterwards.
+func (o *HTTPOptions) trustProxies() error {
+	if o.TrustProxyHeaders && len(o.TrustedProxies) > 0 {
+		return errors.New("clinicalimages: set TrustedProxies or the deprecated TrustProxyHeaders, not both")
+	}
+	nets := o.TrustedProxies
+	if o.TrustProxyHeaders {
+		nets = PrivateProxyNetworks()
+	}
+	o.TrustedProxies = make([]netip.Prefix, 0, len(nets))
+	for _, p := range nets {
+		if !p.IsValid() {
+			return fmt.Errorf("clinicalimages: TrustedProxies: %v is not a network", p)
+		}
+		o.TrustedProxies = append(o.TrustedProxies, p.Masked())
+	}
+	return nil
+}
+
+// clientAddr is the request's client address for rate limiting: the peer,
+// or, when the peer is a trusted proxy, what the proxies report (see
+// HTTPOptions.TrustedProxies). A peer that is no IP address (a Unix socket)
+// is used as given.
+func (a *api) clientAddr(r *http.Request) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	return forwardedClient(peer.Addr(), r.Header.Values("X-Forwarded-For"), a.cfg.TrustedProxies).String()
+}
+
+// forwardedClient walks the X-Forwarded-For lines xff from the right while
+// the hop seen so far, starting with the peer, is a trusted proxy, and
+// returns the first untrusted address; if every hop is trusted, the
+// leftmost; if an entry is malformed, the trusted hop that passed it on.
+// It splits nothing it does not read, so a long forged header costs little.
+func forwardedClient(peer netip.Addr, xff []string, trusted []netip.Prefix) netip.Addr {
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	client := peer.Unmap().WithZone("")
+	for i := len(xff) - 1; i >= 0 && isTrusted(client); i-- {
+		rest := xff[i]
+		for rest != "" && isTrusted(client) {
+			var hop string
+			if j := strings.LastIndexByte(rest, ','); j >= 0 {
+				rest, hop = rest[:j], rest[j+1:]
+			} else {
+				rest, hop = "", rest
+			}
+			if hop = strings.TrimSpace(hop); hop == "" {
+				continue
+			}
+			a, ok := parseHop(hop)
+			if !ok {
+				return client
+			}
+			client = a
+		}
+	}
+	return client
+}
+
+// parseHop reads one X-Forwarded-For entry: an IPv4 or IPv6 address,
+// optionally with a port ("192.0.2.1:443", "[2001:db8::1]:443") or in
+// brackets. Obfuscated identifiers ("unknown", "_hidden") are malformed.
+func parseHop(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		switch {
+		case perr == nil:
+			a = ap.Addr()
+		case len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']':
+			if a, err = netip.ParseAddr(s[1 : len(s)-1]); err != nil {
+				return netip.Addr{}, false
+			}
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	return a.Unmap().WithZone(""), true
 }
 
 // decode reads a JSON body of at most max bytes; on failure it has answered.
