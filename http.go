@@ -30,7 +30,8 @@ type HTTPOptions struct {
 	// on localhost only.
 	InsecureCookies bool
 	// AllowedOrigins enables CORS for these exact origins (none by default:
-	// same-origin only).
+	// same-origin only). POST /launch accepts a browser's Origin only when
+	// it is the server's own (its Host) or one of these.
 	AllowedOrigins []string
 	// TrustedProxies lists the networks of the reverse proxies in front of
 	// the handler. When a request's peer is in one of them, its client
