@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	gosync "sync"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -203,4 +204,28 @@ func TestPairingCannotBeBlocked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestClaimRefusalsReachMetrics: each claim a failure budget refuses is
+// reported, named by the budget.
+func TestClaimRefusalsReachMetrics(t *testing.T) {
+	t.Parallel()
+	var mu gosync.Mutex
+	got := map[string]int{}
+	w := newWorld(t, ci.WithMetrics(ci.Metrics{RateLimited: func(limit string) {
+		mu.Lock()
+		defer mu.Unlock()
+		got[limit]++
+	}}))
+	c := newClaimer(t, w, ci.HTTPOptions{})
+	sid, _, _ := strings.Cut(w.handoffCode(), ".")
+	for range session.DefaultSessionLimit + 2 {
+		c.claim(sid + "." + session.NewID())
+	}
+	for range session.DefaultAddressLimit {
+		c.claim("garbage")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, map[string]int{"claim_session": 2, "claim_address": 2 + session.DefaultSessionLimit}, got)
 }

@@ -457,6 +457,9 @@ func (a *api) claim(w http.ResponseWriter, r *http.Request) {
 			// has closed. A right code is never refused, so this slows
 			// only wrong guesses.
 			w.Header().Set("Retry-After", strconv.Itoa(int((rl.RetryAfter+time.Second-1)/time.Second)))
+			if a.s.metrics.RateLimited != nil {
+				a.s.metrics.RateLimited("claim_" + string(rl.Scope)) // claim_address, claim_session
+			}
 		}
 		a.fail(w, r, err)
 		return
