@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	_ "time/tzdata" // the tests compare with the tz database whatever the host has
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
