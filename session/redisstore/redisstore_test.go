@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -121,19 +122,44 @@ func TestTTLFollowsActivity(t *testing.T) {
 // (session, handoff code, rate-limit counters) and no blob remains.
 func TestRealExpiryLeavesNothing(t *testing.T) {
 	t.Parallel()
+	// Real Redis TTLs, so this waits for real time; it polls for each state
+	// with a generous deadline instead of sleeping a fixed time, so a slow or
+	// loaded machine cannot make it fail.
+	const poll, deadline = 50 * time.Millisecond, 30 * time.Second
 	c := client(t)
-	p := prefix(t, c)
-	st, err := redisstore.New(c, redisstore.WithPrefix(p), redisstore.WithGrace(time.Second))
-	require.NoError(t, err)
-	blobs, err := memory.NewBlobStore()
-	require.NoError(t, err)
-	m, err := session.New(st, blobs, session.WithIdleTimeout(700*time.Millisecond),
-		session.WithClaimLimits(5, 5, 800*time.Millisecond))
-	require.NoError(t, err)
 	ctx := t.Context()
+	newManager := func(grace time.Duration) (*session.Manager, *memory.BlobStore, string) {
+		p := prefix(t, c)
+		st, err := redisstore.New(c, redisstore.WithPrefix(p), redisstore.WithGrace(grace))
+		require.NoError(t, err)
+		blobs, err := memory.NewBlobStore()
+		require.NoError(t, err)
+		m, err := session.New(st, blobs, session.WithIdleTimeout(700*time.Millisecond),
+			session.WithClaimLimits(5, 5, 800*time.Millisecond))
+		require.NoError(t, err)
+		return m, blobs, p
+	}
+	start := func(m *session.Manager) *session.Session {
+		s, err := m.Start(ctx, session.Launch{Facility: "f", PatientID: "p", NHI: "ZZZ0016", Practitioner: "d"})
+		require.NoError(t, err)
+		return s
+	}
 
-	s, err := m.Start(ctx, session.Launch{Facility: "f", PatientID: "p", NHI: "ZZZ0016", Practitioner: "d"})
-	require.NoError(t, err)
+	// Within the grace period an idle session reads as expired, not as
+	// unknown (a long grace, so the poll cannot miss it).
+	m, _, _ := newManager(time.Minute)
+	s := start(m)
+	require.Eventually(t, func() bool {
+		_, err := m.Get(ctx, s.ID)
+		return err != nil
+	}, deadline, poll, "the session idles out")
+	_, err := m.Get(ctx, s.ID)
+	require.ErrorIs(t, err, session.ErrExpired, "within the grace period")
+
+	// After the grace period Redis has dropped everything, and a sweep
+	// removes the bytes nothing lists any more.
+	m, blobs, p := newManager(time.Second)
+	s = start(m)
 	for i := range 3 {
 		_, err := m.AddImage(ctx, s.ID, session.Upload{Body: bytes.NewReader([]byte{byte(i)}), ContentType: "image/jpeg"})
 		require.NoError(t, err)
@@ -142,19 +168,16 @@ func TestRealExpiryLeavesNothing(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = m.ClaimHandoff(ctx, s.ID+"."+session.NewID(), "ua", "192.0.2.10")
 	require.ErrorIs(t, err, session.ErrInvalidCode)
-	assert.Len(t, keys(t, c, p), 3, "the session and two rate-limit counters")
-
-	time.Sleep(700 * time.Millisecond)
-	_, err = m.Get(ctx, s.ID)
-	require.ErrorIs(t, err, session.ErrExpired, "within the grace period")
-	time.Sleep(1100 * time.Millisecond)
-	_, err = m.Get(ctx, s.ID)
-	require.ErrorIs(t, err, session.ErrNotFound, "Redis dropped the key")
+	assert.NotEmpty(t, keys(t, c, p), "the session and its rate-limit counters")
+	require.Eventually(t, func() bool {
+		_, err := m.Get(ctx, s.ID)
+		return errors.Is(err, session.ErrNotFound)
+	}, deadline, poll, "Redis drops the key after the grace period")
+	require.Eventually(t, func() bool { return len(keys(t, c, p)) == 0 }, deadline, poll, "no key remains")
 
 	rep, err := m.Sweep(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 3, rep.BlobsDeleted)
-	assert.Empty(t, keys(t, c, p), "no key remains")
 	n := 0
 	require.NoError(t, blobs.List(ctx, func(session.BlobInfo) error { n++; return nil }))
 	assert.Zero(t, n, "no blob remains")
