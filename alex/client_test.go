@@ -468,7 +468,9 @@ func TestReadRetriedAfterTimeout(t *testing.T) {
 	tr.ResponseHeaderTimeout = 150 * time.Millisecond
 	_, err := f.client(t, WithTransport(tr)).ReadPatient(t.Context(), "0123456789abcdef0123456789abcdef")
 	require.NoError(t, err)
-	assert.EqualValues(t, 2, n.Load())
+	// At least one retry; more only if a loaded machine made a later
+	// attempt miss the short header timeout too.
+	assert.GreaterOrEqual(t, n.Load(), int64(2))
 }
 
 func TestErrorsAndLogsCarryNoSecretsOrPatientIdentifiers(t *testing.T) {
