@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -16,6 +18,7 @@ import (
 	ci "github.com/clinicpro/clinicalimages"
 	"github.com/clinicpro/clinicalimages/alex"
 	"github.com/clinicpro/clinicalimages/alex/alextest"
+	"github.com/clinicpro/clinicalimages/compress"
 	"github.com/clinicpro/clinicalimages/compress/heic"
 	"github.com/clinicpro/clinicalimages/session"
 	"github.com/clinicpro/clinicalimages/session/fsblob"
@@ -35,6 +38,12 @@ type app struct {
 	api     http.Handler     // the Service's HTTP API, mounted under /api
 	sim     *alextest.Server // the simulator standing in for ALEX, or nil
 	closers []func() error   // in reverse order of creation
+	metrics *metrics
+	blobs   session.BlobStore
+	streamc *streamCap
+	// listenURL is the scheme and address serve listens on: the public URL
+	// when PUBLIC_URL is unset (loopback only).
+	listenURL string
 	// streams is cancelled when shutdown begins, ending event streams
 	// (which would otherwise hold http.Server.Shutdown until its timeout).
 	streams     context.Context
@@ -51,8 +60,10 @@ type appDeps struct {
 // newApp wires the Service from c. ctx bounds only the connection checks
 // made while starting.
 func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *app, err error) {
-	a := &app{cfg: c, log: log}
+	a := &app{cfg: c, log: log, metrics: newMetrics()}
 	a.streams, a.stopStreams = context.WithCancel(context.Background())
+	a.streamc = &streamCap{max: c.MaxStreams, cookie: c.cookieName(), open: map[[32]byte]int{},
+		gauge: a.metrics.streams.Add, refuse: func() { a.metrics.limited.WithLabelValues("event_streams").Inc() }}
 	defer func() {
 		if err != nil {
 			_ = a.Close()
@@ -66,9 +77,21 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *
 	opts := []ci.Option{
 		ci.WithLogger(log),
 		ci.WithLimits(ci.Limits{MaxUploadBytes: int64(c.MaxUploadMB) << 20, MaxImagesPerSession: c.MaxImages, StuckCommit: c.CommitLease}),
-		ci.WithSessionOptions(session.WithCommitLease(c.CommitLease)),
-		ci.WithCompressOptions(heic.Option()), // iPhones send HEIC; opt-in in the SDK
+		ci.WithSessionOptions(session.WithCommitLease(c.CommitLease), session.WithRetention(c.Retention)),
+		ci.WithMetrics(a.metrics.hook()),
 	}
+	// The normaliser is built here, as the SDK would build its default one,
+	// so the decode budget can be watched. Add compress options to this
+	// list (ci.WithCompressOptions is ignored beside ci.WithNormalizer).
+	norm, err := compress.New(
+		compress.WithMaxInputBytes(int64(c.MaxUploadMB)<<20),
+		heic.Option(), // iPhones send HEIC; opt-in in the SDK
+	)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, ci.WithNormalizer(norm))
+	a.metrics.watchDecodeBudget(norm)
 	if c.Secret != "" {
 		opts = append(opts, ci.WithSecret([]byte(c.Secret)))
 	}
@@ -90,8 +113,10 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *
 	}
 	a.closers = append(a.closers, a.svc.Close)
 	a.api, err = a.svc.Handler(ci.HTTPOptions{
+		CookieName:        c.cookieName(),
 		InsecureCookies:   !c.secure(),
-		TrustProxyHeaders: c.TrustProxy,
+		TrustProxyHeaders: c.TrustProxy, // deprecated; parseConfig refuses it with TrustedProxies
+		TrustedProxies:    c.TrustedProxies,
 		AllowedOrigins:    c.AllowOrigins,
 	})
 	if err != nil {
@@ -128,10 +153,12 @@ func (a *app) alexClient(sim *alextest.Server) (*alex.Client, error) {
 		if facility == "" {
 			facility = sim.Facility()
 		}
-	} else if c.Proxy != "" {
-		opts = append(opts, alex.WithProxy(c.Proxy))
 	}
-	opts = append(opts, alex.WithClientCredentials(creds), alex.WithLogger(a.log))
+	rt, err := alexTransport(c.Proxy)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, alex.WithTransport(a.metrics.transport(rt)), alex.WithClientCredentials(creds), alex.WithLogger(a.log))
 	if facility != "" {
 		opts = append(opts, alex.WithFacility(facility))
 	}
@@ -220,15 +247,19 @@ func (a *app) stores(ctx context.Context, redisPrefix string) ([]ci.Option, erro
 			return nil, fmt.Errorf("s3 bucket: %w", err)
 		}
 		opts = append(opts, ci.WithBlobStore(bs))
+		a.blobs = bs
 	default:
 		dir := c.BlobDir
 		if dir == "" {
-			tmp, err := os.MkdirTemp("", "clinicalimages-blobs-")
+			d, release, err := defaultBlobDir()
 			if err != nil {
 				return nil, err
 			}
-			a.closers = append(a.closers, func() error { return os.RemoveAll(tmp) })
-			dir = tmp
+			// Removed on a clean exit (sessions in memory die with the
+			// process, so its photos are of no use); after a crash the next
+			// instance takes the same folder and its first sweep deletes them.
+			a.closers = append(a.closers, func() error { return errors.Join(os.RemoveAll(d), release()) })
+			dir = d
 		}
 		bs, err := fsblob.New(dir)
 		if err != nil {
@@ -236,9 +267,32 @@ func (a *app) stores(ctx context.Context, redisPrefix string) ([]ci.Option, erro
 		}
 		a.closers = append(a.closers, bs.Close)
 		opts = append(opts, ci.WithBlobStore(bs))
+		a.blobs = bs
 	}
 	return opts, nil
 }
+
+// alexTransport is the transport under the ALEX client's metrics: the
+// client's own defaults (short dial and TLS timeouts, a bound on waiting for
+// headers) and ALEX_PROXY, which alex.WithProxy would otherwise set.
+func alexTransport(proxy string) (*http.Transport, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = http.ProxyFromEnvironment
+	if proxy != "" {
+		u, err := url.Parse(proxy)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5") || u.Host == "" {
+			return nil, errors.New("ALEX_PROXY must be an http://, https:// or socks5:// URL")
+		}
+		t.Proxy = http.ProxyURL(u)
+	}
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.ResponseHeaderTimeout = time.Minute
+	return t, nil
+}
+
+// streamCap returns the app's cap on event streams per credential.
+func (a *app) streamCap() *streamCap { return a.streamc }
 
 // ablyEvents publishes through Ably's mirror (which records in the hub
 // first) and reads history, subscriptions and presence from the hub.

@@ -72,7 +72,7 @@ func TestLaunchTokenAndBlobDir(t *testing.T) {
 	p := sim.Patients()[0]
 	now := time.Now()
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"aud": "https://photos.example.nz", "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+		"aud": "https://photos.example.nz", "iat": now.Unix(), "jti": "test-launch-1", "exp": now.Add(5 * time.Minute).Unix(),
 		"facility": sim.Facility(), "patient": p.ID, "nhi": p.NHI, "practitioner": sim.Practitioners()[0].ID,
 	}).SignedString([]byte(key))
 	require.NoError(t, err)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -26,7 +28,8 @@ type config struct {
 	PublicURL       string
 	TLSCert         string
 	TLSKey          string
-	TrustProxy      bool
+	TrustProxy      bool           // deprecated TRUST_PROXY_HEADERS: trust loopback and private proxies
+	TrustedProxies  []netip.Prefix // TRUSTED_PROXIES
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
 	SweepInterval   time.Duration
@@ -54,6 +57,20 @@ type config struct {
 	MaxUploadMB  int
 	MaxImages    int
 	AllowOrigins []string
+	Retention    time.Duration
+
+	// The edge: how long and how many clients may hold the server.
+	ReadHeaderTimeout time.Duration // request line and headers
+	BodyTimeout       time.Duration // a whole non-upload body; the grace before an upload's rate counts
+	MinUploadRate     int           // bytes per second an upload body must average after BodyTimeout
+	WriteTimeout      time.Duration // the longest one response write may block on a client not reading
+	IdleTimeout       time.Duration // a kept-alive connection between requests
+	MaxConns          int           // concurrent connections
+	MaxStreams        int           // concurrent event streams per desktop or phone credential
+
+	// Posture and operations.
+	MemoryLimitMB int    // soft memory limit (GOMEMLIMIT) in MiB; 0 leaves Go's default
+	MetricsToken  string // bearer token /metrics requires; empty leaves it open on loopback only
 }
 
 // simulated reports whether the built-in ALEX simulator stands in for ALEX:
@@ -80,13 +97,15 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.PublicURL, "public-url", env("PUBLIC_URL", ""), "URL the phone reaches this server at, for the QR code (PUBLIC_URL; default: the desktop page's own origin)")
 	fs.StringVar(&c.TLSCert, "tls-cert", env("TLS_CERT_FILE", ""), "serve HTTPS with this certificate file (TLS_CERT_FILE)")
 	fs.StringVar(&c.TLSKey, "tls-key", env("TLS_KEY_FILE", ""), "private key file for -tls-cert (TLS_KEY_FILE)")
-	trust := fs.String("trust-proxy-headers", env("TRUST_PROXY_HEADERS", "false"), "take client addresses from X-Forwarded-For, only behind a proxy that overwrites it (TRUST_PROXY_HEADERS)")
+	trust := fs.String("trust-proxy-headers", env("TRUST_PROXY_HEADERS", "false"), "deprecated: use -trusted-proxies; true trusts X-Forwarded-For hops from loopback and private addresses (TRUST_PROXY_HEADERS)")
+	proxies := fs.String("trusted-proxies", env("TRUSTED_PROXIES", ""), "comma-separated CIDRs or addresses of the reverse proxies in front of this server; the client address is the rightmost X-Forwarded-For entry that is not one of them (TRUSTED_PROXIES; default none: the header is ignored)")
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", durEnv(getenv, "SHUTDOWN_TIMEOUT", 30*time.Second), "how long shutdown waits for uploads and commits in flight (SHUTDOWN_TIMEOUT)")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", durEnv(getenv, "SWEEP_INTERVAL", time.Minute), "how often background recovery and sweeping run (SWEEP_INTERVAL)")
 	fs.DurationVar(&c.CommitLease, "commit-lease", durEnv(getenv, "COMMIT_LEASE", session.DefaultCommitLease), "how long a commit is exclusive before another instance may recover it; longer than the slowest ALEX upload (COMMIT_LEASE)")
 
-	fs.BoolVar(&c.Simulate, "simulate", false, "use the built-in ALEX simulator even if credentials are set (the default when ALEX_CLIENT_ID is unset)")
+	simEnv, simErr := strconv.ParseBool(env("SIMULATE", "false"))
+	fs.BoolVar(&c.Simulate, "simulate", simEnv, "use the built-in ALEX simulator; required to serve it on a non-loopback address, refused with ALEX_CLIENT_ID (SIMULATE)")
 	fs.StringVar(&c.ALEXBaseURL, "alex-base-url", env("ALEX_BASE_URL", alex.UATBaseURL), "ALEX FHIR base URL (ALEX_BASE_URL)")
 	fs.StringVar(&c.Credentials.ClientID, "alex-client-id", env("ALEX_CLIENT_ID", ""), "app (client) id issued by Medtech (ALEX_CLIENT_ID)")
 	c.Credentials.ClientSecret = env("ALEX_CLIENT_SECRET", "") // environment only: a flag would show in ps
@@ -99,7 +118,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 
 	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "Redis for sessions and events, shared by every instance (REDIS_URL; default in memory)")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", env("REDIS_PREFIX", ""), "prefix of every Redis key, to share one Redis between apps (REDIS_PREFIX; default the packages' own)")
-	fs.StringVar(&c.BlobDir, "blob-dir", env("BLOB_DIR", ""), "directory for image bytes (BLOB_DIR; default a temporary directory removed on exit)")
+	fs.StringVar(&c.BlobDir, "blob-dir", env("BLOB_DIR", ""), "directory for image bytes (BLOB_DIR; default a folder per instance under the user's cache directory, swept on start)")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", env("S3_ENDPOINT", ""), "S3 endpoint URL for image bytes, e.g. https://s3.ap-southeast-2.amazonaws.com (S3_ENDPOINT)")
 	fs.StringVar(&c.S3Bucket, "s3-bucket", env("S3_BUCKET", ""), "S3 bucket (S3_BUCKET)")
 	fs.StringVar(&c.S3AccessKey, "s3-access-key", env("S3_ACCESS_KEY", ""), "S3 access key (S3_ACCESS_KEY)")
@@ -112,6 +131,16 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.LaunchAud, "launch-audience", env("LAUNCH_AUDIENCE", ""), "aud claim launch tokens must carry (LAUNCH_AUDIENCE; needs LAUNCH_TOKEN_KEY)")
 	fs.IntVar(&c.MaxUploadMB, "max-upload-mb", intEnv(getenv, "MAX_UPLOAD_MB", int(ci.DefaultLimits.MaxUploadBytes>>20)), "largest upload accepted, in MiB (MAX_UPLOAD_MB)")
 	fs.IntVar(&c.MaxImages, "max-images", intEnv(getenv, "MAX_IMAGES", ci.DefaultLimits.MaxImagesPerSession), "photos one session may hold (MAX_IMAGES)")
+	fs.DurationVar(&c.Retention, "retention", durEnv(getenv, "RETENTION", session.DefaultRetention), "image bytes are deleted this long after upload at the latest (RETENTION)")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", durEnv(getenv, "READ_HEADER_TIMEOUT", 10*time.Second), "time a client has to send a request's headers (READ_HEADER_TIMEOUT)")
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", durEnv(getenv, "BODY_TIMEOUT", 10*time.Second), "time a client has to send a whole non-upload body, and the grace before an upload's minimum rate applies (BODY_TIMEOUT)")
+	fs.IntVar(&c.MinUploadRate, "min-upload-rate", intEnv(getenv, "MIN_UPLOAD_RATE", 8<<10), "bytes per second an upload must average after the grace, or it is cut (MIN_UPLOAD_RATE)")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", durEnv(getenv, "WRITE_TIMEOUT", 30*time.Second), "longest one response write may wait on a client that does not read (WRITE_TIMEOUT)")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", durEnv(getenv, "IDLE_TIMEOUT", 2*time.Minute), "how long a kept-alive connection may idle between requests (IDLE_TIMEOUT)")
+	fs.IntVar(&c.MaxConns, "max-connections", intEnv(getenv, "MAX_CONNECTIONS", 1024), "concurrent connections; more wait to be accepted (MAX_CONNECTIONS)")
+	fs.IntVar(&c.MaxStreams, "max-streams-per-credential", intEnv(getenv, "MAX_STREAMS_PER_CREDENTIAL", 4), "concurrent event streams one desktop or phone credential may hold; more get 429 (MAX_STREAMS_PER_CREDENTIAL)")
+	fs.IntVar(&c.MemoryLimitMB, "memory-limit-mb", intEnv(getenv, "MEMORY_LIMIT_MB", 0), "soft memory limit in MiB, as GOMEMLIMIT (MEMORY_LIMIT_MB; default Go's, which honours GOMEMLIMIT)")
+	c.MetricsToken = env("METRICS_TOKEN", "") // environment only
 	origins := fs.String("allowed-origins", env("ALLOWED_ORIGINS", ""), "comma-separated origins allowed to call the API cross-origin (ALLOWED_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -120,8 +149,17 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var err error
+	if simErr != nil {
+		return nil, fmt.Errorf("SIMULATE: %q is not true or false", getenv("SIMULATE"))
+	}
 	if c.TrustProxy, err = strconv.ParseBool(*trust); err != nil {
 		return nil, fmt.Errorf("TRUST_PROXY_HEADERS: %q is not true or false", *trust)
+	}
+	if c.TrustedProxies, err = parseProxies(*proxies); err != nil {
+		return nil, err
+	}
+	if c.TrustProxy && len(c.TrustedProxies) > 0 {
+		return nil, errors.New("TRUSTED_PROXIES and the deprecated TRUST_PROXY_HEADERS: set one, not both")
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		return nil, fmt.Errorf("LOG_LEVEL: %q is not debug, info, warn or error", *level)
@@ -144,6 +182,17 @@ func (c *config) validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("set both TLS_CERT_FILE and TLS_KEY_FILE, or neither")
+	}
+	if c.Simulate && c.Credentials.ClientID != "" {
+		return errors.New("ALEX_CLIENT_ID is set: the simulator is never served with real ALEX credentials; unset one of SIMULATE and ALEX_CLIENT_ID")
+	}
+	if !loopback(c.Listen) {
+		if c.Credentials.ClientID == "" && !c.Simulate {
+			return fmt.Errorf("LISTEN_ADDR %s is not loopback and ALEX_CLIENT_ID is unset: set the ALEX credentials, or SIMULATE=true to serve the simulator with fictional patients on the network", c.Listen)
+		}
+		if c.PublicURL == "" {
+			return fmt.Errorf("LISTEN_ADDR %s is not loopback: set PUBLIC_URL, the URL phones reach this server at (the QR code is built from it alone)", c.Listen)
+		}
 	}
 	if !c.simulated() && (c.Credentials.ClientSecret == "" || c.Credentials.Scope == "") {
 		return errors.New("ALEX_CLIENT_ID is set: also set ALEX_CLIENT_SECRET and ALEX_SCOPE (or use -simulate)")
@@ -168,10 +217,46 @@ func (c *config) validate() error {
 	if c.MaxUploadMB <= 0 || c.MaxImages <= 0 {
 		return errors.New("MAX_UPLOAD_MB and MAX_IMAGES must be positive")
 	}
-	if c.ShutdownTimeout <= 0 || c.SweepInterval <= 0 || c.CommitLease <= 0 {
-		return errors.New("SHUTDOWN_TIMEOUT and SWEEP_INTERVAL must be positive")
+	if c.ShutdownTimeout <= 0 || c.SweepInterval <= 0 || c.CommitLease <= 0 || c.Retention <= 0 {
+		return errors.New("SHUTDOWN_TIMEOUT, SWEEP_INTERVAL, COMMIT_LEASE and RETENTION must be positive")
+	}
+	if c.ReadHeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
+		return errors.New("READ_HEADER_TIMEOUT, BODY_TIMEOUT, WRITE_TIMEOUT and IDLE_TIMEOUT must be positive")
+	}
+	if c.MinUploadRate <= 0 || c.MaxConns <= 0 || c.MaxStreams <= 0 {
+		return errors.New("MIN_UPLOAD_RATE, MAX_CONNECTIONS and MAX_STREAMS_PER_CREDENTIAL must be positive")
+	}
+	if c.MemoryLimitMB < 0 {
+		return errors.New("MEMORY_LIMIT_MB must not be negative")
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		return errors.New("METRICS_TOKEN must be at least 16 bytes")
 	}
 	return nil
+}
+
+// loopback reports whether the listen address is reachable from this
+// machine only: a loopback IP or "localhost". An empty host (":8080")
+// listens on every interface.
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// cookieName is the desktop credential cookie: __Host- prefixed when the
+// pages are served over HTTPS, so no subdomain can set or shadow it.
+func (c *config) cookieName() string {
+	if c.secure() {
+		return "__Host-ci_desktop"
+	}
+	return "ci_desktop"
 }
 
 // launchKey turns LAUNCH_TOKEN_KEY into a key: a PEM public key (ES256,
@@ -206,4 +291,25 @@ func intEnv(getenv func(string) string, k string, def int) int {
 		return n
 	}
 	return def
+}
+
+// parseProxies reads TRUSTED_PROXIES: comma-separated CIDRs, or bare
+// addresses meaning just that address.
+func parseProxies(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for v := range strings.SplitSeq(list, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("TRUSTED_PROXIES: %q is not a CIDR or an IP address", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

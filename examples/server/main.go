@@ -7,7 +7,8 @@
 //	go run ./examples/server
 //
 // With no configuration it runs on embedded defaults: sessions in memory,
-// image bytes in a temporary directory (removed on exit), the in-memory event
+// image bytes in a folder under the user's cache directory (removed on a
+// clean exit, swept by the next start after a crash), the in-memory event
 // hub, and the built-in ALEX simulator standing in for Medtech's ALEX with a
 // few fictional patients. It says SIMULATED ALEX on start and on every page.
 // It prints the URL to open: a development launch link
@@ -22,14 +23,14 @@
 //
 //	flag                    environment          default
 //	-listen                 LISTEN_ADDR          127.0.0.1:8080
-//	-public-url             PUBLIC_URL           the desktop page's origin; set it to the URL phones reach (for the QR code)
+//	-public-url             PUBLIC_URL           on loopback the listen address; required off loopback (the QR code's URL, never from the Host header)
 //	-tls-cert, -tls-key     TLS_CERT_FILE, TLS_KEY_FILE   none (plain HTTP; put TLS in front or set both)
 //	-trust-proxy-headers    TRUST_PROXY_HEADERS  false (true only behind a proxy that overwrites X-Forwarded-For)
 //	-log-level              LOG_LEVEL            info (debug logs every request's method, path and status)
 //	-shutdown-timeout       SHUTDOWN_TIMEOUT     30s (uploads and commits in flight may finish)
 //	-sweep-interval         SWEEP_INTERVAL       1m (recovery of stuck commits, expiry, retention sweep)
 //	-commit-lease           COMMIT_LEASE         5m (a commit is exclusive this long; then any instance recovers it)
-//	-simulate               -                    on when ALEX_CLIENT_ID is unset
+//	-simulate               SIMULATE             false; the simulator runs on loopback when ALEX_CLIENT_ID is unset, off loopback only with SIMULATE=true; refused with ALEX_CLIENT_ID
 //	-alex-base-url          ALEX_BASE_URL        ALEX UAT (alex.UATBaseURL)
 //	-alex-client-id         ALEX_CLIENT_ID       none: the simulator is used
 //	-                       ALEX_CLIENT_SECRET   required with ALEX_CLIENT_ID
@@ -41,7 +42,7 @@
 //	-alex-proxy             ALEX_PROXY           none (egress proxy for ALEX)
 //	-redis-url              REDIS_URL            none: sessions and events in memory (one process)
 //	-redis-prefix           REDIS_PREFIX         the packages' defaults (share one Redis between apps)
-//	-blob-dir               BLOB_DIR             a temporary directory, removed on exit
+//	-blob-dir               BLOB_DIR             <os.UserCacheDir>/clinicalimages/blobs-N: 0700, one per live instance (locked), removed on a clean exit
 //	-s3-endpoint            S3_ENDPOINT          none (image bytes in S3 instead of BLOB_DIR)
 //	-s3-bucket              S3_BUCKET            none (created if missing)
 //	-s3-access-key          S3_ACCESS_KEY        none
@@ -55,6 +56,16 @@
 //	-max-upload-mb          MAX_UPLOAD_MB        30
 //	-max-images             MAX_IMAGES           30
 //	-allowed-origins        ALLOWED_ORIGINS      none (same-origin only)
+//	-retention              RETENTION            1h (image bytes are deleted this long after upload at the latest)
+//	-read-header-timeout    READ_HEADER_TIMEOUT  10s (a request's line and headers)
+//	-body-timeout           BODY_TIMEOUT         10s (a whole non-upload body; the grace before an upload's minimum rate counts)
+//	-min-upload-rate        MIN_UPLOAD_RATE      8192 (bytes/s an upload body must average after the grace, else it is cut)
+//	-write-timeout          WRITE_TIMEOUT        30s (the longest one response write may wait on a client not reading)
+//	-idle-timeout           IDLE_TIMEOUT         2m (a kept-alive connection between requests)
+//	-max-connections        MAX_CONNECTIONS      1024 (concurrent connections; more wait to be accepted)
+//	-max-streams-per-credential MAX_STREAMS_PER_CREDENTIAL 4 (event streams per desktop or phone credential; more get 429)
+//	-memory-limit-mb        MEMORY_LIMIT_MB      unset: Go's default, which honours GOMEMLIMIT (the runtime's soft memory limit)
+//	-                       METRICS_TOKEN        unset: /metrics only on a loopback listener (404 elsewhere); set, the bearer token /metrics requires
 //
 // # Trying it with a real phone
 //
@@ -62,7 +73,7 @@
 // code with a phone on the same network, listen on every interface and tell
 // the server the address the phone uses:
 //
-//	LISTEN_ADDR=0.0.0.0:8080 PUBLIC_URL=http://192.168.1.20:8080 go run ./examples/server
+//	LISTEN_ADDR=0.0.0.0:8080 SIMULATE=true PUBLIC_URL=http://192.168.1.20:8080 go run ./examples/server
 //
 // Plain HTTP suits a trial with fictional patients only: in production serve
 // HTTPS (TLS_CERT_FILE/TLS_KEY_FILE, or a proxy in front with an https
@@ -90,7 +101,39 @@
 //	GET /valuesets.json      laterality and view options for the pickers
 //	GET /bodysites?q=text    body sites matching text (names and synonyms), all without q
 //	POST /qr                 a PNG QR code for {"url": "<this server's phone URL>"}; other URLs are refused
+//	GET /readyz              readiness: 200 when the session store and the blob store answer, else 503 naming which
+//	GET /metrics             Prometheus metrics (see METRICS_TOKEN); /api/healthz is the liveness check
 //	GET /dev/launch?patient= simulator only: a simulated Evolution launch; /dev/patients lists the patients
+//
+// # Running it on the internet
+//
+// Off loopback the server refuses to start without real ALEX credentials
+// unless SIMULATE=true, and requires PUBLIC_URL; with credentials the
+// simulator and /dev/ routes do not exist (404). Over HTTPS (TLS_CERT_FILE,
+// or an https PUBLIC_URL behind a TLS proxy) the desktop cookie is
+// __Host-ci_desktop and every answer carries Strict-Transport-Security.
+//
+// Slow and greedy clients: headers must arrive within READ_HEADER_TIMEOUT;
+// a JSON body within BODY_TIMEOUT; an upload gets BODY_TIMEOUT of grace and
+// must then average MIN_UPLOAD_RATE (its read deadline moves as bytes
+// arrive), or the server closes the connection. Each response write may wait
+// WRITE_TIMEOUT for a client that does not read; there is no total write
+// deadline, so event streams stay open while the desktop reads them and a
+// commit may wait on ALEX. MAX_CONNECTIONS caps connections (netutil's
+// LimitListener) and MAX_STREAMS_PER_CREDENTIAL the event streams one
+// credential holds (counted under a hash of it; 429 with Retry-After).
+//
+// Retention after a crash: every start sweeps before it prints that it is
+// listening, so photos a killed instance left (in its folder, or S3 objects
+// past RETENTION) are gone by the time the new one serves. Two instances on
+// one machine never share a default folder: each would sweep photos whose
+// sessions only the other knows. An explicit BLOB_DIR shared by several
+// instances needs REDIS_URL (shared sessions) for the same reason.
+//
+// Metrics (Prometheus text at /metrics, client_golang): uploads by source
+// and result, normalising time, commit outcomes, launches, rate-limit and
+// stream-cap refusals, ALEX requests by kind and status with latency, live
+// event streams, the decode memory budget, and the Go runtime's own.
 //
 // # Several instances
 //
@@ -133,6 +176,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
@@ -155,6 +199,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	if cfg.MemoryLimitMB > 0 {
+		// GOMEMLIMIT from the config: the GC works harder near it, keeping
+		// the decode budget's peaks under the container's ceiling.
+		debug.SetMemoryLimit(int64(cfg.MemoryLimitMB) << 20)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		fmt.Fprintln(stderr, "server:", err)
@@ -169,6 +218,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	defer a.Close()
+	// Sweep before saying we are ready: photos a crashed instance left past
+	// retention (or whose sessions died with it) go now, not a
+	// SWEEP_INTERVAL later.
+	sweepCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	rep, err := a.svc.Sessions().Sweep(sweepCtx)
+	cancel()
+	if err != nil {
+		log.Warn("startup sweep failed", "error", err)
+	} else {
+		log.Info("startup sweep", "blobs_deleted", rep.BlobsDeleted, "blobs_kept", rep.BlobsKept, "sessions_purged", rep.SessionsPurged)
+	}
 	announce(stdout, a, ln.Addr())
 	if err := a.serve(ctx, ln); err != nil {
 		fmt.Fprintln(stderr, "server:", err)
@@ -180,14 +240,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // announce prints where to open the pages, and says plainly when ALEX is
 // simulated.
 func announce(w io.Writer, a *app, addr net.Addr) {
-	base := a.cfg.PublicURL
-	if base == "" {
-		scheme := "http"
-		if a.cfg.TLSCert != "" {
-			scheme = "https"
-		}
-		base = scheme + "://" + addr.String()
-	}
+	a.listening(addr)
+	base := a.publicURL()
 	fmt.Fprintf(w, "clinical images server listening on %s\n", addr)
 	if a.sim == nil {
 		fmt.Fprintf(w, "ALEX: %s\nOpen the app from Medtech Evolution with the launch URL %s/#context={context}&signature={signature}\n", a.cfg.ALEXBaseURL, base)
@@ -207,10 +261,14 @@ func announce(w io.Writer, a *app, addr net.Addr) {
 // shuts down gracefully: event streams end at once, other requests get up to
 // ShutdownTimeout.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
+	a.listening(ln.Addr())
+	ln = limitListener(ln, a.cfg.MaxConns)
+	// No server-wide ReadTimeout or WriteTimeout: the deadlines middleware
+	// sets them per request (an event stream must outlive any fixed one).
 	srv := &http.Server{
 		Handler:           a.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
+		IdleTimeout:       a.cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))

@@ -56,9 +56,9 @@ func TestParseConfig(t *testing.T) {
 			assert.Equal(t, 30, c.MaxUploadMB)
 			assert.False(t, c.secure())
 		}},
-		{name: "flag beats env", args: []string{"-listen", ":9000"}, env: map[string]string{"LISTEN_ADDR": ":7000"},
-			check: func(t *testing.T, c *config) { assert.Equal(t, ":9000", c.Listen) }},
-		{name: "env read", env: map[string]string{"LISTEN_ADDR": ":7000", "LOG_LEVEL": "debug", "TRUST_PROXY_HEADERS": "true", "PUBLIC_URL": "https://photos.example.nz/", "MAX_IMAGES": "5"},
+		{name: "flag beats env", args: []string{"-listen", "127.0.0.1:9000"}, env: map[string]string{"LISTEN_ADDR": "127.0.0.1:7000"},
+			check: func(t *testing.T, c *config) { assert.Equal(t, "127.0.0.1:9000", c.Listen) }},
+		{name: "env read", env: map[string]string{"LISTEN_ADDR": ":7000", "SIMULATE": "true", "LOG_LEVEL": "debug", "TRUST_PROXY_HEADERS": "true", "PUBLIC_URL": "https://photos.example.nz/", "MAX_IMAGES": "5"},
 			check: func(t *testing.T, c *config) {
 				assert.Equal(t, ":7000", c.Listen)
 				assert.Equal(t, slog.LevelDebug, c.LogLevel)
@@ -69,8 +69,48 @@ func TestParseConfig(t *testing.T) {
 			}},
 		{name: "real alex", env: map[string]string{"ALEX_CLIENT_ID": "id", "ALEX_CLIENT_SECRET": "x", "ALEX_SCOPE": "api://g/.default"},
 			check: func(t *testing.T, c *config) { assert.False(t, c.simulated()) }},
-		{name: "real alex forced simulate", args: []string{"-simulate"}, env: map[string]string{"ALEX_CLIENT_ID": "id"},
+		{name: "real alex with simulate refused", args: []string{"-simulate"}, env: map[string]string{"ALEX_CLIENT_ID": "id"}, wantErr: "never served with real ALEX"},
+		{name: "real alex with SIMULATE refused", env: map[string]string{"SIMULATE": "true", "ALEX_CLIENT_ID": "id"}, wantErr: "never served with real ALEX"},
+		{name: "bad simulate", env: map[string]string{"SIMULATE": "perhaps"}, wantErr: "SIMULATE"},
+		{name: "simulator off loopback refused", env: map[string]string{"LISTEN_ADDR": "0.0.0.0:8080", "PUBLIC_URL": "https://photos.example.nz"}, wantErr: "SIMULATE=true"},
+		{name: "every interface is not loopback", env: map[string]string{"LISTEN_ADDR": ":8080", "PUBLIC_URL": "https://photos.example.nz"}, wantErr: "not loopback"},
+		{name: "simulator off loopback asked for", env: map[string]string{"LISTEN_ADDR": "0.0.0.0:8080", "SIMULATE": "true", "PUBLIC_URL": "https://photos.example.nz"},
 			check: func(t *testing.T, c *config) { assert.True(t, c.simulated()) }},
+		{name: "off loopback needs public url", env: map[string]string{"LISTEN_ADDR": "0.0.0.0:8080", "SIMULATE": "true"}, wantErr: "set PUBLIC_URL"},
+		{name: "real alex off loopback needs public url", env: map[string]string{"LISTEN_ADDR": "10.0.0.5:8080", "ALEX_CLIENT_ID": "id", "ALEX_CLIENT_SECRET": "x", "ALEX_SCOPE": "api://g/.default"}, wantErr: "set PUBLIC_URL"},
+		{name: "localhost is loopback", env: map[string]string{"LISTEN_ADDR": "localhost:8080"},
+			check: func(t *testing.T, c *config) { assert.Equal(t, "ci_desktop", c.cookieName()) }},
+		{name: "ipv6 loopback", env: map[string]string{"LISTEN_ADDR": "[::1]:8080"},
+			check: func(t *testing.T, c *config) { assert.True(t, loopback(c.Listen)) }},
+		{name: "https public url takes the __Host- cookie", env: map[string]string{"PUBLIC_URL": "https://photos.example.nz"},
+			check: func(t *testing.T, c *config) { assert.Equal(t, "__Host-ci_desktop", c.cookieName()) }},
+		{name: "edge defaults", check: func(t *testing.T, c *config) {
+			assert.Equal(t, 10*time.Second, c.ReadHeaderTimeout)
+			assert.Equal(t, 10*time.Second, c.BodyTimeout)
+			assert.Equal(t, 8<<10, c.MinUploadRate)
+			assert.Equal(t, 30*time.Second, c.WriteTimeout)
+			assert.Equal(t, 2*time.Minute, c.IdleTimeout)
+			assert.Equal(t, 1024, c.MaxConns)
+			assert.Equal(t, 4, c.MaxStreams)
+			assert.Zero(t, c.MemoryLimitMB)
+			assert.Equal(t, time.Hour, c.Retention)
+		}},
+		{name: "edge from env", env: map[string]string{"BODY_TIMEOUT": "3s", "MIN_UPLOAD_RATE": "1000", "WRITE_TIMEOUT": "5s", "IDLE_TIMEOUT": "7s",
+			"MAX_CONNECTIONS": "9", "MAX_STREAMS_PER_CREDENTIAL": "2", "MEMORY_LIMIT_MB": "512", "READ_HEADER_TIMEOUT": "4s", "RETENTION": "10m"},
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, 3*time.Second, c.BodyTimeout)
+				assert.Equal(t, 1000, c.MinUploadRate)
+				assert.Equal(t, 5*time.Second, c.WriteTimeout)
+				assert.Equal(t, 7*time.Second, c.IdleTimeout)
+				assert.Equal(t, 4*time.Second, c.ReadHeaderTimeout)
+				assert.Equal(t, 9, c.MaxConns)
+				assert.Equal(t, 2, c.MaxStreams)
+				assert.Equal(t, 512, c.MemoryLimitMB)
+				assert.Equal(t, 10*time.Minute, c.Retention)
+			}},
+		{name: "zero connections", env: map[string]string{"MAX_CONNECTIONS": "0"}, wantErr: "MAX_CONNECTIONS"},
+		{name: "negative memory limit", env: map[string]string{"MEMORY_LIMIT_MB": "-1"}, wantErr: "MEMORY_LIMIT_MB"},
+		{name: "short metrics token", env: map[string]string{"METRICS_TOKEN": "short"}, wantErr: "METRICS_TOKEN"},
 		{name: "client id without secret", env: map[string]string{"ALEX_CLIENT_ID": "id"}, wantErr: "ALEX_CLIENT_SECRET"},
 		{name: "bad public url", env: map[string]string{"PUBLIC_URL": "photos.example.nz"}, wantErr: "PUBLIC_URL"},
 		{name: "bad log level", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
@@ -126,7 +166,9 @@ func testSiteEnv(t *testing.T, env map[string]string) (*app, *httptest.Server) {
 	a, err := newApp(t.Context(), cfg, discardLogger(), appDeps{Sim: alextest.NewTestServer(t)})
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, a.Close()) })
-	srv := httptest.NewServer(a.Handler())
+	srv := httptest.NewUnstartedServer(a.Handler())
+	a.listening(srv.Listener.Addr()) // as serve does
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return a, srv
 }
@@ -216,7 +258,7 @@ func TestQR(t *testing.T) {
 		want int
 	}{
 		{"own phone url", srv, srv.URL + "/m#code=abc123", 200},
-		{"own host behind a TLS proxy", srv, strings.Replace(srv.URL, "http://", "https://", 1) + "/m#code=abc123", 200},
+		{"scheme other than the listener's", srv, strings.Replace(srv.URL, "http://", "https://", 1) + "/m#code=abc123", 400},
 		{"public url", public, "https://photos.example.nz/m#code=abc123", 200},
 		{"own host when a public url is set", public, public.URL + "/m#code=abc123", 400},
 		{"other host", srv, "https://evil.example/m#code=abc", 400},

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -40,7 +41,7 @@ func (a *app) Handler() http.Handler {
 	page := func(name string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			var buf bytes.Buffer
-			if err := pages.ExecuteTemplate(&buf, name, pageData{Simulated: a.sim != nil, Desktop: name == "desktop.html", PublicURL: a.cfg.PublicURL}); err != nil {
+			if err := pages.ExecuteTemplate(&buf, name, pageData{Simulated: a.sim != nil, Desktop: name == "desktop.html", PublicURL: a.publicURL()}); err != nil {
 				a.log.ErrorContext(r.Context(), "page template", "page", name, "error", err)
 				http.Error(w, "page unavailable", http.StatusInternalServerError)
 				return
@@ -59,20 +60,28 @@ func (a *app) Handler() http.Handler {
 	mux.HandleFunc("GET /valuesets.json", a.valueSets)
 	mux.HandleFunc("GET /bodysites", a.bodySites)
 	mux.HandleFunc("POST /qr", a.qr)
+	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.Handle("GET /metrics", a.metricsHandler())
 	if a.sim != nil {
+		// Never with real ALEX credentials: config refuses SIMULATE with
+		// ALEX_CLIENT_ID, so a.sim is nil and these routes are 404.
 		mux.HandleFunc("GET /dev/launch", a.devLaunch)
 		mux.HandleFunc("GET /dev/patients", a.devPatients)
 	}
-	return a.accessLog(securityHeaders(mux))
+	return a.accessLog(securityHeaders(a.cfg.secure(), a.deadlines(a.streamCap().wrap(mux))))
 }
 
 // securityHeaders keeps the pages same-origin: no inline script, no
 // framing, no referrer (the phone URL's fragment never leaves anyway).
-func securityHeaders(next http.Handler) http.Handler {
+// Over HTTPS it adds HSTS, so a browser never tries plain HTTP again.
+func securityHeaders(secure bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		if secure {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		if !strings.HasPrefix(r.URL.Path, "/api/") {
 			h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 		}
@@ -190,7 +199,7 @@ func (a *app) qr(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		URL string `json:"url"`
 	}
-	if json.Unmarshal(body, &req) != nil || !a.isPhoneURL(r, req.URL) {
+	if json.Unmarshal(body, &req) != nil || !a.isPhoneURL(req.URL) {
 		http.Error(w, "not a phone URL of this server", http.StatusBadRequest)
 		return
 	}
@@ -204,21 +213,36 @@ func (a *app) qr(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(png)
 }
 
-// isPhoneURL reports whether raw is PUBLIC_URL (or, without it, the
-// request's own host over http or https) + "/m#code=...".
-func (a *app) isPhoneURL(r *http.Request, raw string) bool {
-	bases := []string{a.cfg.PublicURL}
-	if a.cfg.PublicURL == "" {
-		// The page's own origin; behind a TLS-terminating proxy the scheme
-		// the browser sees is not the one this server sees.
-		bases = []string{"https://" + r.Host, "http://" + r.Host}
+// isPhoneURL reports whether raw is the public URL + "/m#code=...". The
+// public URL is PUBLIC_URL or, on a loopback listener without it, the
+// listen address; never the request's Host header, which a client chooses
+// (a QR code for any host would be a phishing kit).
+func (a *app) isPhoneURL(raw string) bool {
+	base := a.publicURL()
+	if base == "" {
+		return false
 	}
-	for _, base := range bases {
-		if code, ok := strings.CutPrefix(raw, base+"/m#code="); ok {
-			return code != "" && len(code) <= 256 && !strings.ContainsAny(code, " \r\n#&")
-		}
+	code, ok := strings.CutPrefix(raw, base+"/m#code=")
+	return ok && code != "" && len(code) <= 256 && !strings.ContainsAny(code, " \r\n#&")
+}
+
+// publicURL is PUBLIC_URL or, when unset (loopback only: config requires
+// it elsewhere), the scheme and address this instance listens on.
+func (a *app) publicURL() string {
+	if a.cfg.PublicURL != "" {
+		return a.cfg.PublicURL
 	}
-	return false
+	return a.listenURL
+}
+
+// listening records the address the server listens on, from which the
+// public URL is derived when PUBLIC_URL is unset. Call it before serving.
+func (a *app) listening(addr net.Addr) {
+	scheme := "http"
+	if a.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	a.listenURL = scheme + "://" + addr.String()
 }
 
 // devLaunch stands in for Medtech Evolution: it issues a simulated launch
