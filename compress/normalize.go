@@ -14,8 +14,10 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/image/webp"
+	"golang.org/x/sync/semaphore"
 )
 
 // Result describes one normalised image. It holds no image content and no
@@ -50,13 +52,15 @@ type Result struct {
 
 // Normalizer turns untrusted uploaded images into upright, metadata-free,
 // sRGB JPEGs whose long edge is at most MaxLongEdge and whose size is within
-// the byte budget. It is safe for concurrent use; each call's memory is
-// bounded by the input limits (about the decoded image plus the encoded
-// input).
+// the byte budget. It is safe for concurrent use. The memory of all its
+// calls at once is bounded by the decode budget ([WithDecodeBudget]), the
+// CPU they use by [WithMaxConcurrent].
 type Normalizer struct {
-	cfg  config
-	bufs sync.Pool     // *bytes.Buffer for inputs and encoded candidates
-	sem  chan struct{} // one token per image being decoded or encoded
+	cfg   config
+	bufs  sync.Pool     // *bytes.Buffer for inputs and encoded candidates
+	sem   chan struct{} // one token per image being decoded or encoded
+	mem   *semaphore.Weighted
+	inUse atomic.Int64 // bytes of mem taken, for DecodeBudget
 }
 
 // New returns a Normalizer with the defaults (see the Default constants) as
@@ -77,7 +81,7 @@ func New(opts ...Option) (*Normalizer, error) {
 	if c.concurrent == 0 {
 		c.concurrent = runtime.GOMAXPROCS(0)
 	}
-	return &Normalizer{cfg: c, sem: make(chan struct{}, c.concurrent)}, nil
+	return &Normalizer{cfg: c, sem: make(chan struct{}, c.concurrent), mem: semaphore.NewWeighted(c.decodeBudget)}, nil
 }
 
 // Engine returns the engine in use.
@@ -142,26 +146,32 @@ func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (R
 	if len(src.ICC) > 0 && parseICC(src.ICC) != nil {
 		res.ColourConverted = true
 	}
+	cost, err := n.checkBudget(src)
+	if err != nil {
+		return res, err
+	}
 	select {
 	case n.sem <- struct{}{}:
-		defer func() { <-n.sem }()
-	case <-ctx.Done():
-		return res, fmtErr("compress: waiting to decode: %w", ctx.Err())
+	default:
+		select {
+		case n.sem <- struct{}{}:
+		case <-ctx.Done():
+			return res, fmtErr("compress: waiting to decode: %w", ctx.Err())
+		}
 	}
-
-	pic, err := n.cfg.engine.Decode(ctx, src, n.cfg.longEdge)
+	defer func() { <-n.sem }()
+	release, err := n.acquire(ctx, cost)
 	if err != nil {
-		return res, n.fail(ctx, "decode", src, err)
+		return res, fmtErr("compress: waiting for decode memory: %w", err)
 	}
-	defer func() { _ = pic.Close() }()
-
 	out := n.getBuf()
 	defer n.putBuf(out)
-	q, pic, err := n.fit(ctx, pic, out)
+	q, w2, h2, err := n.decodeAndFit(ctx, src, out)
+	release()
 	if err != nil {
-		return res, n.fail(ctx, "encode", src, err)
+		return res, err
 	}
-	res.OutWidth, res.OutHeight = pic.Size()
+	res.OutWidth, res.OutHeight = w2, h2
 	res.Quality = q
 	res.OutBytes = int64(out.Len())
 	if _, err := w.Write(out.Bytes()); err != nil {
@@ -175,6 +185,22 @@ func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (R
 			slog.Int64("out_bytes", res.OutBytes), slog.Int("quality", res.Quality), slog.String("stripped", res.Stripped.String()))
 	}
 	return res, nil
+}
+
+// decodeAndFit decodes src and leaves the JPEG that fits the byte budget in
+// out; every picture is closed when it returns.
+func (n *Normalizer) decodeAndFit(ctx context.Context, src Source, out *bytes.Buffer) (q, w, h int, err error) {
+	pic, err := n.cfg.engine.Decode(ctx, src, n.cfg.longEdge)
+	if err != nil {
+		return 0, 0, 0, n.fail(ctx, "decode", src, err)
+	}
+	defer func() { _ = pic.Close() }()
+	q, pic, err = n.fit(ctx, pic, out)
+	if err != nil {
+		return 0, 0, 0, n.fail(ctx, "encode", src, err)
+	}
+	w, h = pic.Size()
+	return q, w, h, nil
 }
 
 // fail classifies an engine error: typed errors and the context's error

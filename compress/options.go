@@ -18,6 +18,7 @@ const (
 	DefaultByteBudget    = 1 << 20    // 1 MiB of JPEG output
 	DefaultMaxQuality    = 85         // the quality tried first
 	DefaultMinQuality    = 60         // below this, scale down instead
+	DefaultDecodeBudget  = 512 << 20  // 512 MiB of decode memory shared by all calls
 )
 
 // Option configures a [Normalizer]. Options validate their arguments; [New]
@@ -36,6 +37,8 @@ type config struct {
 	decoders   map[Format]DecodeFunc
 	logger     *slog.Logger
 	concurrent int
+	// decodeBudget bounds the summed decode cost of the images in flight.
+	decodeBudget int64
 }
 
 func defaultConfig() config {
@@ -47,6 +50,8 @@ func defaultConfig() config {
 		budget:    DefaultByteBudget,
 		maxQ:      DefaultMaxQuality,
 		minQ:      DefaultMinQuality,
+
+		decodeBudget: DefaultDecodeBudget,
 	}
 }
 
@@ -254,14 +259,49 @@ func WithFormats(fs ...Format) Option {
 
 // WithMaxConcurrent bounds how many images one Normalizer decodes and
 // encodes at once (default GOMAXPROCS); further calls wait, or return when
-// their context ends. Each image in flight holds its decoded pixels (about
-// 1.5 bytes per pixel for a JPEG, 4-8 for PNG), so this bounds memory.
+// their context ends. It bounds CPU: each image already uses every core
+// for its resize and encode, so more images at once only queue for them.
+// Memory is bounded by [WithDecodeBudget]: a call takes a slot here first,
+// then its share of the decode budget, and holds both until its JPEG is
+// encoded. Small images fill every slot; large ones wait for memory.
 func WithMaxConcurrent(n int) Option {
 	return func(c *config) error {
 		if n <= 0 {
 			return fmt.Errorf("compress: WithMaxConcurrent(%d): must be positive", n)
 		}
 		c.concurrent = n
+		return nil
+	}
+}
+
+// WithDecodeBudget bounds, in bytes, the memory that all the Normalize
+// calls on one Normalizer may hold at once for decoding, resizing and
+// encoding (default [DefaultDecodeBudget], 512 MiB). The Service holds one
+// Normalizer, so this is the decode memory of a server instance.
+//
+// Before decoding, each input's peak cost is estimated from its headers:
+// width x height x the bytes per pixel its decoder will allocate, whatever
+// the format and bit depth (a 16-bit RGBA PNG costs 8 bytes a pixel, a
+// baseline JPEG decoded at 1/4 scale 1.5/16), plus the planes the engine
+// converts it into, the resize planes, the encode buffers and the input
+// itself. The call waits (in arrival order, or until its context ends)
+// until that much of the budget is free, and gives it back once its JPEG is
+// encoded. An input whose cost alone exceeds the whole budget is refused
+// before decoding with an [*Error] matching [ErrTooManyPixels] and
+// [ErrDecodeBudget]. At the default a 50 MP 8-bit photo in any format
+// fits; a 16-bit RGBA PNG of more than about 30 MP does not.
+//
+// The estimate counts live heap, not the collector's headroom: with
+// GOGC=100 the heap may briefly reach about twice the budget before a
+// collection, so set GOMEMLIMIT (the reference server does) a little above
+// the budget plus the rest of the process. [Normalizer.DecodeBudget]
+// reports the budget in use.
+func WithDecodeBudget(bytes int64) Option {
+	return func(c *config) error {
+		if bytes < 16<<20 {
+			return fmt.Errorf("compress: WithDecodeBudget(%d): must be at least 16 MiB", bytes)
+		}
+		c.decodeBudget = bytes
 		return nil
 	}
 }
