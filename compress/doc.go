@@ -33,6 +33,38 @@
 // XMP, IPTC, comments, or ICC profile. It is re-encoded from pixels, so
 // nothing from the input's segments can survive.
 //
+// # Memory: one decode budget per Normalizer
+//
+// The pixel limit says how many pixels an image may have, not what they
+// cost: a 381 KB PNG of 7000x7000 at 16 bits a channel decodes to 392 MB,
+// while a 50 MP baseline JPEG headed for 2048 px decodes at 1/4 scale to a
+// few megabytes. So every Normalize, after reading the input and before
+// decoding it, estimates from the headers the heap its decode will take:
+// the decoder's image at the type and bit depth it will really allocate
+// (image/png's Gray, Gray16, RGBA, NRGBA, RGBA64, NRGBA64 or Paletted from
+// the colour type, depth and tRNS, plus one image per pass when
+// interlaced; the own JPEG decoder's planes at the DCT scale it will use;
+// image/jpeg's padded planes, with 4 bytes a coefficient for a progressive
+// file and an RGBA copy for RGB or CMYK; GIF's paletted frame; WebP's
+// YCbCr or ARGB; 4 bytes a pixel from a registered decoder such as HEIC),
+// the planes the engine converts it to, the resize and orientation planes,
+// the encode buffers and the input itself. It then takes that many bytes
+// from a budget shared by every call on the Normalizer ([WithDecodeBudget],
+// default 512 MiB), waiting in arrival order or until its context ends,
+// and gives them back once its JPEG is encoded. An image whose cost alone
+// exceeds the budget is refused before decoding ([ErrTooManyPixels] with
+// the cause [ErrDecodeBudget]). [WithMaxConcurrent] bounds the CPU side:
+// a call takes a concurrency slot first, then its bytes.
+// [Normalizer.DecodeBudget] reports the bytes in use for a metrics gauge.
+//
+// The Service holds one Normalizer, so the decode memory of a server
+// instance stays under the budget whatever mix of uploads arrives. The
+// estimate counts heap allocated, not the collector's headroom: run with
+// GOMEMLIMIT set above the budget plus the rest of the process, or the
+// heap may briefly grow to about twice the live bytes (GOGC=100). Inputs
+// waiting for the budget hold their encoded bytes (at most the byte limit
+// each) outside it.
+//
 // # Colour: converted to sRGB, profile dropped
 //
 // A photo tagged with an ICC profile other than sRGB (iPhones shoot Display
@@ -91,7 +123,9 @@
 //
 // Every refusal is an [*Error] wrapping one sentinel, for an HTTP layer to
 // map: [ErrUnsupportedFormat] to 415, [ErrTooLarge] and [ErrTooManyPixels]
-// to 413, [ErrCorrupt] and [ErrBudget] to 422. No panic escapes on any
+// to 413 ([ErrTooManyPixels] also for an image over the decode memory
+// budget, with the cause [ErrDecodeBudget]), [ErrCorrupt] and [ErrBudget]
+// to 422. No panic escapes on any
 // input (the decode entry point is fuzzed). Errors carry sizes and formats,
 // never image content or metadata values.
 package compress

@@ -25,7 +25,9 @@ var (
 	// ErrTooLarge: the input has more bytes than the configured limit.
 	ErrTooLarge = errors.New("compress: input exceeds the byte limit")
 	// ErrTooManyPixels: the header declares more pixels, or a longer side,
-	// than the configured limits. Nothing was decoded.
+	// than the configured limits, or an image whose decoding alone would
+	// need more memory than the whole decode budget (the *Error then also
+	// wraps ErrDecodeBudget). Nothing was decoded.
 	ErrTooManyPixels = errors.New("compress: image exceeds the pixel limit")
 	// ErrCorrupt: the data is truncated or malformed.
 	ErrCorrupt = errors.New("compress: corrupt or truncated image")

@@ -21,7 +21,7 @@ func RawPNG(w, h, depth int, colourType byte, interlaced bool, pix []byte) []byt
 		panic("enginetest.RawPNG: bad arguments")
 	}
 	var raw bytes.Buffer
-	zw, _ := zlib.NewWriterLevel(&raw, zlib.BestSpeed)
+	zw, _ := zlib.NewWriterLevel(&raw, zlib.BestCompression)
 	passes := [][4]int{{0, 0, 1, 1}}
 	if interlaced {
 		passes = [][4]int{{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}}
