@@ -112,12 +112,18 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *
 		return nil, err
 	}
 	a.closers = append(a.closers, a.svc.Close)
+	proxies := c.TrustedProxies
+	if c.TrustProxy {
+		// The deprecated TRUST_PROXY_HEADERS=true means what the SDK's
+		// deprecated TrustProxyHeaders does: loopback and private proxies.
+		// parseConfig refuses it together with TRUSTED_PROXIES.
+		proxies = ci.PrivateProxyNetworks()
+	}
 	a.api, err = a.svc.Handler(ci.HTTPOptions{
-		CookieName:        c.cookieName(),
-		InsecureCookies:   !c.secure(),
-		TrustProxyHeaders: c.TrustProxy, // deprecated; parseConfig refuses it with TrustedProxies
-		TrustedProxies:    c.TrustedProxies,
-		AllowedOrigins:    c.AllowOrigins,
+		CookieName:      c.cookieName(),
+		InsecureCookies: !c.secure(),
+		TrustedProxies:  proxies,
+		AllowedOrigins:  c.AllowOrigins,
 	})
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/clinicpro/clinicalimages/alex/alextest"
 	"github.com/clinicpro/clinicalimages/compress"
+	"github.com/clinicpro/clinicalimages/internal/testenv"
 )
 
 // metricValue sums the samples of name whose labels contain every one of
@@ -142,6 +143,38 @@ func TestReadyz(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, st)
 	assert.Contains(t, body, `"blob_store":"unavailable"`)
 	assert.Contains(t, body, `"session_store":"ok"`)
+	st, _ = get("/api/healthz")
+	assert.Equal(t, 200, st)
+}
+
+// TestReadyzSessionStoreDown: with Redis gone, /readyz answers 503 naming
+// the session store; /api/healthz (liveness) stays 200.
+func TestReadyzSessionStoreDown(t *testing.T) {
+	t.Parallel()
+	rs := testenv.StartRedis(t)
+	cfg, err := parseConfig(nil, envOf(map[string]string{
+		"REDIS_URL": "redis://" + rs.Addr + "/0", "SESSION_SECRET": "readiness-test-secret-0123456789abcdef",
+		"BLOB_DIR": t.TempDir(),
+	}), io.Discard)
+	require.NoError(t, err)
+	a, err := newApp(t.Context(), cfg, discardLogger(), appDeps{Sim: alextest.NewTestServer(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = a.Close() })
+	base := httpServe(t, a)
+	get := func(path string) (int, string) {
+		res, err := http.Get(base + path)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return res.StatusCode, string(b)
+	}
+	st, body := get("/readyz")
+	require.Equal(t, 200, st, body)
+	rs.Kill()
+	st, body = get("/readyz")
+	assert.Equal(t, http.StatusServiceUnavailable, st)
+	assert.Contains(t, body, `"session_store":"unavailable"`)
+	assert.Contains(t, body, `"blob_store":"ok"`)
 	st, _ = get("/api/healthz")
 	assert.Equal(t, 200, st)
 }
