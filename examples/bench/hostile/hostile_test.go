@@ -44,7 +44,7 @@ type rig struct {
 	photo   []byte
 }
 
-func newRig(t testing.TB) *rig {
+func newRig(t testing.TB, opts ...ci.Option) *rig {
 	t.Helper()
 	sim := alextest.NewTestServer(t)
 	id, secret, scope := sim.Credentials()
@@ -53,7 +53,7 @@ func newRig(t testing.TB) *rig {
 	r := &rig{t: t, blobDir: t.TempDir()}
 	blobs, err := fsblob.New(r.blobDir)
 	require.NoError(t, err)
-	r.svc, err = ci.New(ac, ci.WithBlobStore(blobs), ci.WithLimits(ci.Limits{MaxUploadBytes: maxUpload}))
+	r.svc, err = ci.New(ac, append([]ci.Option{ci.WithBlobStore(blobs), ci.WithLimits(ci.Limits{MaxUploadBytes: maxUpload})}, opts...)...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = r.svc.Close() })
 	api, err := r.svc.Handler(ci.HTTPOptions{})
