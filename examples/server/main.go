@@ -65,7 +65,7 @@
 //	-max-connections        MAX_CONNECTIONS      1024 (concurrent connections; more wait to be accepted)
 //	-max-streams-per-credential MAX_STREAMS_PER_CREDENTIAL 4 (event streams per desktop or phone credential; more get 429)
 //	-memory-limit-mb        MEMORY_LIMIT_MB      unset: Go's default, which honours GOMEMLIMIT (the runtime's soft memory limit)
-//	-                       METRICS_TOKEN        unset: /metrics only on a loopback listener (404 elsewhere); set, the bearer token /metrics requires
+//	-                       METRICS_TOKEN        unset: /metrics only in development (loopback listener, no PUBLIC_URL), else 404; set, the bearer token /metrics requires
 //
 // # Trying it with a real phone
 //

@@ -156,13 +156,14 @@ type roundTripper func(*http.Request) (*http.Response, error)
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // metricsHandler serves /metrics. With METRICS_TOKEN it requires that
-// bearer token from anyone; without it, it serves only when the server
-// listens on loopback (development), and is 404 otherwise, so a server on
-// the internet never shows its figures to strangers by default.
+// bearer token from anyone; without it, it serves only a development setup
+// (a loopback listener and no PUBLIC_URL) and is 404 otherwise, so a server
+// on the internet, even one behind a proxy on the same host, never shows
+// its figures to strangers by default.
 func (a *app) metricsHandler() http.Handler {
-	h := promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{ErrorLog: nil})
+	h := promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{})
 	token := a.cfg.MetricsToken
-	open := token == "" && loopback(a.cfg.Listen)
+	open := token == "" && loopback(a.cfg.Listen) && a.cfg.PublicURL == ""
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case open:

@@ -82,8 +82,9 @@ func TestMetricsMoveWithTheFlow(t *testing.T) {
 		metricValue(t, refused, "clinicalimages_uploads_total", `result="accepted"`), "a refusal counted with its code")
 }
 
-// TestMetricsAccess: off loopback /metrics is 404 without METRICS_TOKEN;
-// with it, the bearer token is required.
+// TestMetricsAccess: without METRICS_TOKEN /metrics is open only in
+// development (loopback, no PUBLIC_URL) and 404 otherwise; with it, the
+// bearer token is required.
 func TestMetricsAccess(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -95,6 +96,7 @@ func TestMetricsAccess(t *testing.T) {
 	}{
 		{"loopback open", nil, "", 200, 200},
 		{"off loopback closed", map[string]string{"LISTEN_ADDR": "0.0.0.0:0", "SIMULATE": "true", "PUBLIC_URL": "https://photos.example.nz"}, "", 404, 404},
+		{"loopback behind a proxy closed", map[string]string{"PUBLIC_URL": "https://photos.example.nz"}, "", 404, 404},
 		{"token required", map[string]string{"METRICS_TOKEN": "a-long-enough-metrics-token"}, "Bearer a-long-enough-metrics-token", 200, 401},
 		{"wrong token", map[string]string{"METRICS_TOKEN": "a-long-enough-metrics-token"}, "Bearer nope", 401, 401},
 	} {

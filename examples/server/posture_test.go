@@ -145,7 +145,9 @@ func TestTLSPosture(t *testing.T) {
 	require.NoError(t, err)
 	base := u.Scheme + "://" + u.Host
 	hc := &http.Client{
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // a self-signed test certificate
+		// HTTP/2, as browsers speak over TLS: the per-request deadlines
+		// go through http.ResponseController on its streams too.
+		Transport:     &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // a self-signed test certificate
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	res, err := hc.Get(link)
@@ -163,6 +165,7 @@ func TestTLSPosture(t *testing.T) {
 	body, _ := io.ReadAll(lr.Body)
 	lr.Body.Close()
 	require.Equal(t, http.StatusCreated, lr.StatusCode, string(body))
+	assert.Equal(t, 2, lr.ProtoMajor, "served over HTTP/2")
 	assert.NotEmpty(t, lr.Header.Get("Strict-Transport-Security"))
 	var names []string
 	for _, c := range lr.Cookies() {
