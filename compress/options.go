@@ -288,8 +288,10 @@ func WithMaxConcurrent(n int) Option {
 // until that much of the budget is free, and gives it back once its JPEG is
 // encoded. An input whose cost alone exceeds the whole budget is refused
 // before decoding with an [*Error] matching [ErrTooManyPixels] and
-// [ErrDecodeBudget]. At the default a 50 MP 8-bit photo in any format
-// fits; a 16-bit RGBA PNG of more than about 30 MP does not.
+// [ErrDecodeBudget]. At the default one 50 MP 8-bit PNG (447 MiB), GIF
+// or baseline JPEG fits; a 16-bit RGBA PNG of more than about 33 MP
+// (7000x7000 costs 635 MiB) does not, nor a progressive 4:4:4 JPEG or a
+// lossless WebP of that size.
 //
 // The estimate counts live heap, not the collector's headroom: with
 // GOGC=100 the heap may briefly reach about twice the budget before a
