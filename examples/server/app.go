@@ -76,7 +76,8 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *
 	}
 	opts := []ci.Option{
 		ci.WithLogger(log),
-		ci.WithLimits(ci.Limits{MaxUploadBytes: int64(c.MaxUploadMB) << 20, MaxImagesPerSession: c.MaxImages, StuckCommit: c.CommitLease}),
+		ci.WithLimits(ci.Limits{MaxUploadBytes: int64(c.MaxUploadMB) << 20, MaxImagesPerSession: c.MaxImages, StuckCommit: c.CommitLease,
+			MaxSessionsPerPractitioner: c.SessionsPerPractitioner, MaxSessionsPerFacility: c.SessionsPerFacility}),
 		ci.WithSessionOptions(session.WithCommitLease(c.CommitLease), session.WithRetention(c.Retention)),
 		ci.WithMetrics(a.metrics.hook()),
 	}
@@ -124,6 +125,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *
 		InsecureCookies: !c.secure(),
 		TrustedProxies:  proxies,
 		AllowedOrigins:  c.AllowOrigins,
+		LaunchRate:      ci.LaunchRate{PerClient: c.LaunchPerClient, Total: c.LaunchTotal, Window: time.Minute},
 	})
 	if err != nil {
 		return nil, err

@@ -56,8 +56,12 @@ type config struct {
 	LaunchAud    string
 	MaxUploadMB  int
 	MaxImages    int
-	AllowOrigins []string
-	Retention    time.Duration
+	// Launch limits: POST /launch per client address and in total per
+	// minute, and live sessions per practitioner and per facility.
+	LaunchPerClient, LaunchTotal                 int
+	SessionsPerPractitioner, SessionsPerFacility int
+	AllowOrigins                                 []string
+	Retention                                    time.Duration
 
 	// The edge: how long and how many clients may hold the server.
 	ReadHeaderTimeout time.Duration // request line and headers
@@ -131,6 +135,10 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.LaunchAud, "launch-audience", env("LAUNCH_AUDIENCE", ""), "aud claim launch tokens must carry (LAUNCH_AUDIENCE; needs LAUNCH_TOKEN_KEY)")
 	fs.IntVar(&c.MaxUploadMB, "max-upload-mb", intEnv(getenv, "MAX_UPLOAD_MB", int(ci.DefaultLimits.MaxUploadBytes>>20)), "largest upload accepted, in MiB (MAX_UPLOAD_MB)")
 	fs.IntVar(&c.MaxImages, "max-images", intEnv(getenv, "MAX_IMAGES", ci.DefaultLimits.MaxImagesPerSession), "photos one session may hold (MAX_IMAGES)")
+	fs.IntVar(&c.LaunchPerClient, "launch-rate-per-client", intEnv(getenv, "LAUNCH_RATE_PER_CLIENT", ci.DefaultLaunchRate.PerClient), "Evolution launches one client address may make per minute, each costing an ALEX call (LAUNCH_RATE_PER_CLIENT)")
+	fs.IntVar(&c.LaunchTotal, "launch-rate-total", intEnv(getenv, "LAUNCH_RATE_TOTAL", ci.DefaultLaunchRate.Total), "Evolution launches all clients may make per minute (LAUNCH_RATE_TOTAL)")
+	fs.IntVar(&c.SessionsPerPractitioner, "max-sessions-per-practitioner", intEnv(getenv, "MAX_SESSIONS_PER_PRACTITIONER", ci.DefaultLimits.MaxSessionsPerPractitioner), "live sessions one practitioner may hold (MAX_SESSIONS_PER_PRACTITIONER)")
+	fs.IntVar(&c.SessionsPerFacility, "max-sessions-per-facility", intEnv(getenv, "MAX_SESSIONS_PER_FACILITY", ci.DefaultLimits.MaxSessionsPerFacility), "live sessions one facility may hold (MAX_SESSIONS_PER_FACILITY)")
 	fs.DurationVar(&c.Retention, "retention", durEnv(getenv, "RETENTION", session.DefaultRetention), "image bytes are deleted this long after upload at the latest (RETENTION)")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", durEnv(getenv, "READ_HEADER_TIMEOUT", 10*time.Second), "time a client has to send a request's headers (READ_HEADER_TIMEOUT)")
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", durEnv(getenv, "BODY_TIMEOUT", 10*time.Second), "time a client has to send a whole non-upload body, and the grace before an upload's minimum rate applies (BODY_TIMEOUT)")
@@ -216,6 +224,9 @@ func (c *config) validate() error {
 	}
 	if c.MaxUploadMB <= 0 || c.MaxImages <= 0 {
 		return errors.New("MAX_UPLOAD_MB and MAX_IMAGES must be positive")
+	}
+	if c.LaunchPerClient <= 0 || c.LaunchTotal <= 0 || c.SessionsPerPractitioner <= 0 || c.SessionsPerFacility <= 0 {
+		return errors.New("LAUNCH_RATE_PER_CLIENT, LAUNCH_RATE_TOTAL, MAX_SESSIONS_PER_PRACTITIONER and MAX_SESSIONS_PER_FACILITY must be positive")
 	}
 	if c.ShutdownTimeout <= 0 || c.SweepInterval <= 0 || c.CommitLease <= 0 || c.Retention <= 0 {
 		return errors.New("SHUTDOWN_TIMEOUT, SWEEP_INTERVAL, COMMIT_LEASE and RETENTION must be positive")

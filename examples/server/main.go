@@ -55,6 +55,10 @@
 //	-launch-audience        LAUNCH_AUDIENCE      none (the aud launch tokens carry; with LAUNCH_TOKEN_KEY)
 //	-max-upload-mb          MAX_UPLOAD_MB        30
 //	-max-images             MAX_IMAGES           30
+//	-launch-rate-per-client LAUNCH_RATE_PER_CLIENT 30 (Evolution launches per client address per minute)
+//	-launch-rate-total      LAUNCH_RATE_TOTAL    600 (Evolution launches per minute in all)
+//	-max-sessions-per-practitioner MAX_SESSIONS_PER_PRACTITIONER 20
+//	-max-sessions-per-facility     MAX_SESSIONS_PER_FACILITY     500
 //	-allowed-origins        ALLOWED_ORIGINS      none (same-origin only)
 //	-retention              RETENTION            1h (image bytes are deleted this long after upload at the latest)
 //	-read-header-timeout    READ_HEADER_TIMEOUT  10s (a request's line and headers)

@@ -122,6 +122,11 @@ func TestParseConfig(t *testing.T) {
 		{name: "tls half", env: map[string]string{"TLS_CERT_FILE": "c.pem"}, wantErr: "TLS_KEY_FILE"},
 		{name: "launch key without audience", env: map[string]string{"LAUNCH_TOKEN_KEY": secret}, wantErr: "LAUNCH_AUDIENCE"},
 		{name: "zero images", env: map[string]string{"MAX_IMAGES": "0"}, wantErr: "MAX_IMAGES"},
+		{name: "launch limits", env: map[string]string{"LAUNCH_RATE_PER_CLIENT": "300", "LAUNCH_RATE_TOTAL": "900", "MAX_SESSIONS_PER_PRACTITIONER": "150", "MAX_SESSIONS_PER_FACILITY": "1000"},
+			check: func(t *testing.T, c *config) {
+				assert.Equal(t, [4]int{300, 900, 150, 1000}, [4]int{c.LaunchPerClient, c.LaunchTotal, c.SessionsPerPractitioner, c.SessionsPerFacility})
+			}},
+		{name: "zero launch rate", env: map[string]string{"LAUNCH_RATE_PER_CLIENT": "0"}, wantErr: "LAUNCH_RATE_PER_CLIENT"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
 		{name: "redis with secret", env: map[string]string{"REDIS_URL": "redis://x", "SESSION_SECRET": secret},
 			check: func(t *testing.T, c *config) { assert.Equal(t, secret, c.Secret) }},

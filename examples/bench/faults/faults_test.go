@@ -4,7 +4,7 @@
 // they start private servers and wait on real timeouts, so they run only
 // with BENCH_FAULTS=1 (bench/run.sh sets it):
 //
-//	BENCH_FAULTS=1 go test -count=1 -v ./bench/faults
+//	BENCH_FAULTS=1 go test -count=1 -v ./examples/bench/faults
 package faults_test
 
 import (

@@ -173,7 +173,7 @@ func (r *rig) upload(body []byte) (int, []byte) {
 // limit the heap also holds a finished image's garbage until the next
 // collection). It prints numbers; nothing is asserted.
 //
-//	go test ./bench/hostile -run '^$' -bench DecodeBudgetPeakHeap -benchtime 1x
+//	go test ./examples/bench/hostile -run '^$' -bench DecodeBudgetPeakHeap -benchtime 1x
 func BenchmarkDecodeBudgetPeakHeap(b *testing.B) {
 	in := deepPNG(7000, 7000, 16, 6, false)
 	budgets := []struct {

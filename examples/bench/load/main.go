@@ -16,8 +16,8 @@
 // can be read from /proc), and stops both at the end. Redis keys go under a
 // fresh prefix and blobs into a fresh bucket, both removed afterwards.
 //
-//	go run ./bench/load                           100 GPs x 5 photos of 1 MiB
-//	go run ./bench/load -gps 20 -latency 0s-0s    a quick smoke run
+//	go run ./examples/bench/load                           100 GPs x 5 photos of 1 MiB
+//	go run ./examples/bench/load -gps 20 -latency 0s-0s    a quick smoke run
 //
 // Redis and S3 are found as the tests find them: TEST_REDIS_URL (default
 // redis://127.0.0.1:6379/0) and TEST_S3_ENDPOINT, TEST_S3_ACCESS_KEY,
@@ -346,6 +346,12 @@ func startServer(ctx context.Context, o options, sim *alextest.Server, tag strin
 		"REDIS_PREFIX=bench-load-"+tag+":",
 		"SESSION_SECRET="+randomHex(32),
 		"MAX_IMAGES="+strconv.Itoa(max(30, o.photos)),
+		// Every simulated GP launches from loopback, so the per-client
+		// launch limit and the session caps are raised to the load's size.
+		"LAUNCH_RATE_PER_CLIENT="+strconv.Itoa(max(30, 2*o.gps)),
+		"LAUNCH_RATE_TOTAL="+strconv.Itoa(max(600, 2*o.gps)),
+		"MAX_SESSIONS_PER_PRACTITIONER="+strconv.Itoa(max(20, o.gps)),
+		"MAX_SESSIONS_PER_FACILITY="+strconv.Itoa(max(500, o.gps)),
 	)
 	if o.s3.endpoint != "" {
 		env = append(env, "S3_ENDPOINT="+o.s3.endpoint, "S3_BUCKET=bench-load-"+tag,
