@@ -272,6 +272,19 @@ func toPlanes(img image.Image, workers int, pp *planePool) (y, cb, cr plane, gra
 		yy, u, v := color.RGBToYCbCr(r, g, bb)
 		y.pix[j*w+i], cb.pix[j*w+i], cr.pix[j*w+i] = yy, u, v
 	}
+	// rows64 converts a 16-bit-per-channel layout (8 bytes a pixel) whose
+	// first row starts pix, through px, the colour model's own conversion.
+	rows64 := func(pix []byte, stride int, px func(p []byte) (r, g, b, a uint32)) {
+		parallelRows(h, workers, func(lo, hi int) {
+			for j := lo; j < hi; j++ {
+				row := pix[j*stride:]
+				for i := 0; i < w; i++ {
+					r, g, bb := over16(px(row[8*i : 8*i+8]))
+					put(j, i, r, g, bb)
+				}
+			}
+		})
+	}
 	switch m := img.(type) {
 	case *image.NRGBA:
 		parallelRows(h, workers, func(lo, hi int) {
@@ -320,28 +333,12 @@ func toPlanes(img image.Image, workers int, pp *planePool) (y, cb, cr plane, gra
 	// pixel would box a colour value on the heap, garbage as large as the
 	// image again for a 16-bit PNG.
 	case *image.RGBA64:
-		parallelRows(h, workers, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				px := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+j):]
-				for i := 0; i < w; i++ {
-					p := px[8*i : 8*i+8]
-					c := color.RGBA64{R: be16(p[0:]), G: be16(p[2:]), B: be16(p[4:]), A: be16(p[6:])}
-					r, g, bb := over16(c.RGBA())
-					put(j, i, r, g, bb)
-				}
-			}
+		rows64(m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, func(p []byte) (r, g, b, a uint32) {
+			return color.RGBA64{R: be16(p[0:]), G: be16(p[2:]), B: be16(p[4:]), A: be16(p[6:])}.RGBA()
 		})
 	case *image.NRGBA64:
-		parallelRows(h, workers, func(lo, hi int) {
-			for j := lo; j < hi; j++ {
-				px := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+j):]
-				for i := 0; i < w; i++ {
-					p := px[8*i : 8*i+8]
-					c := color.NRGBA64{R: be16(p[0:]), G: be16(p[2:]), B: be16(p[4:]), A: be16(p[6:])}
-					r, g, bb := over16(c.RGBA())
-					put(j, i, r, g, bb)
-				}
-			}
+		rows64(m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, func(p []byte) (r, g, b, a uint32) {
+			return color.NRGBA64{R: be16(p[0:]), G: be16(p[2:]), B: be16(p[4:]), A: be16(p[6:])}.RGBA()
 		})
 	case *image.CMYK:
 		parallelRows(h, workers, func(lo, hi int) {
