@@ -131,13 +131,7 @@ func TestReadyz(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.Close() })
 	base := httpServe(t, a)
-	get := func(path string) (int, string) {
-		res, err := http.Get(base + path)
-		require.NoError(t, err)
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		return res.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return getText(t, base+path) }
 	st, body := get("/readyz")
 	assert.Equal(t, 200, st, body)
 	require.NoError(t, os.RemoveAll(dir))
@@ -163,13 +157,7 @@ func TestReadyzSessionStoreDown(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = a.Close() })
 	base := httpServe(t, a)
-	get := func(path string) (int, string) {
-		res, err := http.Get(base + path)
-		require.NoError(t, err)
-		b, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		return res.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return getText(t, base+path) }
 	st, body := get("/readyz")
 	require.Equal(t, 200, st, body)
 	rs.Kill()
@@ -179,4 +167,14 @@ func TestReadyzSessionStoreDown(t *testing.T) {
 	assert.Contains(t, body, `"blob_store":"ok"`)
 	st, _ = get("/api/healthz")
 	assert.Equal(t, 200, st)
+}
+
+// getText GETs url and returns the status and body.
+func getText(t *testing.T, url string) (int, string) {
+	t.Helper()
+	res, err := http.Get(url)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	return res.StatusCode, string(b)
 }
