@@ -125,7 +125,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *
 		InsecureCookies: !c.secure(),
 		TrustedProxies:  proxies,
 		AllowedOrigins:  c.AllowOrigins,
-		LaunchRate:      ci.LaunchRate{PerClient: c.LaunchPerClient, Total: c.LaunchTotal, Window: time.Minute},
+		LaunchRate:      ci.LaunchRate{PerClient: c.LaunchPerClient, Total: c.LaunchTotal, Window: c.LaunchWindow},
 	})
 	if err != nil {
 		return nil, err

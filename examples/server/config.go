@@ -59,6 +59,7 @@ type config struct {
 	// Launch limits: POST /launch per client address and in total per
 	// minute, and live sessions per practitioner and per facility.
 	LaunchPerClient, LaunchTotal                 int
+	LaunchWindow                                 time.Duration
 	SessionsPerPractitioner, SessionsPerFacility int
 	AllowOrigins                                 []string
 	Retention                                    time.Duration
@@ -137,6 +138,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.IntVar(&c.MaxImages, "max-images", intEnv(getenv, "MAX_IMAGES", ci.DefaultLimits.MaxImagesPerSession), "photos one session may hold (MAX_IMAGES)")
 	fs.IntVar(&c.LaunchPerClient, "launch-rate-per-client", intEnv(getenv, "LAUNCH_RATE_PER_CLIENT", ci.DefaultLaunchRate.PerClient), "Evolution launches one client address may make per minute, each costing an ALEX call (LAUNCH_RATE_PER_CLIENT)")
 	fs.IntVar(&c.LaunchTotal, "launch-rate-total", intEnv(getenv, "LAUNCH_RATE_TOTAL", ci.DefaultLaunchRate.Total), "Evolution launches all clients may make per minute (LAUNCH_RATE_TOTAL)")
+	fs.DurationVar(&c.LaunchWindow, "launch-rate-window", durEnv(getenv, "LAUNCH_RATE_WINDOW", ci.DefaultLaunchRate.Window), "the window the launch rates count in (LAUNCH_RATE_WINDOW)")
 	fs.IntVar(&c.SessionsPerPractitioner, "max-sessions-per-practitioner", intEnv(getenv, "MAX_SESSIONS_PER_PRACTITIONER", ci.DefaultLimits.MaxSessionsPerPractitioner), "live sessions one practitioner may hold (MAX_SESSIONS_PER_PRACTITIONER)")
 	fs.IntVar(&c.SessionsPerFacility, "max-sessions-per-facility", intEnv(getenv, "MAX_SESSIONS_PER_FACILITY", ci.DefaultLimits.MaxSessionsPerFacility), "live sessions one facility may hold (MAX_SESSIONS_PER_FACILITY)")
 	fs.DurationVar(&c.Retention, "retention", durEnv(getenv, "RETENTION", session.DefaultRetention), "image bytes are deleted this long after upload at the latest (RETENTION)")
@@ -225,8 +227,8 @@ func (c *config) validate() error {
 	if c.MaxUploadMB <= 0 || c.MaxImages <= 0 {
 		return errors.New("MAX_UPLOAD_MB and MAX_IMAGES must be positive")
 	}
-	if c.LaunchPerClient <= 0 || c.LaunchTotal <= 0 || c.SessionsPerPractitioner <= 0 || c.SessionsPerFacility <= 0 {
-		return errors.New("LAUNCH_RATE_PER_CLIENT, LAUNCH_RATE_TOTAL, MAX_SESSIONS_PER_PRACTITIONER and MAX_SESSIONS_PER_FACILITY must be positive")
+	if c.LaunchPerClient <= 0 || c.LaunchTotal <= 0 || c.LaunchWindow <= 0 || c.SessionsPerPractitioner <= 0 || c.SessionsPerFacility <= 0 {
+		return errors.New("LAUNCH_RATE_PER_CLIENT, LAUNCH_RATE_TOTAL, LAUNCH_RATE_WINDOW, MAX_SESSIONS_PER_PRACTITIONER and MAX_SESSIONS_PER_FACILITY must be positive")
 	}
 	if c.ShutdownTimeout <= 0 || c.SweepInterval <= 0 || c.CommitLease <= 0 || c.Retention <= 0 {
 		return errors.New("SHUTDOWN_TIMEOUT, SWEEP_INTERVAL, COMMIT_LEASE and RETENTION must be positive")

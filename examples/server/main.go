@@ -57,6 +57,7 @@
 //	-max-images             MAX_IMAGES           30
 //	-launch-rate-per-client LAUNCH_RATE_PER_CLIENT 30 (Evolution launches per client address per minute)
 //	-launch-rate-total      LAUNCH_RATE_TOTAL    600 (Evolution launches per minute in all)
+//	-launch-rate-window     LAUNCH_RATE_WINDOW   1m (the window both rates count in)
 //	-max-sessions-per-practitioner MAX_SESSIONS_PER_PRACTITIONER 20
 //	-max-sessions-per-facility     MAX_SESSIONS_PER_FACILITY     500
 //	-allowed-origins        ALLOWED_ORIGINS      none (same-origin only)

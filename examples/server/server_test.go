@@ -127,6 +127,8 @@ func TestParseConfig(t *testing.T) {
 				assert.Equal(t, [4]int{300, 900, 150, 1000}, [4]int{c.LaunchPerClient, c.LaunchTotal, c.SessionsPerPractitioner, c.SessionsPerFacility})
 			}},
 		{name: "zero launch rate", env: map[string]string{"LAUNCH_RATE_PER_CLIENT": "0"}, wantErr: "LAUNCH_RATE_PER_CLIENT"},
+		{name: "launch window", env: map[string]string{"LAUNCH_RATE_WINDOW": "1h"}, check: func(t *testing.T, c *config) { assert.Equal(t, time.Hour, c.LaunchWindow) }},
+		{name: "zero launch window", env: map[string]string{"LAUNCH_RATE_WINDOW": "0s"}, wantErr: "LAUNCH_RATE_WINDOW"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
 		{name: "redis with secret", env: map[string]string{"REDIS_URL": "redis://x", "SESSION_SECRET": secret},
 			check: func(t *testing.T, c *config) { assert.Equal(t, secret, c.Secret) }},
