@@ -403,7 +403,12 @@ func screenshot(t *testing.T, c context.Context, dir, name string) {
 func pollJS(t *testing.T, c context.Context, what, expr string, timeout time.Duration) {
 	t.Helper()
 	_, err := chromedp.Run(c, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond)))
-	require.NoError(t, err, "waiting for %s", what)
+	if err != nil {
+		// What the page showed, so a failure says why, not only that it
+		// timed out (fictional patients only: safe to print).
+		state, _ := chromedp.Run(c, chromedp.Evaluate[string](`JSON.stringify({body: document.body.dataset, photos: [...document.querySelectorAll("#photos .photo")].map(p => p.dataset), text: document.body.innerText.slice(0, 2000)})`))
+		require.NoError(t, err, "waiting for %s; the page: %s", what, state)
+	}
 }
 
 func evalJS(t *testing.T, c context.Context, expr string) string {
