@@ -231,9 +231,15 @@
   }
 
   async function searchSites(select, query, selected) {
-    const cur = selected || select.value;
+    // Typing fires several searches; only the latest may refill the list,
+    // and it keeps what is selected when its answer arrives (a stale answer
+    // must not put back the site chosen before the GP picked another).
+    const seq = String(+(select.dataset.seq || 0) + 1);
+    select.dataset.seq = seq;
     try {
       const list = await (await fetch("/bodysites?q=" + encodeURIComponent(query))).json();
+      if (select.dataset.seq !== seq) return;
+      const cur = selected || select.value;
       select.length = 1;
       for (const s of list) {
         const o = new Option(s.name + (s.region ? " (" + s.region + ")" : ""), s.code);
