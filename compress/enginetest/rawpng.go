@@ -40,6 +40,21 @@ func RawPNG(w, h, depth int, colourType byte, interlaced bool, pix []byte) []byt
 		}
 	}
 	_ = zw.Close()
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
+	ihdr[8], ihdr[9] = byte(depth), colourType
+	if interlaced {
+		ihdr[12] = 1
+	}
+	return PNGFile(ihdr, raw.Bytes())
+}
+
+// PNGFile assembles a PNG from its 13-byte IHDR body and its zlib stream
+// (the IDAT body), adding the signature, chunk lengths, CRCs and IEND. It
+// lets a test build a huge image's file from a stream it made itself,
+// without holding the pixels.
+func PNGFile(ihdr, idat []byte) []byte {
 	var out bytes.Buffer
 	out.WriteString("\x89PNG\r\n\x1a\n")
 	chunk := func(typ string, body []byte) {
@@ -54,15 +69,8 @@ func RawPNG(w, h, depth int, colourType byte, interlaced bool, pix []byte) []byt
 		binary.BigEndian.PutUint32(n[:], c.Sum32())
 		out.Write(n[:])
 	}
-	ihdr := make([]byte, 13)
-	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
-	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
-	ihdr[8], ihdr[9] = byte(depth), colourType
-	if interlaced {
-		ihdr[12] = 1
-	}
 	chunk("IHDR", ihdr)
-	chunk("IDAT", raw.Bytes())
+	chunk("IDAT", idat)
 	chunk("IEND", nil)
 	return out.Bytes()
 }

@@ -33,7 +33,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"image"
 	"image/png"
 	"io"
@@ -51,6 +50,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/clinicpro/clinicalimages/compress/enginetest"
 	"github.com/clinicpro/clinicalimages/session"
 )
 
@@ -236,28 +236,11 @@ func png16Flat(w, h int) []byte {
 	binary.BigEndian.PutUint32(sum[:], uint32(int64(rowLen)*int64(h)%65521)<<16|1)
 	z.Write(sum[:])
 
-	var out bytes.Buffer
-	out.WriteString("\x89PNG\r\n\x1a\n")
-	chunk := func(typ string, body []byte) {
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(body)))
-		out.Write(n[:])
-		c := crc32.NewIEEE()
-		c.Write([]byte(typ))
-		c.Write(body)
-		out.WriteString(typ)
-		out.Write(body)
-		binary.BigEndian.PutUint32(n[:], c.Sum32())
-		out.Write(n[:])
-	}
 	ihdr := make([]byte, 13)
 	binary.BigEndian.PutUint32(ihdr[0:], uint32(w))
 	binary.BigEndian.PutUint32(ihdr[4:], uint32(h))
 	ihdr[8], ihdr[9] = 16, 6 // 16-bit RGBA
-	chunk("IHDR", ihdr)
-	chunk("IDAT", z.Bytes())
-	chunk("IEND", nil)
-	return out.Bytes()
+	return enginetest.PNGFile(ihdr, z.Bytes())
 }
 
 func TestAbusePNG16FlatDecodes(t *testing.T) {
