@@ -30,6 +30,7 @@ var allowed = map[string][]string{
 	"session/fsblob":      {"session"},
 	"session/redisstore":  {"session"},
 	"session/s3blob":      {"session"},
+	"session/pgaudit":     {"session"},
 	"session/storetest":   {"session", "session/memory"},
 	"sync":                {},
 	"sync/redisnotify":    {"sync"},
