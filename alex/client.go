@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
@@ -37,10 +38,12 @@ const DefaultUserAgent = "clinicalimages-go/0.1 (+https://github.com/clinicpro/c
 // many goroutines and should be made once and shared: it holds the token
 // cache and the connection pool.
 //
-// Every call carries Authorization, mt-facilityid, Accept
-// application/fhir+json, a mt-correlationid (one per logical call, the same
-// across its retries; set your own with [WithCorrelationID]) and mt-appid when
-// configured; writes carry Content-Type application/fhir+json.
+// Every call carries Authorization, the facility header (mt-facilityid unless
+// [WithFacilityHeader] says otherwise; see [WithFacilitySource]), Accept
+// application/fhir+json, an mt-correlationid that is always a GUID in RFC
+// 4122 string form (one per logical call, the same across its retries; see
+// [WithCorrelationID]) and mt-appid when configured; writes carry
+// Content-Type application/fhir+json.
 //
 // Retries: reads (GET) are retried on 429, 502, 503, 504 and transport
 // errors. A write (POST) is retried only where it provably created nothing:
@@ -62,6 +65,11 @@ type Client struct {
 	retry     RetryPolicy
 	log       *slog.Logger
 	now       func() time.Time
+
+	nhiSystem      string
+	nhiCheck       func(string) (string, error)
+	facilityHeader string
+	facilitySource FacilitySource
 }
 
 // New returns a client for the FHIR base URL (for example [UATBaseURL] or
@@ -83,6 +91,9 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	}
 	if (cfg.creds == nil) == (cfg.tokenSource == nil) {
 		return nil, errors.New("alex: exactly one of WithClientCredentials and WithTokenSource is required")
+	}
+	if cfg.facility != "" && cfg.facilitySource != nil {
+		return nil, errors.New("alex: WithFacility cannot be combined with WithFacilitySource")
 	}
 	if cfg.httpClient != nil && (cfg.transport != nil || cfg.proxy != nil) {
 		return nil, errors.New("alex: WithHTTPClient cannot be combined with WithTransport or WithProxy")
@@ -111,6 +122,20 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		retry:     cfg.retry.withDefaults(),
 		log:       cfg.logger,
 		now:       cfg.now,
+
+		nhiSystem:      cfg.nhiSystem,
+		nhiCheck:       cfg.nhiCheck,
+		facilityHeader: cfg.facilityHeader,
+		facilitySource: cfg.facilitySource,
+	}
+	if c.nhiSystem == "" {
+		c.nhiSystem = NHISystem
+	}
+	if c.nhiCheck == nil {
+		c.nhiCheck = NormalizeNHI
+	}
+	if c.facilityHeader == "" {
+		c.facilityHeader = DefaultFacilityHeader
 	}
 	if c.userAgent == "" {
 		c.userAgent = DefaultUserAgent
@@ -156,8 +181,33 @@ func sameHostRedirects(req *http.Request, via []*http.Request) error {
 // BaseURL returns the FHIR base URL the client calls.
 func (c *Client) BaseURL() string { return c.base.String() }
 
-// Facility returns the default facility id ("" if none).
+// Facility returns the default facility id ("" if none, or if a
+// [FacilitySource] decides).
 func (c *Client) Facility() string { return c.facility }
+
+// NHISystem returns the identifier system patients are searched by
+// ([NHISystem] unless [WithNHISystem] says otherwise), for callers that pick
+// the identifier out of a Patient.
+func (c *Client) NHISystem() string { return c.nhiSystem }
+
+// FacilityHeader returns the name of the header the facility is sent in.
+func (c *Client) FacilityHeader() string { return c.facilityHeader }
+
+// checkNHI applies the configured identifier check; the error matches
+// ErrValidation.
+func (c *Client) checkNHI(nhi string) (string, error) {
+	n, err := c.nhiCheck(nhi)
+	if err != nil {
+		if errors.Is(err, ErrValidation) {
+			return "", err
+		}
+		return "", fmt.Errorf("%w: %w", ErrValidation, err)
+	}
+	if n == "" {
+		return "", fmt.Errorf("%w: empty patient identifier", ErrValidation)
+	}
+	return n, nil
+}
 
 // TokenRequests reports how many token requests this client has made.
 func (c *Client) TokenRequests() int64 { return c.tokens.Fetches() }
@@ -169,10 +219,102 @@ const (
 	facilityKey
 )
 
-// WithCorrelationID returns a context whose calls send id as
-// mt-correlationid. Without it each call makes a new random id.
+// WithCorrelationID returns a context whose calls are traced under id.
+// ALEX documents mt-correlationid as a GUID, so the header always carries
+// one: an id that already is a GUID (8-4-4-4-12 hex digits, RFC 4122 string
+// form, any case) is sent in lower case; any other non-empty id is replaced
+// by [CorrelationGUID](id), a name-based (version 5) UUID that is the same
+// every time for the same id, so a caller can keep its own ids in its logs
+// and still find the call Medtech traced. Without an id each call makes a
+// new random (version 4) GUID. [Error.CorrelationID] holds what was sent.
 func WithCorrelationID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, correlationKey, id)
+}
+
+// CorrelationNamespace is the UUID namespace [CorrelationGUID] derives
+// version 5 UUIDs in (itself a version 5 UUID of "clinicalimages
+// mt-correlationid" in the URL namespace; it never changes).
+const CorrelationNamespace = "6426f162-6d7e-542c-af2b-7c379547ab06"
+
+// CorrelationGUID returns the mt-correlationid the client sends for a
+// caller's correlation id (see [WithCorrelationID]): id itself in lower case
+// when it is a GUID, else the version 5 UUID of id in
+// [CorrelationNamespace]; "" for an empty id.
+func CorrelationGUID(id string) string {
+	if id == "" {
+		return ""
+	}
+	if IsGUID(id) {
+		return strings.ToLower(id)
+	}
+	ns := parseGUID(CorrelationNamespace)
+	h := sha1.New()
+	h.Write(ns[:])
+	h.Write([]byte(id))
+	var b [16]byte
+	copy(b[:], h.Sum(nil))
+	b[6] = b[6]&0x0f | 0x50
+	b[8] = b[8]&0x3f | 0x80
+	return formatGUID(b)
+}
+
+// IsGUID reports whether s is a GUID in RFC 4122 string form: 32 hex digits
+// in groups of 8-4-4-4-12 separated by hyphens, either case, not the nil
+// UUID.
+func IsGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	zero := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+			continue
+		}
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
+		default:
+			return false
+		}
+		if c != '0' {
+			zero = false
+		}
+	}
+	return !zero
+}
+
+// parseGUID decodes a string IsGUID accepts.
+func parseGUID(s string) [16]byte {
+	var b [16]byte
+	j := 0
+	for i := 0; i+1 < len(s) && j < 16; {
+		if s[i] == '-' {
+			i++
+			continue
+		}
+		b[j] = hexVal(s[i])<<4 | hexVal(s[i+1])
+		i += 2
+		j++
+	}
+	return b
+}
+
+func hexVal(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
+}
+
+func formatGUID(b [16]byte) string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // WithFacilityID returns a context whose calls go to the given facility
@@ -181,15 +323,39 @@ func WithFacilityID(ctx context.Context, facility string) context.Context {
 	return context.WithValue(ctx, facilityKey, facility)
 }
 
+// correlationFrom returns the GUID a call sends as mt-correlationid.
 func correlationFrom(ctx context.Context) string {
-	if id, ok := ctx.Value(correlationKey).(string); ok && id != "" && !strings.ContainsAny(id, "\r\n") {
-		return id
+	if id, ok := ctx.Value(correlationKey).(string); ok && id != "" {
+		return CorrelationGUID(id)
 	}
 	return newUUID()
 }
 
+// withCorrelation returns ctx with a correlation id, keeping one already
+// there, so that every request of a multi-request operation shares it.
+func withCorrelation(ctx context.Context) (context.Context, string) {
+	if id, ok := ctx.Value(correlationKey).(string); ok && id != "" {
+		return ctx, CorrelationGUID(id)
+	}
+	id := newUUID()
+	return WithCorrelationID(ctx, id), id
+}
+
+// facilityFor returns the facility header's value for a call: the context's
+// (WithFacilityID), else the source's, else the client's default. "" with a
+// nil error means no header (a source said so).
 func (c *Client) facilityFor(ctx context.Context) (string, error) {
 	if f, ok := ctx.Value(facilityKey).(string); ok && f != "" {
+		return f, validFacility(f)
+	}
+	if c.facilitySource != nil {
+		f, err := c.facilitySource(ctx)
+		if err != nil {
+			return "", fmt.Errorf("%w: facility source: %w", ErrValidation, err)
+		}
+		if f == "" {
+			return "", nil
+		}
 		return f, validFacility(f)
 	}
 	if c.facility == "" {
@@ -204,7 +370,7 @@ func newUUID() string {
 	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	return formatGUID(b)
 }
 
 // request describes one logical call.
@@ -296,7 +462,7 @@ func (c *Client) attempt(ctx context.Context, r request, st *attemptState, token
 	h := req.Header
 	h.Set("Authorization", "Bearer "+token)
 	if facility != "" {
-		h.Set(HeaderFacility, facility)
+		h.Set(c.facilityHeader, facility)
 	}
 	h.Set(HeaderCorrelationID, corr)
 	if c.appID != "" {

@@ -94,7 +94,9 @@ func TestEveryCallCarriesALEXHeaders(t *testing.T) {
 	assert.Equal(t, "Bearer tok-1", get.Header.Get("Authorization"))
 	assert.Equal(t, fakeFacility, get.Header.Get("mt-facilityid"))
 	assert.Equal(t, "application/fhir+json", get.Header.Get("Accept"))
-	assert.Equal(t, "corr-fixed-1", get.Header.Get("mt-correlationid"))
+	// Not a GUID: replaced by its version 5 UUID (value computed with
+	// Python's uuid.uuid5, an independent implementation).
+	assert.Equal(t, "caf563fb-33f4-54f9-bcb2-c57686c206ee", get.Header.Get("mt-correlationid"))
 	assert.Equal(t, "clinicpro-images", get.Header.Get("mt-appid"))
 	assert.Equal(t, "test-agent/1", get.Header.Get("User-Agent"))
 	assert.Empty(t, get.Header.Get("Content-Type"))

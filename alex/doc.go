@@ -14,11 +14,43 @@
 // image) without buffering it, so memory does not grow with the image.
 //
 // Beyond Media, the client offers patient lookup by NHI ([Client.FindPatientByNHI],
-// which checks the NHI's format and check character first), Evolution's
+// which checks the NHI's format and check character first and refuses a
+// search that finds more than one patient with an *[AmbiguousError] matching
+// [ErrAmbiguousPatient]: a photo must never be filed against the wrong one of
+// two records), Evolution's
 // launch context ([Client.LaunchContext]), the Inbox Scan DocumentReference,
 // and generic [Read], [Search] (Bundle paging as an iterator) and [Create] for
 // any resource type of github.com/samply/golang-fhir-models, so other
 // practice-management integrations can reuse it.
+//
+// # Correlation ids
+//
+// Every request carries mt-correlationid, which ALEX documents as a GUID and
+// Medtech uses to trace a call. It is always a GUID in RFC 4122 string form,
+// lower case, the same across a call's retries and across the pages of a
+// search. A caller may set one per call with [WithCorrelationID]: a GUID is
+// sent as it is; anything else is replaced, not refused, by its name-based
+// (version 5) UUID, [CorrelationGUID], so a caller's own ids (an image id and
+// attempt) still map to one stable GUID. *[Error] and *[AmbiguousError]
+// report the GUID sent.
+//
+// # Configuration for other ALEX deployments
+//
+// What is New Zealand-specific is configuration with New Zealand's values as
+// defaults, because Medtech also runs an Australian ALEX (same API, no
+// facility ids, no NHIs):
+//
+//   - [WithNHISystem] (default [NHISystem],
+//     https://standards.digital.health.nz/ns/nhi-id): the identifier system
+//     patients and their Media are searched by; [Client.NHISystem] reports it.
+//   - [WithNHICheck] (default [NormalizeNHI]): the format check and
+//     normalisation of that identifier before any request.
+//   - [WithFacilityHeader] (default [DefaultFacilityHeader], mt-facilityid):
+//     the header the facility is sent in.
+//   - [WithFacility], [WithFacilityID] and [WithFacilitySource]: where the
+//     facility comes from. The context's WithFacilityID wins; otherwise a
+//     FacilitySource decides per call (and may return "" to send no facility
+//     header), or else the client's fixed WithFacility value is used.
 //
 // Nothing the client logs or puts in an error string contains a token, a
 // secret or a patient identifier: URLs are reported with ids and query values

@@ -132,17 +132,18 @@ func checkMedia(m *fhir.Media) error {
 }
 
 // SearchMediaByNHI lists the Media of the patient with the given NHI, in the
-// only search form ALEX allows (patient.identifier=<NHI system>|<NHI>;
+// only search form ALEX allows (patient.identifier=<NHI system>|<NHI>, the
+// system and the NHI check configurable with [WithNHISystem] and [WithNHICheck];
 // patient= and subject= are refused with 403). ALEX includes each image's
 // base64 data; it is filtered out as the reply streams in, so the returned
 // Media have no content.data.
 func (c *Client) SearchMediaByNHI(ctx context.Context, nhi string) iter.Seq2[*fhir.Media, error] {
-	n, err := NormalizeNHI(nhi)
+	n, err := c.checkNHI(nhi)
 	if err != nil {
 		return func(yield func(*fhir.Media, error) bool) { yield(nil, err) }
 	}
 	u := c.resolve("Media")
-	u.RawQuery = url.Values{"patient.identifier": {NHISystem + "|" + n}}.Encode()
+	u.RawQuery = url.Values{"patient.identifier": {c.nhiSystem + "|" + n}}.Encode()
 	return searchURL[fhir.Media](ctx, c, u, true)
 }
 

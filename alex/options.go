@@ -1,6 +1,7 @@
 package alex
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -158,6 +159,11 @@ type config struct {
 	retry        RetryPolicy
 	refreshAhead time.Duration
 	now          func() time.Time
+
+	nhiSystem      string
+	nhiCheck       func(string) (string, error)
+	facilityHeader string
+	facilitySource FacilitySource
 }
 
 // Option configures a [Client]. Options validate their arguments; New
@@ -306,6 +312,81 @@ func WithTokenRefreshAhead(d time.Duration) Option {
 			return errors.New("alex: token refresh-ahead must be between 0 and 30m")
 		}
 		c.refreshAhead = d
+		return nil
+	}
+}
+
+// WithNHISystem sets the identifier system patients are searched by in
+// [Client.FindPatientByNHI], [Client.SearchMediaByNHI] and
+// [Client.FindMediaByIdentifier] (default [NHISystem], New Zealand's NHI).
+// Medtech's Australian ALEX has the same API but no NHIs: point it at the
+// identifier system patients carry there, and give [WithNHICheck] a check
+// for that identifier's format. It must be an absolute URI.
+func WithNHISystem(uri string) Option {
+	return func(c *config) error {
+		u, err := url.Parse(uri)
+		if err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") || strings.ContainsAny(uri, " \t\r\n|") {
+			return errors.New("alex: NHI system must be an absolute URI without spaces or '|'")
+		}
+		c.nhiSystem = uri
+		return nil
+	}
+}
+
+// WithNHICheck replaces the check and normalisation applied to a patient
+// identifier before any search (default [NormalizeNHI]: trim, upper-case, NHI
+// format and check character). check returns the value to search for, or an
+// error; an error that does not already match [ErrValidation] is wrapped so
+// that it does. Its message must not repeat the identifier: the client puts
+// it in its errors.
+func WithNHICheck(check func(identifier string) (string, error)) Option {
+	return func(c *config) error {
+		if check == nil {
+			return errors.New("alex: nil NHI check")
+		}
+		c.nhiCheck = check
+		return nil
+	}
+}
+
+// FacilitySource tells the client which facility a call is for. It returns
+// the value of the facility header, or "" to send no facility header, or an
+// error (returned to the caller of the call, which is not sent). It must be
+// safe for concurrent use.
+type FacilitySource func(ctx context.Context) (string, error)
+
+// WithFacilitySource makes src decide each call's facility instead of the
+// fixed [WithFacility] value, for example from a tenant in ctx. A facility
+// set on the context with [WithFacilityID] still wins. A value src returns is
+// checked as [WithFacility] checks its argument. Returning "" sends no
+// facility header, for an ALEX that has no facilities (Medtech's Australian
+// ALEX). It cannot be combined with WithFacility.
+func WithFacilitySource(src FacilitySource) Option {
+	return func(c *config) error {
+		if src == nil {
+			return errors.New("alex: nil facility source")
+		}
+		c.facilitySource = src
+		return nil
+	}
+}
+
+// DefaultFacilityHeader is the header the facility is sent in unless
+// [WithFacilityHeader] says otherwise: ALEX's mt-facilityid.
+const DefaultFacilityHeader = HeaderFacility
+
+var headerNamePattern = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+// WithFacilityHeader sets the name of the header the facility is sent in
+// (default [DefaultFacilityHeader], "mt-facilityid"). Some of Medtech's
+// examples say Facility-Id; ALEX reads mt-facilityid, so change it only for a
+// gateway that is known to want another name.
+func WithFacilityHeader(name string) Option {
+	return func(c *config) error {
+		if !headerNamePattern.MatchString(name) {
+			return errors.New("alex: facility header must be a valid HTTP header name")
+		}
+		c.facilityHeader = name
 		return nil
 	}
 }

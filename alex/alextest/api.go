@@ -355,14 +355,17 @@ func (s *Server) patientByID(id string) (Patient, bool) {
 	return Patient{}, false
 }
 
-func (s *Server) patientByNHI(nhi string) (Patient, bool) {
+// patientsByNHI returns every patient with the NHI (more than one when
+// WithPatients gave duplicates).
+func (s *Server) patientsByNHI(nhi string) []Patient {
 	nhi = strings.ToUpper(nhi)
+	var out []Patient
 	for _, p := range s.cfg.patients {
 		if p.NHI == nhi {
-			return p, true
+			out = append(out, p)
 		}
 	}
-	return Patient{}, false
+	return out
 }
 
 // nhiParam parses "<NHI system>|<NHI>"; any other form is refused.
@@ -384,7 +387,7 @@ func (s *Server) searchPatient(w http.ResponseWriter, r *http.Request, facility 
 		return
 	}
 	var all []entry
-	if p, ok := s.patientByNHI(nhi); ok {
+	for _, p := range s.patientsByNHI(nhi) {
 		all = append(all, entry{id: p.ID, raw: patientJSON(p)})
 	}
 	s.writeBundle(w, r, "Patient", all, nil)
@@ -600,7 +603,7 @@ func (s *Server) searchMedia(w http.ResponseWriter, r *http.Request, facility st
 	}
 	var all []entry
 	blobs := map[string][]byte{}
-	if p, ok := s.patientByNHI(nhi); ok {
+	for _, p := range s.patientsByNHI(nhi) {
 		s.mu.Lock()
 		for _, m := range s.media {
 			if m.facility == facility && m.patient == p.ID {

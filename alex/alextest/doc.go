@@ -55,7 +55,7 @@
 //
 //	GET  /metadata                               (token only, no facility)  CapabilityStatement
 //	GET  /Location                               practice.location.read   searchset: the facility's Location (hpi-facility-id identifier, PMS version extension)
-//	GET  /Patient?identifier=<nhi-system>|<NHI>  patient.nhisearch.read   searchset (0 or 1 entry; ids are 32 hex)
+//	GET  /Patient?identifier=<nhi-system>|<NHI>  patient.nhisearch.read   searchset (every patient with the NHI: 0, 1, or more if WithPatients gave duplicates; ids are 32 hex)
 //	GET  /Patient/{id}                           patient.nhisearch.read
 //	GET  /Practitioner, /Practitioner/{id}       practitioner.read
 //	POST /Media                                  patient.media.write      201

@@ -278,18 +278,18 @@ func TestCreateDocumentReferenceRejects(t *testing.T) {
 func TestOptionsValidate(t *testing.T) {
 	t.Parallel()
 	cases := map[string]alextest.Option{
-		"scope form":          alextest.WithCredentials("id", "secret", "https://x/.default"),
-		"empty secret":        alextest.WithCredentials("id", "", alextest.DefaultScope),
-		"no facilities":       alextest.WithFacilities(),
-		"blank facility":      alextest.WithFacilities(" "),
-		"short lifetime":      alextest.WithTokenLifetime(0),
-		"patient without NHI": alextest.WithPatients(alextest.Patient{Family: "X"}),
-		"bad patient id":      alextest.WithPatients(alextest.Patient{ID: "123", NHI: "ZZZ0016"}),
-		"duplicate NHI":       alextest.WithPatients(alextest.Patient{NHI: "ZZZ0016"}, alextest.Patient{NHI: "zzz0016"}),
-		"nil clock":           alextest.WithClock(nil),
-		"page size":           alextest.WithPageSize(0),
-		"tenant":              alextest.WithTenant("a/b"),
-		"practitioner id":     alextest.WithPractitioners(alextest.Practitioner{ID: "x"}),
+		"scope form":            alextest.WithCredentials("id", "secret", "https://x/.default"),
+		"empty secret":          alextest.WithCredentials("id", "", alextest.DefaultScope),
+		"no facilities":         alextest.WithFacilities(),
+		"blank facility":        alextest.WithFacilities(" "),
+		"short lifetime":        alextest.WithTokenLifetime(0),
+		"patient without NHI":   alextest.WithPatients(alextest.Patient{Family: "X"}),
+		"bad patient id":        alextest.WithPatients(alextest.Patient{ID: "123", NHI: "ZZZ0016"}),
+		"same NHI, derived ids": alextest.WithPatients(alextest.Patient{NHI: "ZZZ0016"}, alextest.Patient{NHI: "zzz0016"}),
+		"nil clock":             alextest.WithClock(nil),
+		"page size":             alextest.WithPageSize(0),
+		"tenant":                alextest.WithTenant("a/b"),
+		"practitioner id":       alextest.WithPractitioners(alextest.Practitioner{ID: "x"}),
 	}
 	for name, opt := range cases {
 		t.Run(name, func(t *testing.T) {
