@@ -1,6 +1,7 @@
 // Command cli is the operator's command line for the clinical images SDK:
 // check a token, look up a patient, normalise photos, upload photos to a
-// patient, diagnose a configuration, and run the ALEX simulator. Every ALEX
+// patient, diagnose a configuration, run the ALEX simulator, and list the
+// audit trail the reference server keeps in PostgreSQL (audit). Every ALEX
 // command works against real ALEX from environment configuration, or against
 // the built-in simulator with --simulate.
 //
@@ -82,7 +83,7 @@ incomplete).` + goRunNote,
 	root.SetOut(std.Out)
 	root.SetErr(std.Err)
 	root.CompletionOptions.HiddenDefaultCmd = true
-	root.AddCommand(compressCmd(std), tokenCmd(std), patientCmd(std), uploadCmd(std), simulateCmd(std), doctorCmd(std))
+	root.AddCommand(compressCmd(std), tokenCmd(std), patientCmd(std), uploadCmd(std), simulateCmd(std), doctorCmd(std), auditCmd(std))
 	return root
 }
 
