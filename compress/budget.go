@@ -7,6 +7,8 @@ import (
 	"errors"
 	"math"
 	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/clinicpro/clinicalimages/compress/internal/jpegdec"
 )
@@ -30,15 +32,69 @@ func (n *Normalizer) DecodeBudget() (inUse, limit int64) {
 // arrival order (a large image is not starved by a stream of small ones)
 // until ctx ends. It returns the release function, or ctx's error having
 // reserved nothing.
+//
+// The budget bounds what the images in flight hold, but what a finished
+// image freed stays in the heap until the collector runs, and the plane
+// pool keeps its largest buffers: left alone, a mix of inputs that each
+// fit the budget grows the heap to about twice the budget before Go's
+// collector catches up. So when this reservation, the others in flight
+// and what finished images freed since the last collection together exceed
+// the budget, acquire first empties the plane pool and collects (see
+// [Normalizer.reclaim]): the heap's decode share then stays near the
+// budget. Under light load that never happens.
 func (n *Normalizer) acquire(ctx context.Context, cost int64) (func(), error) {
 	if err := n.mem.Acquire(ctx, cost); err != nil {
 		return nil, err
 	}
-	n.inUse.Add(cost)
+	if n.inUse.Add(cost)+n.rc.freed.Load() > n.cfg.decodeBudget {
+		n.reclaim()
+	}
 	return func() {
 		n.inUse.Add(-cost)
+		n.rc.freed.Add(cost)
 		n.mem.Release(cost)
 	}, nil
+}
+
+// reclaim empties the engine's plane pool and the buffer pool and runs the collector, once for
+// any number of goroutines arriving together; it counts what finished
+// images freed from zero again.
+func (n *Normalizer) reclaim() {
+	n.rc.mu.Lock()
+	defer n.rc.mu.Unlock()
+	if n.inUse.Load()+n.rc.freed.Load() <= n.cfg.decodeBudget {
+		return // collected while this one waited
+	}
+	n.rc.freed.Store(0)
+	if g, ok := n.cfg.engine.(*GoEngine); ok {
+		g.pool.drain()
+	}
+	for range 64 { // the input and candidate buffers too
+		if n.bufs.Get() == nil {
+			break
+		}
+	}
+	runtime.GC()
+	n.rc.collections.Add(1)
+}
+
+// drain drops every buffer pp holds, so the next collection frees them.
+func (pp *planePool) drain() {
+	for i := range pp.classes {
+		// Bounded: buffers put back meanwhile by other goroutines stay.
+		for range 64 {
+			if pp.classes[i].Get() == nil {
+				break
+			}
+		}
+	}
+}
+
+// reclaimer is the Normalizer's account of what finished images freed.
+type reclaimer struct {
+	mu          sync.Mutex
+	freed       atomic.Int64 // bytes released since the last collection it ran
+	collections atomic.Int64 // collections it ran, for tests
 }
 
 // overBudget is the refusal of an input that alone exceeds the budget.

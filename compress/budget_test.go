@@ -355,3 +355,41 @@ func TestWithDecodeBudgetValidates(t *testing.T) {
 	assert.Zero(t, inUse)
 	assert.Equal(t, int64(compress.DefaultDecodeBudget), limit)
 }
+
+// TestDecodeBudgetCollectsFreedMemory: a reservation that, with what
+// earlier images freed, would take the heap's decode share past the budget
+// first collects; while the freed bytes and the reservation fit, nothing
+// forces a collection (a steady light load pays nothing).
+func TestDecodeBudgetCollectsFreedMemory(t *testing.T) {
+	t.Parallel()
+	in := enginetest.RawPNG(900, 700, 16, 6, false, make([]byte, 900*700*8))
+	probe, err := compress.New()
+	require.NoError(t, err)
+	cost, err := probe.DecodeCost(in)
+	require.NoError(t, err)
+	normalize := func(n *compress.Normalizer) {
+		_, err := n.Normalize(t.Context(), bytes.NewReader(in), io.Discard)
+		require.NoError(t, err)
+	}
+
+	roomy, err := compress.New(compress.WithDecodeBudget(4*cost + 1))
+	require.NoError(t, err)
+	for range 3 { // freed 0, 1, 2 costs plus this one: within 4
+		normalize(roomy)
+	}
+	assert.Zero(t, roomy.Collections(), "three images within the budget, freed bytes included")
+	normalize(roomy) // 3 freed + 1 reserved = 4 costs: still within
+	normalize(roomy) // 4 freed + 1 reserved: over, so it collects first
+	assert.EqualValues(t, 1, roomy.Collections(), "collected once the freed bytes and the reservation passed the budget")
+	normalize(roomy) // counted from zero again
+	assert.EqualValues(t, 1, roomy.Collections())
+
+	tight, err := compress.New(compress.WithDecodeBudget(cost*3/2 + 1))
+	require.NoError(t, err)
+	for range 4 {
+		normalize(tight)
+	}
+	assert.EqualValues(t, 3, tight.Collections(), "every image after the first follows one that freed most of the budget")
+	inUse, _ := tight.DecodeBudget()
+	assert.Zero(t, inUse)
+}

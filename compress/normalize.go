@@ -61,6 +61,7 @@ type Normalizer struct {
 	sem   chan struct{} // one token per image being decoded or encoded
 	mem   *semaphore.Weighted
 	inUse atomic.Int64 // bytes of mem taken, for DecodeBudget
+	rc    reclaimer    // collects what finished images freed; see acquire
 }
 
 // New returns a Normalizer with the defaults (see the Default constants) as
