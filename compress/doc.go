@@ -80,6 +80,19 @@
 // converted; LUT-based profiles are treated as sRGB. [Result.ColourConverted]
 // says when a conversion happened.
 //
+// Decoders that hand over YCbCr planes do not all mean the same numbers by
+// them. JPEG (JFIF) codes full-range BT.601, which is what Go's image/color
+// and the JPEG written here assume. Lossy WebP (VP8) codes limited-range
+// BT.601 (Y 16-235), and golang.org/x/image/webp returns those samples as
+// they are in an *image.YCbCr: read as JFIF, black came out dark grey and
+// white light grey, about 13% of the contrast lost. A HEIC's samples are
+// coded as its colr nclx box says (matrix BT.601, BT.709 or BT.2020, full or
+// limited range; full-range BT.601 without one, as libheif assumes). The
+// engine converts such planes to full-range BT.601 in place before using
+// them ([Source.YCbCr]). TestColourMatchesReferenceDecoders holds every
+// input format to its reference decoder (djpeg, dwebp, heif-convert,
+// ImageMagick for CMYK) on committed reference decodes.
+//
 // # The engine
 //
 // Decoding, resizing and encoding sit behind the small [Engine] interface,

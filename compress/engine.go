@@ -40,6 +40,12 @@ type Source struct {
 	// ICC is the embedded colour profile, nil when none. Engines convert
 	// pixels from it to sRGB when it describes another space.
 	ICC []byte
+	// YCbCr says how the samples of a decoded *image.YCbCr or
+	// *image.NYCbCrA are coded: limited-range BT.601 for lossy WebP (VP8),
+	// what a HEIF's colr nclx box declares for HEIC, and the zero value
+	// (JFIF: full-range BT.601) otherwise. Engines convert such samples to
+	// JFIF before using them as JPEG planes or through image/color.
+	YCbCr YCbCrCoding
 	// Decoder is the decoder registered with [WithDecoder] for Format, nil
 	// for the formats decoded natively. A format that needs one (HEIC) and
 	// has none is refused before it reaches an engine.

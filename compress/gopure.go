@@ -150,6 +150,14 @@ func decodePlanes(src Source, longEdge, workers int, pp *planePool) (y, cb, cr p
 	if b.Empty() || int64(b.Dx())*int64(b.Dy()) > int64(max(src.Width, 1))*int64(max(src.Height, 1)) {
 		return plane{}, plane{}, plane{}, false, fmt.Errorf("decoded size %dx%d exceeds the declared %dx%d", b.Dx(), b.Dy(), src.Width, src.Height)
 	}
+	// Read as JFIF from here on: VP8's limited range and a HEIF's nclx
+	// matrix and range become full-range BT.601, in place.
+	switch m := img.(type) {
+	case *image.YCbCr:
+		toJFIF(m, src.YCbCr, workers)
+	case *image.NYCbCrA:
+		toJFIF(&m.YCbCr, src.YCbCr, workers)
+	}
 	y, cb, cr, gray = toPlanes(img, workers, pp)
 	return y, cb, cr, gray, nil
 }

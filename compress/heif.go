@@ -111,6 +111,14 @@ func scanHEIF(d []byte) sourceInfo {
 				s.height = int(binary.BigEndian.Uint32(p.body[8:]))
 			}
 		case "colr":
+			if len(p.body) >= 11 && string(p.body[:4]) == "nclx" {
+				// colour_primaries, transfer_characteristics,
+				// matrix_coefficients (u16 each), full_range_flag (top bit).
+				s.ycbcr = YCbCrCoding{
+					Matrix:  matrixFromH273(binary.BigEndian.Uint16(p.body[8:])),
+					Limited: p.body[10]&0x80 == 0,
+				}
+			}
 			if len(p.body) >= 4 && (string(p.body[:4]) == "prof" || string(p.body[:4]) == "rICC") {
 				s.meta |= MetaICC
 				if len(p.body)-4 <= maxICC {

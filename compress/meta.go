@@ -46,8 +46,9 @@ func (m Metadata) String() string {
 // sourceInfo is what a header scan learns without decoding pixels.
 type sourceInfo struct {
 	meta        Metadata
-	orientation int    // EXIF orientation 1..8 to apply; 1 when absent or for HEIC
-	icc         []byte // embedded ICC profile, nil when none or incomplete
+	orientation int         // EXIF orientation 1..8 to apply; 1 when absent or for HEIC
+	icc         []byte      // embedded ICC profile, nil when none or incomplete
+	ycbcr       YCbCrCoding // HEIF colr nclx: how the decoder's YCbCr is coded
 	// width and height, filled by the HEIF scan (others use DecodeConfig).
 	width, height int
 }

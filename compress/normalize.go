@@ -294,6 +294,12 @@ func (n *Normalizer) read(ctx context.Context, r io.Reader, buf *bytes.Buffer) (
 	}
 	src.Orientation = info.orientation
 	src.ICC = info.icc
+	src.YCbCr = info.ycbcr
+	if src.Format == WebP {
+		// VP8 (lossy WebP) codes BT.601 at limited range; x/image/webp
+		// hands its planes over as they are. Lossless WebP decodes to RGB.
+		src.YCbCr = YCbCrCoding{Limited: true}
+	}
 	return src, info, nil
 }
 
