@@ -11,8 +11,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	ci "github.com/clinicpro/clinicalimages"
@@ -22,6 +24,7 @@ import (
 	"github.com/clinicpro/clinicalimages/compress/heic"
 	"github.com/clinicpro/clinicalimages/session"
 	"github.com/clinicpro/clinicalimages/session/fsblob"
+	"github.com/clinicpro/clinicalimages/session/pgaudit"
 	"github.com/clinicpro/clinicalimages/session/redisstore"
 	"github.com/clinicpro/clinicalimages/session/s3blob"
 	"github.com/clinicpro/clinicalimages/sync"
@@ -40,6 +43,7 @@ type app struct {
 	closers []func() error   // in reverse order of creation
 	metrics *metrics
 	blobs   session.BlobStore
+	trail   *pgaudit.Trail // the audit trail in PostgreSQL (DATABASE_URL), or nil
 	streamc *streamCap
 	// listenURL is the scheme and address serve listens on: the public URL
 	// when PUBLIC_URL is unset (loopback only).
@@ -108,6 +112,13 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *
 		return nil, err
 	}
 	opts = append(opts, stores...)
+	if c.DatabaseURL != "" {
+		sink, err := a.auditTrail(ctx)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, ci.WithAudit(sink))
+	}
 	a.svc, err = ci.New(ac, opts...)
 	if err != nil {
 		return nil, err
@@ -278,6 +289,65 @@ func (a *app) stores(ctx context.Context, redisPrefix string) ([]ci.Option, erro
 		a.blobs = bs
 	}
 	return opts, nil
+}
+
+// auditTrail connects to DATABASE_URL, migrates the audit tables and
+// returns the sink: the log (the Service's default, kept) and the trail in
+// PostgreSQL. The trail is closed, flushing its queue, after the Service
+// and before the pool; its counters are on /metrics.
+func (a *app) auditTrail(ctx context.Context) (ci.AuditSink, error) {
+	pc, err := pgxpool.ParseConfig(a.cfg.DatabaseURL)
+	if err != nil {
+		// Not pgx's message: it may quote the URL, password and all.
+		return nil, errors.New("DATABASE_URL is not a PostgreSQL connection string")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	a.closers = append(a.closers, func() error { pool.Close(); return nil })
+	// pgx's errors name the user and database, never the password.
+	if err := pool.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := pgaudit.Migrate(ctx, pool); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	trail, err := pgaudit.New(pool, pgaudit.WithLogger(a.log))
+	if err != nil {
+		return nil, err
+	}
+	a.trail = trail
+	a.closers = append(a.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		defer cancel()
+		return trail.Close(ctx)
+	})
+	a.metrics.reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "clinicalimages_audit_records_written_total",
+			Help: "Audit records written to PostgreSQL.",
+		}, func() float64 { return float64(trail.Written()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "clinicalimages_audit_records_lost_total",
+			Help: "Audit records given up on (each logged as \"audit record lost\"): alert on any increase.",
+		}, func() float64 { return float64(trail.Lost()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "clinicalimages_audit_records_pending",
+			Help: "Audit records waiting for PostgreSQL (queued or being written).",
+		}, func() float64 { return float64(trail.Pending()) }),
+	)
+	return teeAudit{ci.SlogAudit{Logger: a.log}, trail}, nil
+}
+
+// teeAudit hands every record to each sink in turn.
+type teeAudit []ci.AuditSink
+
+// Audit implements ci.AuditSink.
+func (t teeAudit) Audit(ctx context.Context, r ci.AuditRecord) {
+	for _, s := range t {
+		s.Audit(ctx, r)
+	}
 }
 
 // alexTransport is the transport under the ALEX client's metrics: the

@@ -43,6 +43,7 @@ type config struct {
 	Proxy        string
 	RedisURL     string
 	RedisPrefix  string
+	DatabaseURL  string // PostgreSQL for the audit trail; environment only (it may hold a password)
 	BlobDir      string
 	S3Endpoint   string
 	S3Bucket     string
@@ -129,7 +130,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.S3AccessKey, "s3-access-key", env("S3_ACCESS_KEY", ""), "S3 access key (S3_ACCESS_KEY)")
 	c.S3SecretKey = env("S3_SECRET_KEY", "") // environment only
 	fs.StringVar(&c.S3Region, "s3-region", env("S3_REGION", "ap-southeast-2"), "S3 region (S3_REGION)")
-	c.AblyKey = env("ABLY_KEY", "") // environment only
+	c.AblyKey = env("ABLY_KEY", "")         // environment only
+	c.DatabaseURL = env("DATABASE_URL", "") // environment only
 	fs.StringVar(&c.AblyEndpoint, "ably-endpoint", env("ABLY_ENDPOINT", ""), "Ably REST endpoint (ABLY_ENDPOINT; default Ably's)")
 	c.Secret = env("SESSION_SECRET", "")      // environment only
 	c.LaunchKey = env("LAUNCH_TOKEN_KEY", "") // environment only

@@ -50,6 +50,7 @@
 //	-s3-region              S3_REGION            ap-southeast-2
 //	-                       ABLY_KEY             none (mirror events to Ably as well; the hub stays the source of truth)
 //	-ably-endpoint          ABLY_ENDPOINT        Ably's REST endpoint
+//	-                       DATABASE_URL         none: the audit trail goes to the log only; set (postgres://user:pass@host:5432/db), it is also written to PostgreSQL (see below)
 //	-                       SESSION_SECRET       random per process; required (>= 32 bytes, the same everywhere) with REDIS_URL
 //	-                       LAUNCH_TOKEN_KEY     none (HS256 secret >= 32 bytes, or a PEM public key, for launch tokens)
 //	-launch-audience        LAUNCH_AUDIENCE      none (the aud launch tokens carry; with LAUNCH_TOKEN_KEY)
@@ -140,11 +141,30 @@
 // stream-cap refusals, ALEX requests by kind and status with latency, live
 // event streams, the decode memory budget, and the Go runtime's own.
 //
+// # Audit trail
+//
+// Every step of the flow (launch, phone paired, upload, metadata, commit
+// attempt and outcome, removal, expiry) is an audit record: ids, hashes and
+// reason codes, never patient details. The server logs each one (message
+// "audit"); with DATABASE_URL it also writes them to PostgreSQL through
+// session/pgaudit, which every instance shares. On start it connects,
+// refusing to start if it cannot, and migrates the tables in the
+// connection's current schema (add search_path=<schema> to the URL for a
+// schema of its own). The table is append-only in the database for every
+// role; run the server as a member of the role clinicalimages_app (INSERT
+// and SELECT only) once an owner has migrated, as session/pgaudit's
+// documentation shows. Writes are queued and never hold up a request; a
+// record that cannot be written is logged ("audit record lost") and counted
+// in clinicalimages_audit_records_lost_total on /metrics. Shutdown flushes
+// the queue for up to SHUTDOWN_TIMEOUT. "cli audit --session ID" (or
+// --since 24h) lists the trail.
+//
 // # Several instances
 //
-// Start the same binary several times with one REDIS_URL, one S3 bucket and
-// one SESSION_SECRET behind a load balancer: a phone on one instance and a
-// desktop on another behave as one service.
+// Start the same binary several times with one REDIS_URL, one S3 bucket,
+// one SESSION_SECRET and one DATABASE_URL behind a load balancer: a phone on
+// one instance and a desktop on another behave as one service, with one
+// audit trail.
 //
 // # Browser tests
 //
