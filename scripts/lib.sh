@@ -52,6 +52,41 @@ ensure_redis() {
   wait_port 127.0.0.1 6379 || { log "redis did not start"; return 1; }
 }
 
+# ensure_postgres: PostgreSQL on 127.0.0.1:5432 with a database "test" that the
+# user postgres reaches over loopback TCP without a password, for the audit
+# trail's tests (each makes and drops a schema of its own, so a shared server is
+# fine). If the port answers it is used as it is; otherwise Debian's postgresql is
+# installed if missing, loopback TCP is set to trust (a test server only: never
+# do this to a server holding real data) and the cluster started.
+ensure_postgres() {
+  export TEST_DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
+  if ! port_open 127.0.0.1 5432; then
+    if ! command -v pg_ctlcluster >/dev/null || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+      apt_install postgresql
+    fi
+    local ver hba
+    ver=$(ls /etc/postgresql | sort -V | tail -n 1)
+    [ -n "$ver" ] || { log "postgresql installed but no cluster under /etc/postgresql"; return 1; }
+    hba=/etc/postgresql/$ver/main/pg_hba.conf
+    if ! grep -Eq '^host[[:space:]]+all[[:space:]]+all[[:space:]]+127\.0\.0\.1/32[[:space:]]+trust' "$hba"; then
+      # First match wins in pg_hba.conf: put the test rule on top.
+      sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+    fi
+    log "starting PostgreSQL $ver on 127.0.0.1:5432"
+    pg_ctlcluster --skip-systemctl-redirect -o "-c listen_addresses=127.0.0.1" -o "-c port=5432" "$ver" main start ||
+      { log "pg_ctlcluster could not start PostgreSQL $ver"; return 1; }
+    wait_port 127.0.0.1 5432 || { log "postgresql did not start"; return 1; }
+  fi
+  # The default URL names the database "test": create it when missing.
+  if [ "$TEST_DATABASE_URL" = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable" ] && command -v psql >/dev/null; then
+    if [ "$(psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" 2>/dev/null)" != 1 ]; then
+      log "creating database test"
+      psql -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE test' >/dev/null ||
+        { log "PostgreSQL on 127.0.0.1:5432 refuses user postgres without a password, or CREATE DATABASE; set TEST_DATABASE_URL"; return 1; }
+    fi
+  fi
+}
+
 # ensure_s3: a real S3-compatible server (versitygw) on 127.0.0.1:$S3_PORT with
 # fixed test credentials, its data under .tools/s3data.
 S3_PORT=${S3_PORT:-7071}
