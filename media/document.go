@@ -3,6 +3,7 @@ package media
 import (
 	"crypto/sha1"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -18,7 +19,7 @@ const (
 	// PhotographicImageLOINC is the LOINC code ALEX's Inbox Scan profile
 	// requires as DocumentReference.type: 72170-4 "Photographic image".
 	PhotographicImageLOINC = "72170-4"
-	// MaxDocumentPages bounds the photos wrapped into one PDF.
+	// MaxDocumentPages bounds the photos wrapped into one document.
 	MaxDocumentPages = 20
 )
 
@@ -26,19 +27,29 @@ const (
 // are refused.
 var documentContentTypes = []string{"application/pdf", "image/tiff"}
 
-// DocumentPage is one JPEG photo to put on its own PDF page.
+// DocumentPage is one JPEG photo to put on its own page of the document.
 type DocumentPage struct {
 	// JPEG is read to EOF and not closed; its bytes are embedded in the
-	// PDF unchanged.
+	// PDF or TIFF unchanged.
 	JPEG io.Reader
+	// Size is the JPEG's length in bytes, if known (0 if not). A TIFF
+	// streams a page of known size straight through; a page of unknown size
+	// is held in memory until its end, because each TIFF page's directory,
+	// written before the JPEG, records its length. A Size that does not
+	// match the bytes read is an error matching [ErrNotJPEG]. The PDF does
+	// not need it.
+	Size int64
 	// Orientation is the JPEG's EXIF orientation (1-8; 0 means 1, upright).
-	// Images normalised by the compress package are upright already.
+	// Images normalised by the compress package are upright already. The
+	// PDF draws the photo upright; the TIFF records it in its Orientation
+	// tag, which viewers may or may not honour.
 	Orientation int
 	// Created is when the photo was taken; zero leaves the date out of the
 	// caption.
 	Created time.Time
 	// Metadata describes the photo; it is printed as the page's caption
-	// (title, site and side, view, date, note).
+	// (title, site and side, view, date, note) in a PDF, and written as the
+	// page's ImageDescription in a TIFF.
 	Metadata Metadata
 }
 
@@ -50,9 +61,14 @@ type DocumentInput struct {
 	ID string
 	// Patient is the subject.
 	Patient Patient
-	// Author is the ALEX Practitioner id of the author; ALEX rejects an
-	// Inbox Scan without one.
+	// Author is the ALEX Practitioner id of the author: the launching GP,
+	// whose Inbox the document is filed in (and whose referrals can then
+	// pick it). Required: Medtech documents author as optional, but its
+	// examples show an Inbox Scan without one rejected.
 	Author string
+	// Format is the wrapping: [DocumentPDF] (the zero value) or
+	// [DocumentTIFF]. See [DocumentFormat] for which to choose.
+	Format DocumentFormat
 	// Facility is the HPI facility id the document is sent under; checked,
 	// not written (see [Input.Facility]).
 	Facility string
@@ -71,11 +87,14 @@ type DocumentInput struct {
 	Consent *Consent
 }
 
-// BuildDocument wraps the pages' JPEGs into a PDF, written to w, and
-// returns the Inbox Scan DocumentReference for it: identifier, status
-// current, type LOINC 72170-4, subject, date, author, and one attachment
-// (application/pdf, size and SHA-1 of the PDF, title, creation) whose data
-// is [DataPlaceholder], to be streamed from the PDF bytes with [Encode].
+// BuildDocument wraps the pages' JPEGs into a PDF or a TIFF (in.Format),
+// written to w, and returns the Inbox Scan DocumentReference for it:
+// identifier, status current, type LOINC 72170-4, subject, date, author
+// (Practitioner), and one attachment (application/pdf or image/tiff, size
+// and SHA-1 of the file, title, creation) whose data is [DataPlaceholder],
+// to be streamed from the file's bytes with [Encode]. Either way the JPEG
+// bytes are embedded unchanged; memory does not grow with them (a TIFF page
+// without a Size holds its JPEG, see [DocumentPage]).
 //
 // ALEX shows an Inbox Scan inline and offers it in referral attachment
 // pickers, which it does not do for a JPEG Media; it accepts only PDF or
@@ -83,11 +102,12 @@ type DocumentInput struct {
 // references: build with [WithReferenceBase] set to the ALEX base URL.
 //
 // Input problems are reported as a *[ValidationError] before anything is
-// written. If the finished PDF breaks a rule (it is over the size limit),
-// the PDF has been written to w and BuildDocument returns a
-// *[ValidationError]; the caller discards what w holds. An error reading a
+// written. If the finished file breaks a rule (it is over the size limit),
+// it has been written to w and BuildDocument returns a *[ValidationError];
+// the caller discards what w holds, as after any error. An error reading a
 // page or writing to w is returned wrapped; [ErrNotJPEG] marks a page that
-// is not a JPEG.
+// is not a JPEG, [ErrJPEGNotWrappable] a JPEG a TIFF cannot carry unchanged
+// (a progressive one, say: build it as a PDF).
 func (b *Builder) BuildDocument(w io.Writer, in DocumentInput) (*fhir.DocumentReference, error) {
 	var ps problems
 	b.checkDocumentInput(&ps, in)
@@ -103,14 +123,37 @@ func (b *Builder) BuildDocument(w io.Writer, in DocumentInput) (*fhir.DocumentRe
 	if title == "" {
 		title = b.documentTitle(in, date)
 	}
-	pages := make([]pdfPage, len(in.Pages))
-	for i, pg := range in.Pages {
-		pages[i] = pdfPage{jpeg: pg.JPEG, orientation: pg.Orientation, caption: b.caption(pg, i+1, len(in.Pages))}
-	}
 	h := sha1.New()
-	n, err := writePDF(io.MultiWriter(w, h), pages, pdfInfo{title: title, created: date.In(b.cfg.loc)})
-	if err != nil {
-		return nil, fmt.Errorf("media: writing PDF: %w", err)
+	var n int64
+	var err error
+	switch in.Format {
+	case DocumentTIFF:
+		pages := make([]tiffPage, len(in.Pages))
+		for i, pg := range in.Pages {
+			var created time.Time
+			if !pg.Created.IsZero() {
+				created = pg.Created.In(b.cfg.loc)
+			}
+			pages[i] = tiffPage{jpeg: pg.JPEG, size: pg.Size, orientation: pg.Orientation, created: created,
+				description: strings.Join(b.caption(pg, i+1, len(in.Pages)), "\n")}
+		}
+		n, err = writeTIFF(io.MultiWriter(w, h), pages, b.cfg.maxSize)
+		if errors.Is(err, errTIFFTooBig) {
+			ps.add("DocumentReference.content[0].attachment.size", "the document would be larger than "+strconv.FormatInt(b.cfg.maxSize, 10)+" bytes")
+			return nil, ps.err("DocumentReference")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("media: writing TIFF: %w", err)
+		}
+	default:
+		pages := make([]pdfPage, len(in.Pages))
+		for i, pg := range in.Pages {
+			pages[i] = pdfPage{jpeg: pg.JPEG, orientation: pg.Orientation, caption: b.caption(pg, i+1, len(in.Pages))}
+		}
+		n, err = writePDF(io.MultiWriter(w, h), pages, pdfInfo{title: title, created: date.In(b.cfg.loc)})
+		if err != nil {
+			return nil, fmt.Errorf("media: writing PDF: %w", err)
+		}
 	}
 
 	when := b.dateTime(date)
@@ -124,7 +167,7 @@ func (b *Builder) BuildDocument(w io.Writer, in DocumentInput) (*fhir.DocumentRe
 		Date:    ptr(when),
 		Author:  []fhir.Reference{*b.ref("Practitioner", in.Author)},
 		Content: []fhir.DocumentReferenceContent{{Attachment: fhir.Attachment{
-			ContentType: ptr("application/pdf"),
+			ContentType: ptr(in.Format.ContentType()),
 			Data:        ptr(DataPlaceholder),
 			Title:       ptr(title),
 			Creation:    ptr(when),
@@ -173,6 +216,9 @@ func (b *Builder) checkDocumentInput(ps *problems, in DocumentInput) {
 	if utf8.RuneCountInString(cleanText(in.Title)) > MaxTitleLength {
 		ps.add("DocumentReference.content[0].attachment.title", "title is longer than "+strconv.Itoa(MaxTitleLength)+" characters")
 	}
+	if !in.Format.valid() {
+		ps.add("Input.Format", "format must be DocumentPDF or DocumentTIFF")
+	}
 	switch n := len(in.Pages); {
 	case n == 0:
 		ps.add("Input.Pages", "at least one page is required")
@@ -183,6 +229,9 @@ func (b *Builder) checkDocumentInput(ps *problems, in DocumentInput) {
 		f := "Input.Pages[" + strconv.Itoa(i) + "]"
 		if pg.JPEG == nil {
 			ps.add(f+".JPEG", "image reader is required")
+		}
+		if pg.Size < 0 {
+			ps.add(f+".Size", "size must not be negative")
 		}
 		if pg.Orientation < 0 || pg.Orientation > 8 {
 			ps.add(f+".Orientation", "EXIF orientation must be 1 to 8 (or 0 for upright)")

@@ -696,6 +696,12 @@ func (s *Server) createDocumentReference(w http.ResponseWriter, r *http.Request,
 			writeOO(w, http.StatusBadRequest, "business-rule", "Attachment must be under 8 MB")
 			return
 		}
+		if *a.ContentType == "image/tiff" {
+			if why := tiffProblem(b); why != "" {
+				writeOO(w, http.StatusBadRequest, "invalid", "Attachment is not a valid TIFF: "+why)
+				return
+			}
+		}
 		data = append(data, b)
 		key := id + "-" + strconv.Itoa(i)
 		blobs[key] = b

@@ -90,7 +90,17 @@
 // current, type LOINC 72170-4, subject referencing a known Patient, an author
 // referencing a Practitioner, and content[].attachment with contentType
 // application/pdf or image/tiff (JPEG and PNG are refused) and base64 data
-// under 8 MB decoded. Success is 201 as for Media.
+// under 8 MB decoded. Each failure is a 400 OperationOutcome as for Media.
+// An image/tiff attachment must be a TIFF a baseline reader opens: byte-order
+// mark and magic 42 (BigTIFF is refused), an IFD chain without loops, and on
+// every page ImageWidth, ImageLength, PhotometricInterpretation and strips
+// inside the file. With JPEG compression (7, TIFF Technical Note 2, as
+// libtiff and ClinicPro's production path write it) each strip must be a
+// complete JPEG stream, SOI to EOI, with the page's size and sample count in
+// its frame header; old-style JPEG (6) is refused. Otherwise the refusal is
+// 400 invalid "Attachment is not a valid TIFF: <what is wrong>" (the text is
+// the simulator's; ALEX's is unknown). A PDF attachment's bytes are not
+// inspected. Success is 201 as for Media.
 //
 // # Launch endpoint
 //

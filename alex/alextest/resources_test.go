@@ -3,6 +3,7 @@ package alextest_test
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -215,7 +216,7 @@ func TestCreateDocumentReference(t *testing.T) {
 
 	t.Run("tiff and relative subject accepted", func(t *testing.T) {
 		t.Parallel()
-		r := do(t, srv, call{method: "POST", path: "/FHIR/DocumentReference", tok: tok, body: docRefBody(t, pid, []byte("II*\x00"), func(d map[string]any) {
+		r := do(t, srv, call{method: "POST", path: "/FHIR/DocumentReference", tok: tok, body: docRefBody(t, pid, jpegTIFF(t, binary.LittleEndian, testJPEG(t, 8, 8)), func(d map[string]any) {
 			attachment(d)["contentType"] = "image/tiff"
 			d["subject"] = map[string]any{"reference": "Patient/" + pid}
 		})})
