@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/clinicpro/clinicalimages/internal/fhirjson"
 	"github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -60,13 +61,27 @@ type Metadata struct {
 	Laterality string
 	// View is a code from [Views]; empty if not given.
 	View string
-	// Title overrides the generated title (see [Builder.Title]); at most
-	// [MaxTitleLength] characters.
+	// Title is the GP's own title; [Builder.Title] follows it with the
+	// site, side and view. At most [MaxTitleLength] characters once made
+	// plain (see [PlainText]; white space is folded to single spaces).
 	Title string
-	// Note is free text written as a Media note; at most [MaxNoteLength]
-	// characters.
+	// Note is free text written as a Media note, made plain (see
+	// [PlainText]; line breaks are kept) and trimmed; at most
+	// [MaxNoteLength] characters.
 	Note string
 }
+
+// ConsentMethod is how the patient gave consent.
+type ConsentMethod string
+
+// Consent methods.
+const (
+	ConsentVerbal  ConsentMethod = "verbal"  // said so, recorded by the GP
+	ConsentWritten ConsentMethod = "written" // signed a form
+)
+
+// Valid reports whether m is one of the consent methods.
+func (m ConsentMethod) Valid() bool { return m == ConsentVerbal || m == ConsentWritten }
 
 // ConsentPurpose is a use of the photo the patient agreed to.
 type ConsentPurpose string
@@ -83,14 +98,19 @@ const (
 // R4 Media has no consent element, and the samply types cannot carry a
 // contained Consent resource, so the builder writes consent as a Media
 // note (an Annotation) whose author is the practitioner who recorded it,
-// whose time is when, and whose text states each purpose as agreed or
-// not agreed, for example "Consent: clinical record: yes; teaching: no;
-// publication: no". An Annotation with authorReference and time is valid
-// R4 and survives any server that keeps notes.
+// whose time is when, and whose text states the method when known and each
+// purpose as agreed or not agreed, for example "Consent (verbal): clinical
+// record: yes; teaching: no; publication: no." An Annotation with
+// authorReference and time is valid R4 and survives any server that keeps
+// notes; an extension would need a published definition that ALEX and
+// validators know.
 type Consent struct {
 	// Purposes lists what the patient agreed to. ConsentRecord must be
 	// among them: a photo may not go into the record otherwise.
 	Purposes []ConsentPurpose
+	// Method is how consent was given ([ConsentVerbal] or
+	// [ConsentWritten]); empty when not stated.
+	Method ConsentMethod
 	// RecordedBy is the ALEX Practitioner id of whoever recorded consent.
 	RecordedBy string
 	// RecordedAt is when consent was recorded.
@@ -217,7 +237,9 @@ func (b *Builder) Build(in Input) (*fhir.Media, error) {
 			Text:   ptr(v.Name),
 		}
 	}
-	if note := strings.TrimSpace(in.Metadata.Note); note != "" {
+	// An over-long note is reported by checkInput; it is left out here so
+	// that it is not reported twice.
+	if note := cleanNote(in.Metadata.Note); note != "" && utf8.RuneCountInString(note) <= MaxNoteLength {
 		m.Note = append(m.Note, fhir.Annotation{
 			AuthorReference: b.ref("Practitioner", in.Operator),
 			Time:            ptr(when),
@@ -269,24 +291,7 @@ func (b *Builder) checkInput(ps *problems, in Input) {
 	if in.Image.Width < 0 || in.Image.Height < 0 {
 		ps.add("Media.width", "image dimensions must not be negative")
 	}
-	md := in.Metadata
-	if md.BodySite != "" {
-		if _, ok := LookupBodySite(md.BodySite); !ok {
-			ps.add("Media.bodySite", "body site code is not in the body-site value set")
-		}
-	}
-	if md.Laterality != "" {
-		if _, ok := LookupLaterality(md.Laterality); !ok {
-			ps.add("Media.bodySite", "laterality code is not in the laterality value set")
-		} else if md.BodySite == "" {
-			ps.add("Media.bodySite", "laterality needs a body site")
-		}
-	}
-	if md.View != "" {
-		if _, ok := LookupView(md.View); !ok {
-			ps.add("Media.view", "view code is not in the view value set")
-		}
-	}
+	checkMetadata(in.Metadata, func(f metadataField, msg string) { ps.add(mediaFieldOf[f], msg) })
 	b.checkConsent(ps, in.Consent)
 }
 
@@ -305,6 +310,9 @@ func (b *Builder) checkConsent(ps *problems, c *Consent) {
 			default:
 				ps.add("Input.Consent.Purposes", "unknown consent purpose")
 			}
+		}
+		if c.Method != "" && !c.Method.Valid() {
+			ps.add("Input.Consent.Method", consentMethodMessage)
 		}
 		if c.RecordedBy == "" {
 			ps.add("Input.Consent.RecordedBy", "who recorded consent is required")
@@ -446,7 +454,11 @@ func consentText(c *Consent) string {
 		}
 		return "no"
 	}
-	return "Consent: clinical record: " + yn(ConsentRecord) +
+	head := "Consent"
+	if c.Method.Valid() {
+		head += " (" + string(c.Method) + ")"
+	}
+	return head + ": clinical record: " + yn(ConsentRecord) +
 		"; teaching: " + yn(ConsentTeaching) +
 		"; publication: " + yn(ConsentPublication) + "."
 }

@@ -94,6 +94,55 @@ func TestBuildMedia(t *testing.T) {
 	assert.Equal(t, "2026-11-25T10:41:07+13:00", *m.Note[1].Time)
 }
 
+// TestBuildConsentMethod: how consent was given reaches the Media, in the
+// consent note's text (issue 14: it was collected and dropped).
+func TestBuildConsentMethod(t *testing.T) {
+	t.Parallel()
+	b := testBuilder(t)
+	for _, tc := range []struct {
+		method ConsentMethod
+		want   string
+	}{
+		{ConsentVerbal, "Consent (verbal): clinical record: yes; teaching: no; publication: no."},
+		{ConsentWritten, "Consent (written): clinical record: yes; teaching: no; publication: no."},
+		{"", "Consent: clinical record: yes; teaching: no; publication: no."},
+	} {
+		in := testInput()
+		in.Consent = &Consent{Purposes: []ConsentPurpose{ConsentRecord}, Method: tc.method, RecordedBy: "prac-7", RecordedAt: testCreated}
+		m, err := b.Build(in)
+		require.NoError(t, err)
+		require.Len(t, m.Note, 1)
+		assert.Equal(t, tc.want, m.Note[0].Text)
+		assert.Equal(t, "Practitioner/prac-7", *m.Note[0].AuthorReference.Reference)
+	}
+	assert.True(t, ConsentVerbal.Valid())
+	assert.True(t, ConsentWritten.Valid())
+	assert.False(t, ConsentMethod("Verbal").Valid())
+	assert.False(t, ConsentMethod("").Valid())
+}
+
+// TestBuildWritesPlainText: invisible and control characters typed or
+// pasted into the title and note never reach the Media (issue 14).
+func TestBuildWritesPlainText(t *testing.T) {
+	t.Parallel()
+	b := testBuilder(t)
+	in := testInput()
+	in.Metadata.Title = "\u202eLesion\u202c\u200b"
+	in.Metadata.Note = "\ufeffFirst line\r\nsecond\u2066 line\u2069\x00\u00ad\n"
+	m, err := b.Build(in)
+	require.NoError(t, err)
+	assert.Equal(t, "Lesion — left forearm, close-up", *m.Content.Title)
+	require.Len(t, m.Note, 1)
+	assert.Equal(t, "First line\nsecond line", m.Note[0].Text)
+
+	// A resource built elsewhere with such characters is refused.
+	m.Note[0].Text = "left\u202e"
+	assert.Equal(t, []string{"Media.note[0].text"}, problemFields(t, b.Validate(m)))
+	m.Note[0].Text = "ok"
+	m.Content.Title = ptr("Le\u200bsion")
+	assert.Equal(t, []string{"Media.content.title"}, problemFields(t, b.Validate(m)))
+}
+
 func TestBuildOptionalParts(t *testing.T) {
 	t.Parallel()
 	b := testBuilder(t, WithIdentifierSystem(""), WithTimeZone(time.UTC))
@@ -191,7 +240,9 @@ func TestBuildProblems(t *testing.T) {
 		{"unknown view", func(in *Input) { in.Metadata.View = "selfie" }, []string{"Media.view"}},
 		{"long title", func(in *Input) { in.Metadata.Title = strings.Repeat("x", MaxTitleLength+1) }, []string{"Media.content.title"}},
 		{"long note", func(in *Input) { in.Metadata.Note = strings.Repeat("x", MaxNoteLength+1) }, []string{"Media.note[0].text"}},
+		{"note over the limit once plain", func(in *Input) { in.Metadata.Note = strings.Repeat("x\u200b", MaxNoteLength) + "y" }, []string{"Media.note[0].text"}},
 		{"consent missing", func(in *Input) { in.Consent = nil }, []string{"Input.Consent"}},
+		{"unknown consent method", func(in *Input) { in.Consent.Method = "implied" }, []string{"Input.Consent.Method"}},
 		{"consent without record", func(in *Input) {
 			in.Consent = &Consent{Purposes: []ConsentPurpose{ConsentTeaching, "gossip"}, RecordedBy: "p", RecordedAt: testCreated}
 		}, []string{"Input.Consent.Purposes", "Input.Consent.Purposes"}},

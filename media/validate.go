@@ -32,8 +32,10 @@ func Validate(m *fhir.Media, opts ...Option) error {
 // an accepted contentType, a size within the limit, data that is
 // [DataPlaceholder] or base64 of exactly size bytes, a hash that is the
 // base64 of a 20-byte SHA-1, and a title of at most [MaxTitleLength]
-// characters; positive width and height; bodySite and view codes from this
-// package's value sets; non-empty notes of at most [MaxNoteLength]
+// characters on one line without control or format characters (see
+// [PlainText]); positive width and height; bodySite and view codes from
+// this package's value sets; non-empty notes of at most [MaxNoteLength]
+// characters without control characters other than "\n" or format
 // characters.
 func (b *Builder) Validate(m *fhir.Media) error {
 	var ps problems
@@ -43,6 +45,78 @@ func (b *Builder) Validate(m *fhir.Media) error {
 	}
 	b.validateMedia(&ps, m)
 	return ps.err("Media")
+}
+
+// CheckMetadata reports what [Builder.Build] (and [Builder.BuildDocument]'s
+// pages) would refuse in md, by the same rules and limits, so that a form
+// can refuse it when the GP types it rather than when the photo is sent:
+// codes outside the value sets, a laterality without a body site, a title
+// longer than [MaxTitleLength] or a note longer than [MaxNoteLength]
+// characters, each counted once made plain (see [PlainText]). It returns
+// nil or a *[ValidationError] (matching [ErrInvalid], Resource "Metadata")
+// whose problems name the Go field: "Metadata.BodySite",
+// "Metadata.Laterality", "Metadata.View", "Metadata.Title",
+// "Metadata.Note".
+//
+// A left or right side on a site that is not [BodySite.Paired] is allowed
+// ("left scalp", "right side of the back"): Paired says where a side is
+// expected, not where one is possible.
+func CheckMetadata(md Metadata) error {
+	var ps problems
+	checkMetadata(md, func(f metadataField, msg string) { ps.add(inputFieldOf[f], msg) })
+	return ps.err("Metadata")
+}
+
+// metadataField names a field of [Metadata] for checkMetadata's callers,
+// which report it under their own path.
+type metadataField int
+
+const (
+	fieldBodySite metadataField = iota
+	fieldLaterality
+	fieldView
+	fieldTitle
+	fieldNote
+)
+
+var (
+	// inputFieldOf names the fields for CheckMetadata.
+	inputFieldOf = [...]string{fieldBodySite: "Metadata.BodySite", fieldLaterality: "Metadata.Laterality",
+		fieldView: "Metadata.View", fieldTitle: "Metadata.Title", fieldNote: "Metadata.Note"}
+	// mediaFieldOf names them where Build reports them: the Media
+	// element each lands in.
+	mediaFieldOf = [...]string{fieldBodySite: "Media.bodySite", fieldLaterality: "Media.bodySite",
+		fieldView: "Media.view", fieldTitle: "Media.content.title", fieldNote: "Media.note[0].text"}
+)
+
+const consentMethodMessage = "consent method must be verbal or written"
+
+// checkMetadata is the one check of [Metadata], shared by Build and
+// CheckMetadata.
+func checkMetadata(md Metadata, add func(f metadataField, msg string)) {
+	if md.BodySite != "" {
+		if _, ok := LookupBodySite(md.BodySite); !ok {
+			add(fieldBodySite, "body site code is not in the body-site value set")
+		}
+	}
+	if md.Laterality != "" {
+		if _, ok := LookupLaterality(md.Laterality); !ok {
+			add(fieldLaterality, "laterality code is not in the laterality value set")
+		} else if md.BodySite == "" {
+			add(fieldLaterality, "laterality needs a body site")
+		}
+	}
+	if md.View != "" {
+		if _, ok := LookupView(md.View); !ok {
+			add(fieldView, "view code is not in the view value set")
+		}
+	}
+	if utf8.RuneCountInString(cleanText(md.Title)) > MaxTitleLength {
+		add(fieldTitle, "title is longer than "+strconv.Itoa(MaxTitleLength)+" characters")
+	}
+	if utf8.RuneCountInString(cleanNote(md.Note)) > MaxNoteLength {
+		add(fieldNote, "note is longer than "+strconv.Itoa(MaxNoteLength)+" characters")
+	}
 }
 
 func (b *Builder) validateMedia(ps *problems, m *fhir.Media) {
@@ -214,7 +288,7 @@ func (b *Builder) checkAttachment(ps *problems, field string, a *fhir.Attachment
 	case utf8.RuneCountInString(t) > MaxTitleLength:
 		ps.add(field+".title", "title is longer than "+strconv.Itoa(MaxTitleLength)+" characters")
 	case t != cleanText(t):
-		ps.add(field+".title", "title has control characters or stray white space")
+		ps.add(field+".title", "title has control or invisible formatting characters, line breaks or stray white space")
 	}
 	checkDateTime(ps, field+".creation", a.Creation, false)
 }
@@ -246,6 +320,8 @@ func checkNote(ps *problems, field string, n fhir.Annotation) {
 		ps.add(field+".text", "note text is empty")
 	case utf8.RuneCountInString(n.Text) > MaxNoteLength:
 		ps.add(field+".text", "note is longer than "+strconv.Itoa(MaxNoteLength)+" characters")
+	case n.Text != PlainText(n.Text):
+		ps.add(field+".text", "note has control or invisible formatting characters")
 	}
 	if n.AuthorReference != nil {
 		checkReference(ps, field+".authorReference", n.AuthorReference, "Practitioner", false)
