@@ -42,3 +42,28 @@ func (a SlogAudit) Audit(ctx context.Context, r AuditRecord) {
 	add("detail", r.Detail)
 	a.Logger.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
 }
+
+// record writes one audit record; every record the Service writes goes
+// through it. Time is the Service's clock, an empty Outcome is
+// session.AuditOK, and when sess is given its id, facility and launching
+// practitioner fill Session, Facility and Practitioner (the caller's values
+// win where set). sess may be a snapshot from earlier in the same call: a
+// session's launch never changes.
+func (s *Service) record(ctx context.Context, sess *session.Session, r AuditRecord) {
+	r.Time = s.now()
+	if r.Outcome == "" {
+		r.Outcome = session.AuditOK
+	}
+	if sess != nil {
+		if r.Session == "" {
+			r.Session = sess.ID
+		}
+		if r.Facility == "" {
+			r.Facility = sess.Facility
+		}
+		if r.Practitioner == "" {
+			r.Practitioner = sess.Practitioner
+		}
+	}
+	s.audit.Audit(ctx, r)
+}

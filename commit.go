@@ -140,7 +140,7 @@ func (s *Service) commitOne(ctx context.Context, sessionID, imageID string) Outc
 func (s *Service) send(ctx context.Context, claim session.Claim) Outcome {
 	img, sess := claim.Image, claim.Session
 	s.publish(ctx, sess.ID, sync.ImageCommitting, img.ID, nil)
-	s.audit.Audit(ctx, AuditRecord{Event: "commit.attempted", Session: sess.ID, Image: img.ID, Facility: sess.Facility, Detail: fmt.Sprintf("attempt=%d", img.Attempts)})
+	s.record(ctx, sess, AuditRecord{Event: "commit.attempted", Image: img.ID, Detail: fmt.Sprintf("attempt=%d", img.Attempts)})
 	actx := alex.WithCorrelationID(alex.WithFacilityID(ctx, sess.Facility), newCorrelationID(img.ID, img.Attempts))
 	if s.inboxScan {
 		return s.sendDocument(ctx, actx, claim)
@@ -213,8 +213,7 @@ func (s *Service) buildMedia(sess *session.Session, img session.Image) (*fhir.Me
 		Operator:  sess.Practitioner,
 		Facility:  sess.Facility,
 		Encounter: sess.Encounter,
-		Metadata: media.Metadata{BodySite: img.Clinical.BodySite, Laterality: img.Clinical.Laterality,
-			View: img.Clinical.View, Title: img.Clinical.Title, Note: img.Clinical.Note},
+		Metadata:  metadataOf(img.Clinical),
 	}
 	in.Consent = s.consent(sess, img)
 	m, err := s.builder.Build(in)
@@ -234,11 +233,11 @@ func (s *Service) committed(ctx context.Context, claim session.Claim, mediaID st
 		s.log.WarnContext(ctx, "commit: landed but not recorded", "session", claim.Session.ID, "image", claim.Image.ID, "error", err)
 	}
 	s.publish(ctx, claim.Session.ID, sync.ImageCommitted, claim.Image.ID, map[string]any{"mediaId": mediaID})
-	rec := AuditRecord{Event: "image.committed", Session: claim.Session.ID, Image: claim.Image.ID, MediaID: mediaID, SHA256: claim.Image.SHA256}
+	rec := AuditRecord{Event: "image.committed", Image: claim.Image.ID, MediaID: mediaID, SHA256: claim.Image.SHA256}
 	if reconciled {
 		rec.Detail = "reconciled: found in ALEX by identifier, not resent"
 	}
-	s.audit.Audit(ctx, rec)
+	s.record(ctx, claim.Session, rec)
 	return Outcome{ImageID: claim.Image.ID, State: session.StateCommitted, MediaID: mediaID, Reconciled: reconciled}
 }
 
@@ -255,7 +254,7 @@ func (s *Service) fail(ctx context.Context, claim session.Claim, code FailureCod
 		s.log.WarnContext(ctx, "commit: could not record failure", "session", claim.Session.ID, "image", claim.Image.ID, "error", err)
 	}
 	s.publish(ctx, claim.Session.ID, sync.ImageFailed, claim.Image.ID, map[string]any{"code": code})
-	s.audit.Audit(ctx, AuditRecord{Event: "image.failed", Session: claim.Session.ID, Image: claim.Image.ID, Reason: string(code)})
+	s.record(ctx, claim.Session, AuditRecord{Event: "image.failed", Image: claim.Image.ID, Outcome: session.AuditFailed, Reason: string(code)})
 	return Outcome{ImageID: claim.Image.ID, State: session.StateFailed, Code: code, Message: msg}
 }
 
@@ -279,12 +278,13 @@ func (s *Service) sendDocument(ctx, actx context.Context, claim session.Claim) O
 		return s.fail(ctx, claim, code, "The photo's bytes could not be read. "+why)
 	}
 	defer rc.Close()
-	md := media.Metadata{BodySite: img.Clinical.BodySite, Laterality: img.Clinical.Laterality, View: img.Clinical.View,
-		Title: img.Clinical.Title, Note: img.Clinical.Note}
+	md := metadataOf(img.Clinical)
 	var pdf bytes.Buffer
+	// The document's title is the one the desktop showed (Service.Title):
+	// the GP's words with the site, side and view.
 	d, err := s.docBuilder.BuildDocument(&pdf, media.DocumentInput{
 		ID: img.ID, Patient: media.Patient{ID: sess.PatientID, NHI: sess.NHI}, Author: sess.Practitioner,
-		Facility: sess.Facility, Encounter: sess.Encounter, Title: img.Clinical.Title, Date: img.CreatedAt,
+		Facility: sess.Facility, Encounter: sess.Encounter, Title: s.Title(img), Date: img.CreatedAt,
 		Pages:   []media.DocumentPage{{JPEG: rc, Created: img.CreatedAt, Metadata: md}},
 		Consent: s.consent(sess, img),
 	})
@@ -301,15 +301,26 @@ func (s *Service) sendDocument(ctx, actx context.Context, claim session.Claim) O
 	return s.failErr(ctx, claim, err)
 }
 
+// consent is the image's consent for media. Who recorded it is the session's
+// launching practitioner: only that GP's desktop can record consent in the
+// session. When is the time UpdateImage stored from the Service's clock; a
+// record from before the Service set it, holding a time that cannot be
+// (before the session, in the future), gets the time its description was
+// last saved instead. A method media does not know is left out.
 func (s *Service) consent(sess *session.Session, img session.Image) *media.Consent {
 	if !img.Consent.Given {
 		return nil
 	}
-	by := img.Consent.RecordedBy
-	if by == "" {
-		by = sess.Practitioner
+	at := img.Consent.RecordedAt
+	if !trustedConsentTime(sess, at, s.now()) {
+		at = img.UpdatedAt
 	}
-	return &media.Consent{Purposes: []media.ConsentPurpose{media.ConsentRecord}, RecordedBy: by, RecordedAt: img.Consent.RecordedAt}
+	method := media.ConsentMethod(img.Consent.Method)
+	if !method.Valid() {
+		method = ""
+	}
+	return &media.Consent{Purposes: []media.ConsentPurpose{media.ConsentRecord}, Method: method,
+		RecordedBy: sess.Practitioner, RecordedAt: at}
 }
 
 func newCorrelationID(imageID string, attempt int) string {
@@ -341,7 +352,9 @@ func (s *Service) Recover(ctx context.Context) (recovered int, err error) {
 		sess, err := s.sessions.Get(ctx, sid)
 		if errors.Is(err, session.ErrExpired) {
 			s.publish(ctx, sid, sync.SessionExpired, "", map[string]any{"reason": "expired"})
-			s.audit.Audit(ctx, AuditRecord{Event: "session.expired", Session: sid})
+			// The store no longer hands back an expired record, so this
+			// one alone has no practitioner.
+			s.record(ctx, nil, AuditRecord{Event: "session.expired", Session: sid})
 			continue
 		}
 		if err != nil {

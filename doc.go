@@ -41,6 +41,35 @@
 // on every endpoint). [Service.Handler] builds the handler from
 // [HTTPOptions] and leaves the Service unchanged.
 //
+// # What the record says
+//
+// Evolution shows a photo's title and none of its coded fields, so the title
+// carries the body site, side and view whatever the GP typed ("Lesion — left
+// forearm, close-up"; only the GP's words are ever shortened to fit).
+// [Service.Title] computes it with the builder Commit uses, and the HTTP API
+// returns it as each image's "title" on PATCH and in the session, byte for
+// byte what ALEX receives. [Service.UpdateImage] refuses, as field errors,
+// everything Commit would refuse in a description (media.CheckMetadata: the
+// same limits from one place), and stores titles and notes as plain text:
+// bidirectional controls, zero-width and other invisible format characters
+// and control characters are removed (media.PlainText) before anything is
+// stored, shown or sent. Consent's method (verbal or written) comes from the
+// desktop and is written in the Media's consent note; who recorded consent
+// and when never come from the request (a request that sends them is
+// refused) but from the session's launching practitioner and the Service's
+// clock.
+//
+// # Audit
+//
+// Every step goes to the [AuditSink] ([WithAudit]) as a session.AuditRecord
+// with the time by the Service's clock, the launching practitioner, and an
+// outcome (session.AuditOK, AuditRefused for a rejected upload or a refused
+// description, AuditFailed for a failed commit). Records hold ids, hashes,
+// codes and field names only; image.metadata says how consent stands
+// ("consent=verbal", "consent=written", "consent=given", "consent=none").
+// Only session.expired found by recovery lacks the practitioner: the store
+// no longer hands back an expired record.
+//
 // # Packages
 //
 //   - [github.com/clinicpro/clinicalimages/alex]: the ALEX API client (tokens,

@@ -271,7 +271,7 @@ func (a *api) getSession(w http.ResponseWriter, r *http.Request, sid string) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 200, sessionView(sess))
+	writeJSON(w, 200, a.sessionView(sess))
 }
 
 func (a *api) endSession(w http.ResponseWriter, r *http.Request, sid string) {
@@ -366,7 +366,7 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request, who Uploader) {
 		writeJSON(w, http.StatusCreated, map[string]any{"image": img.ID, "bytes": img.Size, "width": img.Width, "height": img.Height})
 		return
 	}
-	writeJSON(w, http.StatusCreated, imageView(img))
+	writeJSON(w, http.StatusCreated, a.imageView(img))
 }
 
 func filePart(mr *multipart.Reader) (io.Reader, error) {
@@ -407,7 +407,7 @@ func (a *api) updateImage(w http.ResponseWriter, r *http.Request, sid string) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 200, imageView(img))
+	writeJSON(w, 200, a.imageView(img))
 }
 
 func (a *api) removeImage(w http.ResponseWriter, r *http.Request, sid string) {
@@ -612,10 +612,10 @@ func (a *api) decode(w http.ResponseWriter, r *http.Request, v any, max int64) b
 
 // sessionView is the desktop's view of a session: ids and states, the
 // patient's ALEX id but no other patient data (GET /patient has those).
-func sessionView(s *session.Session) map[string]any {
+func (a *api) sessionView(s *session.Session) map[string]any {
 	imgs := make([]map[string]any, 0, len(s.Images))
 	for _, img := range s.Images {
-		imgs = append(imgs, imageView(img))
+		imgs = append(imgs, a.imageView(img))
 	}
 	return map[string]any{
 		"id": s.ID, "facility": s.Facility, "patientId": s.PatientID, "practitioner": s.Practitioner,
@@ -625,9 +625,13 @@ func sessionView(s *session.Session) map[string]any {
 	}
 }
 
-func imageView(img session.Image) map[string]any {
+// imageView is the desktop's view of an image. "title" is the exact
+// content.title its record will carry ([Service.Title]), so the GP sees
+// what Evolution will show; "clinical" holds what the GP typed (plain).
+func (a *api) imageView(img session.Image) map[string]any {
 	return map[string]any{
-		"id": img.ID, "source": img.Source, "contentType": img.ContentType, "bytes": img.Size,
+		"title": a.s.Title(img),
+		"id":    img.ID, "source": img.Source, "contentType": img.ContentType, "bytes": img.Size,
 		"width": img.Width, "height": img.Height, "sha256": img.SHA256, "state": img.State,
 		"clinical": img.Clinical, "consent": img.Consent, "mediaId": img.MediaID, "failCode": img.FailCode, "failReason": img.FailReason,
 		"createdAt": img.CreatedAt, "version": img.Version,

@@ -149,7 +149,7 @@ func (a *api) launch(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: a.cfg.CookieName, Value: st.Credential, Path: "/", HttpOnly: true,
 		Secure: !a.cfg.InsecureCookies, SameSite: http.SameSiteLaxMode, Expires: st.Expires})
 	writeJSON(w, http.StatusCreated, map[string]any{
-		"session":    sessionView(st.Session),
+		"session":    a.sessionView(st.Session),
 		"credential": st.Credential,
 		"csrf":       st.CSRF,
 	})

@@ -504,7 +504,7 @@ func (s *Service) StartSession(ctx context.Context, l VerifiedLaunch) (*Started,
 	}
 	exp := sess.CreatedAt.Add(credentialLifetime)
 	cred, csrf := s.creds.issue(sess.ID, exp)
-	s.audit.Audit(ctx, AuditRecord{Event: "session.started", Session: sess.ID, Facility: l.Facility, Source: l.Source})
+	s.record(ctx, sess, AuditRecord{Event: "session.started", Source: l.Source})
 	return &Started{Session: sess, Credential: cred, CSRF: csrf, Expires: exp}, nil
 }
 
@@ -618,17 +618,28 @@ func (s *Service) ClaimHandoff(ctx context.Context, code, device, clientAddr str
 		return "", view, storage(err)
 	}
 	s.publish(ctx, view.SessionID, sync.PhoneConnected, "", map[string]any{"device": truncate(device, 80)})
-	s.audit.Audit(ctx, AuditRecord{Event: "phone.connected", Session: view.SessionID})
+	// The claim hands back no launch; the record needs its practitioner.
+	sess, err := s.sessions.Get(ctx, view.SessionID)
+	if err != nil {
+		sess = nil // audited without the practitioner rather than not at all
+	}
+	s.record(ctx, sess, AuditRecord{Event: "phone.connected", Session: view.SessionID})
 	return tok, view, nil
 }
 
 // RevokePhone cuts the paired phone off.
 func (s *Service) RevokePhone(ctx context.Context, sessionID string) error {
+	// Read first for the audit's practitioner (the manager's update hands
+	// back no session).
+	sess, err := s.sessions.Get(ctx, sessionID)
+	if err != nil {
+		return storage(err)
+	}
 	if err := s.sessions.RevokePhone(ctx, sessionID); err != nil {
 		return storage(err)
 	}
 	s.publish(ctx, sessionID, sync.PhoneDisconnected, "", nil)
-	s.audit.Audit(ctx, AuditRecord{Event: "phone.revoked", Session: sessionID})
+	s.record(ctx, sess, AuditRecord{Event: "phone.revoked"})
 	return nil
 }
 
@@ -707,7 +718,7 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, n
 	res, err := s.norm.Normalize(ctx, io.LimitReader(r, s.limits.MaxUploadBytes+1), &out)
 	*normalize = time.Since(started)
 	if err != nil {
-		s.audit.Audit(ctx, AuditRecord{Event: "image.rejected", Session: sessionID, Reason: string(CodeOf(err))})
+		s.record(ctx, sess, AuditRecord{Event: "image.rejected", Outcome: session.AuditRefused, Reason: string(CodeOf(err))})
 		return session.Image{}, err
 	}
 	up := session.Upload{Body: &out, Size: int64(out.Len()), ContentType: "image/jpeg", Width: res.OutWidth, Height: res.OutHeight}
@@ -727,47 +738,117 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, n
 		}
 	}
 	s.publish(ctx, sessionID, sync.ImageAdded, img.ID, map[string]any{"source": img.Source, "width": img.Width, "height": img.Height, "bytes": img.Size})
-	s.audit.Audit(ctx, AuditRecord{Event: "image.uploaded", Session: sessionID, Image: img.ID, SHA256: img.SHA256,
+	s.record(ctx, sess, AuditRecord{Event: "image.uploaded", Image: img.ID, SHA256: img.SHA256,
 		Detail: fmt.Sprintf("source=%s in=%s %dx%d out=%dx%d %dB q%d", img.Source, res.Format, res.InWidth, res.InHeight, res.OutWidth, res.OutHeight, res.OutBytes, res.Quality)})
 	return img, nil
 }
 
-// UpdateImage sets an image's clinical description and consent (desktop only).
+// UpdateImage sets an image's clinical description and consent (desktop
+// only) and returns the image as stored.
+//
+// Everything [Service.Commit] would refuse in the description is refused
+// here, by the same rules and limits (media.CheckMetadata): codes outside
+// the value sets, a side without a body site, a title over
+// media.MaxTitleLength or a note over media.MaxNoteLength characters. The
+// title and note are stored plain (media.Metadata.Plain: control and
+// invisible formatting characters such as bidirectional overrides and
+// zero-width spaces removed), as they will be sent. The refusal is a
+// *media.ValidationError (CodeInvalidMetadata) whose problems name the
+// fields as the HTTP API spells them: bodySite, laterality, view, title,
+// note, consent.method, consent.recordedBy, consent.recordedAt.
+//
+// Consent: Given and Method ("verbal" or "written", or empty when not
+// stated) come from the caller. Who recorded it and when do not: they are
+// the session's launching practitioner and the Service's clock, kept from
+// the earlier record while consent stays given by the same method. A
+// caller that sends RecordedBy or RecordedAt is refused (not ignored), so a
+// client that tries to set them learns that it cannot. Consent not given
+// stores no method.
 func (s *Service) UpdateImage(ctx context.Context, sessionID, imageID string, c session.Clinical, consent session.Consent) (session.Image, error) {
-	if err := s.checkClinical(c); err != nil {
+	sess, err := s.sessions.Get(ctx, sessionID)
+	if err != nil {
+		return session.Image{}, storage(err)
+	}
+	c, consent, err = checkUpdate(c, consent)
+	if err != nil {
+		var ve *media.ValidationError
+		detail := ""
+		if errors.As(err, &ve) {
+			detail = "fields=" + strings.Join(ve.Fields(), ",")
+		}
+		s.record(ctx, sess, AuditRecord{Event: "image.metadata", Image: imageID, Outcome: session.AuditRefused,
+			Reason: string(CodeInvalidMetadata), Detail: detail})
 		return session.Image{}, err
 	}
-	if consent.Given && consent.RecordedAt.IsZero() {
-		consent.RecordedAt = s.now()
+	if consent.Given {
+		now := s.now()
+		consent.RecordedBy, consent.RecordedAt = sess.Practitioner, now
+		if prev := sess.Image(imageID); prev != nil && prev.Consent.Given && prev.Consent.Method == consent.Method &&
+			prev.Consent.RecordedBy == sess.Practitioner && trustedConsentTime(sess, prev.Consent.RecordedAt, now) {
+			consent.RecordedAt = prev.Consent.RecordedAt
+		}
 	}
 	img, err := s.sessions.SetMetadata(ctx, sessionID, imageID, c, consent)
 	if err != nil {
 		return session.Image{}, storage(err)
 	}
 	s.publish(ctx, sessionID, sync.ImageUpdated, imageID, nil)
-	s.audit.Audit(ctx, AuditRecord{Event: "image.metadata", Session: sessionID, Image: imageID})
+	s.record(ctx, sess, AuditRecord{Event: "image.metadata", Image: imageID, Detail: "consent=" + consentDetail(consent)})
 	return img, nil
 }
 
-// checkClinical refuses codes outside the value sets now, rather than at
-// commit time.
+// trustedConsentTime reports whether t can be when consent was recorded in
+// sess: not before the session began, not after now. Records written before
+// the Service set this itself may hold a time a client sent.
+func trustedConsentTime(sess *session.Session, t, now time.Time) bool {
+	return !t.IsZero() && !t.Before(sess.CreatedAt) && !t.After(now)
+}
+
+// consentDetail says how consent stands, for the audit: "none", "given"
+// (no method stated), "verbal" or "written".
+func consentDetail(c session.Consent) string {
+	switch {
+	case !c.Given:
+		return "none"
+	case c.Method == "":
+		return "given"
+	}
+	return c.Method
+}
+
+// checkUpdate checks and normalises a description and consent from the
+// desktop: the description plain and checked as Commit will check it, the
+// consent method lower-cased and one of media's, and no RecordedBy or
+// RecordedAt from the caller.
+func checkUpdate(c session.Clinical, consent session.Consent) (session.Clinical, session.Consent, error) {
+	c = plainClinical(c)
+	var ve media.ValidationError
+	collect(&ve, c)
+	method := strings.ToLower(strings.TrimSpace(media.PlainText(consent.Method)))
+	if method != "" && !media.ConsentMethod(method).Valid() {
+		ve.Problems = append(ve.Problems, media.Problem{Field: "consent.method", Message: "consent method must be verbal or written"})
+	}
+	if consent.RecordedBy != "" {
+		ve.Problems = append(ve.Problems, media.Problem{Field: "consent.recordedBy", Message: "who recorded consent is set by the server from the launch; do not send it"})
+	}
+	if !consent.RecordedAt.IsZero() {
+		ve.Problems = append(ve.Problems, media.Problem{Field: "consent.recordedAt", Message: "when consent was recorded is set by the server's clock; do not send it"})
+	}
+	if len(ve.Problems) > 0 {
+		ve.Resource = "Media"
+		return c, consent, &ve
+	}
+	if !consent.Given {
+		return c, session.Consent{}, nil
+	}
+	return c, session.Consent{Given: true, Method: method}, nil
+}
+
+// checkClinical refuses now what Commit would refuse later (see
+// [Service.UpdateImage]).
 func (s *Service) checkClinical(c session.Clinical) error {
 	var ve media.ValidationError
-	if c.BodySite != "" {
-		if _, ok := media.LookupBodySite(c.BodySite); !ok {
-			ve.Problems = append(ve.Problems, media.Problem{Field: "bodySite", Message: "not a body site code from the value set"})
-		}
-	}
-	if c.Laterality != "" {
-		if _, ok := media.LookupLaterality(c.Laterality); !ok {
-			ve.Problems = append(ve.Problems, media.Problem{Field: "laterality", Message: "not a laterality code"})
-		}
-	}
-	if c.View != "" {
-		if _, ok := media.LookupView(c.View); !ok {
-			ve.Problems = append(ve.Problems, media.Problem{Field: "view", Message: "not a view code"})
-		}
-	}
+	collect(&ve, c)
 	if len(ve.Problems) > 0 {
 		ve.Resource = "Media"
 		return &ve
@@ -775,13 +856,72 @@ func (s *Service) checkClinical(c session.Clinical) error {
 	return nil
 }
 
+// collect adds the problems media.CheckMetadata finds in c to ve, each
+// under the field's name in the HTTP API.
+func collect(ve *media.ValidationError, c session.Clinical) {
+	var mve *media.ValidationError
+	if !errors.As(media.CheckMetadata(metadataOf(c)), &mve) {
+		return
+	}
+	for _, p := range mve.Problems {
+		if name, ok := apiFieldOf[p.Field]; ok {
+			p.Field = name
+		}
+		ve.Problems = append(ve.Problems, p)
+	}
+}
+
+// apiFieldOf names media.CheckMetadata's fields as session.Clinical's JSON
+// does.
+var apiFieldOf = map[string]string{
+	"Metadata.BodySite": "bodySite", "Metadata.Laterality": "laterality", "Metadata.View": "view",
+	"Metadata.Title": "title", "Metadata.Note": "note",
+}
+
+// metadataOf is the media description of a session description.
+func metadataOf(c session.Clinical) media.Metadata {
+	return media.Metadata{BodySite: c.BodySite, Laterality: c.Laterality, View: c.View, Title: c.Title, Note: c.Note}
+}
+
+// plainClinical is c with its title and note plain, as media writes them.
+func plainClinical(c session.Clinical) session.Clinical {
+	md := metadataOf(c).Plain()
+	c.Title, c.Note = md.Title, md.Note
+	return c
+}
+
+// Title returns the content.title the image's record will carry if it is
+// committed with its current description: the GP's title followed by the
+// body site, side and view, or one made from them and the time the photo
+// was taken (see media.Builder.Title). It is computed by the builder Commit
+// uses, from the same description and the image's CreatedAt, so it equals
+// byte for byte what ALEX receives. The HTTP API returns it as the
+// image's "title".
+func (s *Service) Title(img session.Image) string {
+	return s.titleBuilder().Title(metadataOf(img.Clinical), img.CreatedAt)
+}
+
+// titleBuilder is the builder whose title Commit sends.
+func (s *Service) titleBuilder() *media.Builder {
+	if s.inboxScan {
+		return s.docBuilder
+	}
+	return s.builder
+}
+
 // RemoveImage takes an image out of the session and deletes its bytes.
 func (s *Service) RemoveImage(ctx context.Context, sessionID, imageID string) error {
+	// Read first for the audit's practitioner (the manager's update hands
+	// back no session).
+	sess, err := s.sessions.Get(ctx, sessionID)
+	if err != nil {
+		return storage(err)
+	}
 	if err := s.sessions.RemoveImage(ctx, sessionID, imageID); err != nil {
 		return storage(err)
 	}
 	s.publish(ctx, sessionID, sync.ImageRemoved, imageID, nil)
-	s.audit.Audit(ctx, AuditRecord{Event: "image.removed", Session: sessionID, Image: imageID})
+	s.record(ctx, sess, AuditRecord{Event: "image.removed", Image: imageID})
 	return nil
 }
 
@@ -809,11 +949,13 @@ func (s *Service) EndSession(ctx context.Context, sessionID string) error {
 	if err := s.sessions.End(ctx, sessionID); err != nil {
 		return storage(err)
 	}
-	if gerr == nil {
+	if gerr != nil {
+		sess = nil
+	} else {
 		s.dismiss(ctx, sess)
 	}
 	s.publish(ctx, sessionID, sync.SessionExpired, "", map[string]any{"reason": "ended"})
-	s.audit.Audit(ctx, AuditRecord{Event: "session.ended", Session: sessionID})
+	s.record(ctx, sess, AuditRecord{Event: "session.ended", Session: sessionID})
 	return nil
 }
 

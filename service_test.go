@@ -220,7 +220,7 @@ func TestWholeFlow(t *testing.T) {
 		require.NotEmpty(t, m.Identifier)
 		assert.Contains(t, ids, *m.Identifier[0].Value)
 		assert.Equal(t, media.DefaultIdentifierSystem, *m.Identifier[0].System)
-		assert.Regexp(t, `^Photo [12]$`, *m.Content.Title)
+		assert.Regexp(t, `^Photo [12] — left scalp$`, *m.Content.Title)
 		data, ok := w.alex.MediaData(*m.Id)
 		require.True(t, ok)
 		assert.Equal(t, []byte{0xFF, 0xD8}, data[:2])
