@@ -19,6 +19,9 @@
 //     once BODY_TIMEOUT passes, while a GP launches, uploads and commits.
 //   - TestAbusePairingLockout: wrong handoff claims from one client cannot
 //     lock the right code out.
+//   - TestAbuseConnectionCap: idle connections, dialled again and again,
+//     hold at most MAX_CONNECTIONS accepted connections while a GP launches,
+//     uploads and commits.
 //
 // The sixth attack, kill -9 with photos on disk, is TestKill9LeavesNoPhotos
 // and TestKill9S3PastRetention in crash_test.go.
@@ -510,4 +513,117 @@ func TestAbusePairingLockout(t *testing.T) {
 	t.Logf("pairing lockout: %d wrong claims from one client (statuses %v), then the right code from the same client: status %d", wrong, statuses, st)
 	assert.Equal(t, http.StatusCreated, st, "the right code is never locked out")
 	assert.NotEmpty(t, tok)
+}
+
+// TestAbuseConnectionCap: clients that open connections and send nothing,
+// dialling again whenever the server hangs up, hold no more than
+// MAX_CONNECTIONS of the server's accepted connections (counted by the
+// kernel: established sockets on the server's port that the process has
+// accepted), READ_HEADER_TIMEOUT frees each slot, and a GP who connects
+// behind them still launches, uploads and commits.
+func TestAbuseConnectionCap(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts accepted sockets from /proc/net/tcp")
+	}
+	t.Parallel()
+	const maxConns, attackers = 6, 30
+	p := startAbuseServer(t, map[string]string{"MAX_CONNECTIONS": strconv.Itoa(maxConns), "READ_HEADER_TIMEOUT": "1s"})
+	addr := strings.TrimPrefix(p.base, "http://")
+	_, portText, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	port, err := strconv.Atoi(portText)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), abuseBound)
+	defer cancel()
+
+	attack, stopAttack := context.WithCancel(ctx)
+	var cut, dialled atomic.Int64
+	var wg gosync.WaitGroup
+	for range attackers {
+		wg.Go(func() {
+			for attack.Err() == nil {
+				var d net.Dialer
+				c, err := d.DialContext(attack, "tcp", addr)
+				if err != nil {
+					return
+				}
+				dialled.Add(1)
+				stop := context.AfterFunc(attack, func() { _ = c.Close() })
+				// Send nothing; wait for the server to hang up.
+				if _, err := io.Copy(io.Discard, c); err == nil || attack.Err() == nil {
+					cut.Add(1)
+				}
+				stop()
+				_ = c.Close()
+			}
+		})
+	}
+	// Wait until the attackers hold the server's slots (polled: a
+	// condition, not a sleep).
+	for accepted, _ := acceptedConns(t, port); accepted < maxConns; accepted, _ = acceptedConns(t, port) {
+		require.NoError(t, ctx.Err(), "the attackers never filled the server's connections")
+		runtime.Gosched()
+	}
+
+	// Watch the kernel's count while a GP goes through the whole flow.
+	var peak, peakQueued atomic.Int64
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for attack.Err() == nil {
+			// The kernel's table is not read atomically: a slot freed and
+			// taken again during one read can be counted twice. An excess
+			// that is real lasts (an idle connection is held for
+			// READ_HEADER_TIMEOUT), so a sample is the lower of two reads.
+			a1, q1 := acceptedConns(t, port)
+			a2, q2 := acceptedConns(t, port)
+			a, q := min(a1, a2), min(q1, q2)
+			for v := peak.Load(); int64(a) > v && !peak.CompareAndSwap(v, int64(a)); v = peak.Load() {
+			}
+			for v := peakQueued.Load(); int64(q) > v && !peakQueued.CompareAndSwap(v, int64(q)); v = peakQueued.Load() {
+			}
+			select {
+			case <-attack.Done():
+			case <-time.After(5 * time.Millisecond): // sampling rate of a measurement, not synchronisation
+			}
+		}
+	}()
+	flowErr := gpFlow(ctx, p.base)
+	stopAttack()
+	wg.Wait()
+	<-watched
+
+	require.NoError(t, flowErr, "a GP is served while the connections are held")
+	t.Logf("connection cap: %d clients holding idle connections (%d dialled, %d cut by READ_HEADER_TIMEOUT=1s), MAX_CONNECTIONS=%d: at most %d accepted at once, up to %d waiting in the kernel's queue; GP launch, upload and commit served",
+		attackers, dialled.Load(), cut.Load(), maxConns, peak.Load(), peakQueued.Load())
+	assert.LessOrEqual(t, peak.Load(), int64(maxConns), "never more accepted connections than MAX_CONNECTIONS")
+	assert.Positive(t, cut.Load(), "the server hung up on idle connections")
+}
+
+// acceptedConns counts the established TCP connections on the local port
+// (IPv4 and IPv6): those a process has accepted (they have an inode) and
+// those still waiting in the listen queue (inode 0).
+func acceptedConns(t *testing.T, port int) (accepted, queued int) {
+	t.Helper()
+	hexPort := fmt.Sprintf(":%04X", port)
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(line)
+			// sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+			if len(fs) < 10 || !strings.HasSuffix(fs[1], hexPort) || fs[3] != "01" {
+				continue
+			}
+			if fs[9] == "0" {
+				queued++
+			} else {
+				accepted++
+			}
+		}
+	}
+	return accepted, queued
 }
