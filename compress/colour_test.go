@@ -146,7 +146,7 @@ func TestColourMatchesReferenceDecoders(t *testing.T) {
 		{"cmyk-jpeg", "cmyk.jpg", "cmyk.ref.png", compress.JPEG, 0},
 		{"grey-jpeg", "grey.jpg", "grey.ref.png", compress.JPEG, 0},
 	}
-	n, err := compress.New(heic.Option(), compress.WithQuality(95, 95))
+	n, err := compress.New(heic.Option(), compress.WithQuality(95, 95), compress.WithPassthrough(false))
 	require.NoError(t, err)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

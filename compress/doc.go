@@ -26,12 +26,40 @@
 //     same bytes for the same input and options.
 //  5. Writes the JPEG to an io.Writer only when it is complete, and returns a
 //     [Result]: format, dimensions in and out, bytes, quality, orientation
-//     applied and the metadata kinds stripped.
+//     applied, the metadata kinds stripped, and whether the lossless path
+//     was taken (a compliant JPEG keeps its data; see below).
 //
 // The output carries no metadata at all: no EXIF (so no GPS, camera serials
 // or maker notes, and no orientation tag, since the pixels are upright), no
-// XMP, IPTC, comments, or ICC profile. It is re-encoded from pixels, so
-// nothing from the input's segments can survive.
+// XMP, IPTC, comments, or ICC profile. It is re-encoded from pixels, or, on
+// the lossless path below, rebuilt from the coding segments alone, so
+// nothing from the input's metadata segments can survive.
+//
+// # One lossy generation: compliant JPEGs keep their data
+//
+// The phone page already shrinks each photo to a compliant JPEG in the
+// browser; decoding and encoding it again would cost a second generation of
+// loss and the CPU of a decode and several encodes. So a baseline (SOF0)
+// JPEG that already meets every rule (long edge within MaxLongEdge, upright:
+// no EXIF orientation or orientation 1, sRGB: no ICC profile or one
+// equivalent to sRGB, and within the byte budget once rebuilt) keeps its
+// compressed image data bit for bit. Normalize rebuilds the file from its
+// own segments: SOI, a fresh JFIF APP0, DQT, SOF0, DHT and DRI in their
+// order, the SOS header and the entropy-coded data as they were, EOI.
+// Every other APPn (EXIF with GPS, XMP, ICC, MPF, maker data), every COM and
+// anything after EOI is dropped. Metadata alone does not force a re-encode,
+// since dropping it is lossless; an orientation other than 1 does, since
+// the pixels must be turned. Before storing the rebuilt file Normalize
+// decodes it completely with its own decoder at 1/8 scale: every Huffman
+// code, restart marker and the end of the data are checked exactly as at
+// full scale (only the inverse DCT, which cannot fail, is reduced), so
+// corrupt or truncated data is never passed through; it takes the normal
+// path, which refuses or normalises it. Progressive, arithmetic-coded or
+// multi-scan files, a second frame, or a marker after the scan other than
+// EOI also take the normal path. [Result.Passthrough] says which path was
+// taken and [WithPassthrough](false) turns the lossless path off. On a
+// 1600x1200 q85 photo (BenchmarkPassthrough) Normalize took 68-106 ms with
+// it off and 7-20 ms with it on, on a shared two-core machine.
 //
 // # Memory: one decode budget per Normalizer
 //

@@ -71,7 +71,7 @@ func TestEngineErrorsAreClassified(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			n, err := compress.New(compress.WithEngine(&fakeEngine{err: c.err}))
+			n, err := compress.New(compress.WithEngine(&fakeEngine{err: c.err}), compress.WithPassthrough(false))
 			require.NoError(t, err)
 			res, err := n.Normalize(t.Context(), bytes.NewReader(in), io.Discard)
 			require.ErrorIs(t, err, c.want)
@@ -83,7 +83,7 @@ func TestEngineErrorsAreClassified(t *testing.T) {
 func TestEngineGetsCheckedSource(t *testing.T) {
 	t.Parallel()
 	f := &fakeEngine{}
-	n, err := compress.New(compress.WithEngine(f))
+	n, err := compress.New(compress.WithEngine(f), compress.WithPassthrough(false))
 	require.NoError(t, err)
 	in := enginetest.InsertSegment(enginetest.EncodeJPEG(enginetest.Photo(64, 48, 1, false), 90), 0xE1,
 		append([]byte("Exif\x00\x00"), enginetest.EXIF(8, true)...))
@@ -116,7 +116,7 @@ func TestEngineGetsRegisteredDecoder(t *testing.T) {
 func TestMaxConcurrent(t *testing.T) {
 	t.Parallel()
 	f := &fakeEngine{gate: make(chan struct{})}
-	n, err := compress.New(compress.WithEngine(f), compress.WithMaxConcurrent(2))
+	n, err := compress.New(compress.WithEngine(f), compress.WithMaxConcurrent(2), compress.WithPassthrough(false))
 	require.NoError(t, err)
 	in := enginetest.EncodeJPEG(enginetest.Photo(32, 32, 1, false), 90)
 	var wg sync.WaitGroup

@@ -25,12 +25,26 @@ var srgbD50 = [9]float64{
 // here does not evaluate; such images are treated as sRGB), or already
 // equivalent to sRGB (no work needed).
 func parseICC(p []byte) *colourTransform {
+	t, _ := iccTransform(p)
+	return t
+}
+
+// isSRGBProfile reports whether p is a matrix/TRC RGB profile equivalent to
+// sRGB (within the tolerances parseICC uses to skip a conversion).
+func isSRGBProfile(p []byte) bool {
+	_, srgb := iccTransform(p)
+	return srgb
+}
+
+// iccTransform is parseICC, also saying whether a nil transform means the
+// profile is sRGB (rather than unreadable).
+func iccTransform(p []byte) (*colourTransform, bool) {
 	if len(p) < 132 || string(p[16:20]) != "RGB " || string(p[36:40]) != "acsp" {
-		return nil
+		return nil, false
 	}
 	n := int(binary.BigEndian.Uint32(p[128:]))
 	if n > (len(p)-132)/12 {
-		return nil
+		return nil, false
 	}
 	tags := map[string][]byte{}
 	for i := 0; i < n; i++ {
@@ -45,7 +59,7 @@ func parseICC(p []byte) *colourTransform {
 	for c, sig := range []string{"rXYZ", "gXYZ", "bXYZ"} {
 		t := tags[sig]
 		if len(t) < 20 || string(t[:4]) != "XYZ " {
-			return nil
+			return nil, false
 		}
 		for k := 0; k < 3; k++ {
 			src[3*k+c] = s15(t[8+4*k:])
@@ -56,7 +70,7 @@ func parseICC(p []byte) *colourTransform {
 	for c, sig := range []string{"rTRC", "gTRC", "bTRC"} {
 		f := parseTRC(tags[sig])
 		if f == nil {
-			return nil
+			return nil, false
 		}
 		for v := 0; v < 256; v++ {
 			x := float64(v) / 255
@@ -69,7 +83,7 @@ func parseICC(p []byte) *colourTransform {
 	}
 	inv, ok := invert3(srgbD50)
 	if !ok {
-		return nil
+		return nil, false
 	}
 	m := mul3(inv, src)
 	for i := range m {
@@ -83,9 +97,9 @@ func parseICC(p []byte) *colourTransform {
 		t.m[i] = float32(m[i])
 	}
 	if identity {
-		return nil
+		return nil, true
 	}
-	return &t
+	return &t, false
 }
 
 func s15(b []byte) float64 { return float64(int32(binary.BigEndian.Uint32(b))) / 65536 }

@@ -48,6 +48,14 @@ type Result struct {
 	// ColourConverted reports that the input carried a non-sRGB ICC profile
 	// (Display P3, Adobe RGB...) and its pixels were converted to sRGB.
 	ColourConverted bool
+	// Passthrough reports that the input was a JPEG already meeting every
+	// output rule and its compressed image data was kept bit for bit: the
+	// output is the input's coding segments and scan under a fresh JFIF
+	// header, with every metadata segment and anything after EOI dropped
+	// (see [WithPassthrough]). Quality is then the IJG quality its
+	// quantisation tables are closest to, OutWidth and OutHeight the
+	// input's. False when the image was decoded and encoded again.
+	Passthrough bool
 }
 
 // Normalizer turns untrusted uploaded images into upright, metadata-free,
@@ -147,23 +155,30 @@ func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (R
 	if len(src.ICC) > 0 && parseICC(src.ICC) != nil {
 		res.ColourConverted = true
 	}
+	if n.passthroughCandidate(src, info) {
+		kept, q, ok, err := n.passthrough(ctx, src)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			res.Passthrough = true
+			res.OutWidth, res.OutHeight = src.Width, src.Height
+			res.Quality = q
+			res.OutBytes = int64(len(kept))
+			if _, err := w.Write(kept); err != nil {
+				return res, fmtErr("compress: write output: %w", err)
+			}
+			n.logResult(ctx, res)
+			return res, nil
+		}
+	}
 	cost, err := n.checkBudget(src)
 	if err != nil {
 		return res, err
 	}
-	select {
-	case n.sem <- struct{}{}:
-	default:
-		select {
-		case n.sem <- struct{}{}:
-		case <-ctx.Done():
-			return res, fmtErr("compress: waiting to decode: %w", ctx.Err())
-		}
-	}
-	defer func() { <-n.sem }()
-	release, err := n.acquire(ctx, cost)
+	release, err := n.slot(ctx, cost)
 	if err != nil {
-		return res, fmtErr("compress: waiting for decode memory: %w", err)
+		return res, err
 	}
 	out := n.getBuf()
 	defer n.putBuf(out)
@@ -178,14 +193,40 @@ func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (R
 	if _, err := w.Write(out.Bytes()); err != nil {
 		return res, fmtErr("compress: write output: %w", err)
 	}
+	n.logResult(ctx, res)
+	return res, nil
+}
+
+// slot takes a concurrency slot and then cost bytes of the decode budget,
+// waiting for each until ctx ends; release gives both back.
+func (n *Normalizer) slot(ctx context.Context, cost int64) (release func(), err error) {
+	select {
+	case n.sem <- struct{}{}:
+	default:
+		select {
+		case n.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmtErr("compress: waiting to decode: %w", ctx.Err())
+		}
+	}
+	free, err := n.acquire(ctx, cost)
+	if err != nil {
+		<-n.sem
+		return nil, fmtErr("compress: waiting for decode memory: %w", err)
+	}
+	return func() { free(); <-n.sem }, nil
+}
+
+// logResult writes the debug line for one image, when a logger is set.
+func (n *Normalizer) logResult(ctx context.Context, res Result) {
 	if l := n.cfg.logger; l != nil {
 		l.LogAttrs(ctx, slog.LevelDebug, "compress: normalised",
 			slog.String("format", string(res.Format)), slog.String("engine", res.Engine),
 			slog.Int64("in_bytes", res.InBytes), slog.Int("in_w", res.InWidth), slog.Int("in_h", res.InHeight),
 			slog.Int("orientation", res.Orientation), slog.Int("out_w", res.OutWidth), slog.Int("out_h", res.OutHeight),
-			slog.Int64("out_bytes", res.OutBytes), slog.Int("quality", res.Quality), slog.String("stripped", res.Stripped.String()))
+			slog.Int64("out_bytes", res.OutBytes), slog.Int("quality", res.Quality), slog.String("stripped", res.Stripped.String()),
+			slog.Bool("passthrough", res.Passthrough))
 	}
-	return res, nil
 }
 
 // decodeAndFit decodes src and leaves the JPEG that fits the byte budget in

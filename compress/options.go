@@ -39,6 +39,8 @@ type config struct {
 	concurrent int
 	// decodeBudget bounds the summed decode cost of the images in flight.
 	decodeBudget int64
+	// noPassthrough turns off keeping a compliant JPEG's coded data.
+	noPassthrough bool
 }
 
 func defaultConfig() config {
@@ -317,6 +319,22 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("compress: WithLogger(nil)")
 		}
 		c.logger = l
+		return nil
+	}
+}
+
+// WithPassthrough turns the lossless path for compliant JPEGs on (the
+// default) or off. With it on, a baseline JPEG that already meets every
+// output rule (long edge within MaxLongEdge, size within the byte budget,
+// upright, sRGB) keeps its compressed image data bit for bit: Normalize
+// checks that the data decodes completely, then writes the file again from
+// its coding segments alone, with a fresh JFIF header and no metadata,
+// instead of decoding and encoding it a second time. [Result.Passthrough]
+// says which path an image took. Turn it off to re-encode every image (a
+// benchmark of the engine, or a deployment that wants one quality for all).
+func WithPassthrough(on bool) Option {
+	return func(c *config) error {
+		c.noPassthrough = !on
 		return nil
 	}
 }

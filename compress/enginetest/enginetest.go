@@ -50,7 +50,8 @@ func encodePNG(w *bytes.Buffer, m image.Image) error { return png.Encode(w, m) }
 
 func newNormalizer(t *testing.T, e compress.Engine, opts ...compress.Option) *compress.Normalizer {
 	t.Helper()
-	n, err := compress.New(append([]compress.Option{compress.WithEngine(e)}, opts...)...)
+	// Passthrough off: a compliant JPEG must reach the engine too.
+	n, err := compress.New(append([]compress.Option{compress.WithEngine(e), compress.WithPassthrough(false)}, opts...)...)
 	require.NoError(t, err)
 	return n
 }
