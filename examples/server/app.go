@@ -88,10 +88,14 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *
 	// The normaliser is built here, as the SDK would build its default one,
 	// so the decode budget can be watched. Add compress options to this
 	// list (ci.WithCompressOptions is ignored beside ci.WithNormalizer).
-	norm, err := compress.New(
-		compress.WithMaxInputBytes(int64(c.MaxUploadMB)<<20),
+	copts := []compress.Option{
+		compress.WithMaxInputBytes(int64(c.MaxUploadMB) << 20),
 		heic.Option(), // iPhones send HEIC; opt-in in the SDK
-	)
+	}
+	if b := c.decodeBudget(); b > 0 {
+		copts = append(copts, compress.WithDecodeBudget(b))
+	}
+	norm, err := compress.New(copts...)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -86,6 +87,9 @@ func TestDatabaseURLKeepsTheTrail(t *testing.T) {
 	metrics := scrape(t, srv.URL, "")
 	assert.Equal(t, float64(len(got)), metricValue(t, metrics, "clinicalimages_audit_records_written_total"))
 	assert.Contains(t, metrics, "clinicalimages_audit_records_lost_total 0")
+	status, ready := getText(t, srv.URL+"/readyz")
+	assert.Equal(t, http.StatusOK, status, ready)
+	assert.Contains(t, ready, `"audit_db":"ok"`, "readiness reports the audit database")
 
 	// Once Close has returned every record is in the trail (it flushes the
 	// queue), with no polling.

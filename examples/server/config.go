@@ -75,8 +75,9 @@ type config struct {
 	MaxStreams        int           // concurrent event streams per desktop or phone credential
 
 	// Posture and operations.
-	MemoryLimitMB int    // soft memory limit (GOMEMLIMIT) in MiB; 0 leaves Go's default
-	MetricsToken  string // bearer token /metrics requires; empty leaves it open on loopback only
+	MemoryLimitMB  int    // soft memory limit (GOMEMLIMIT) in MiB; 0 leaves Go's default
+	DecodeBudgetMB int    // decode memory budget in MiB shared by all uploads; 0: half of MemoryLimitMB, or the SDK's default
+	MetricsToken   string // bearer token /metrics requires; empty leaves it open on loopback only
 }
 
 // simulated reports whether the built-in ALEX simulator stands in for ALEX:
@@ -152,6 +153,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.IntVar(&c.MaxConns, "max-connections", intEnv(getenv, "MAX_CONNECTIONS", 1024), "concurrent connections; more wait to be accepted (MAX_CONNECTIONS)")
 	fs.IntVar(&c.MaxStreams, "max-streams-per-credential", intEnv(getenv, "MAX_STREAMS_PER_CREDENTIAL", 4), "concurrent event streams one desktop or phone credential may hold; more get 429 (MAX_STREAMS_PER_CREDENTIAL)")
 	fs.IntVar(&c.MemoryLimitMB, "memory-limit-mb", intEnv(getenv, "MEMORY_LIMIT_MB", 0), "soft memory limit in MiB, as GOMEMLIMIT (MEMORY_LIMIT_MB; default Go's, which honours GOMEMLIMIT)")
+	fs.IntVar(&c.DecodeBudgetMB, "decode-budget-mb", intEnv(getenv, "DECODE_BUDGET_MB", 0), "memory in MiB that all uploads being decoded may hold at once (DECODE_BUDGET_MB; default half of MEMORY_LIMIT_MB, else 512)")
 	c.MetricsToken = env("METRICS_TOKEN", "") // environment only
 	origins := fs.String("allowed-origins", env("ALLOWED_ORIGINS", ""), "comma-separated origins allowed to call the API cross-origin (ALLOWED_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
@@ -241,8 +243,11 @@ func (c *config) validate() error {
 	if c.MinUploadRate <= 0 || c.MaxConns <= 0 || c.MaxStreams <= 0 {
 		return errors.New("MIN_UPLOAD_RATE, MAX_CONNECTIONS and MAX_STREAMS_PER_CREDENTIAL must be positive")
 	}
-	if c.MemoryLimitMB < 0 {
-		return errors.New("MEMORY_LIMIT_MB must not be negative")
+	if c.MemoryLimitMB < 0 || c.DecodeBudgetMB < 0 {
+		return errors.New("MEMORY_LIMIT_MB and DECODE_BUDGET_MB must not be negative")
+	}
+	if c.MemoryLimitMB > 0 && c.DecodeBudgetMB >= c.MemoryLimitMB {
+		return errors.New("DECODE_BUDGET_MB must be below MEMORY_LIMIT_MB: the rest of the server needs memory too")
 	}
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
 		return errors.New("METRICS_TOKEN must be at least 16 bytes")
@@ -327,4 +332,19 @@ func parseProxies(list string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// decodeBudget is the decode memory budget in bytes: DECODE_BUDGET_MB, else
+// half of MEMORY_LIMIT_MB (the other half for the server, the buffers in
+// flight and the collector's headroom; BenchmarkDecodeBudgetMix in
+// examples/bench/hostile measures a mix of uploads against that split),
+// else 0 for the SDK's default.
+func (c *config) decodeBudget() int64 {
+	switch {
+	case c.DecodeBudgetMB > 0:
+		return int64(c.DecodeBudgetMB) << 20
+	case c.MemoryLimitMB > 0:
+		return int64(c.MemoryLimitMB) << 19
+	}
+	return 0
 }

@@ -71,6 +71,7 @@
 //	-max-connections        MAX_CONNECTIONS      1024 (concurrent connections; more wait to be accepted)
 //	-max-streams-per-credential MAX_STREAMS_PER_CREDENTIAL 4 (event streams per desktop or phone credential; more get 429)
 //	-memory-limit-mb        MEMORY_LIMIT_MB      unset: Go's default, which honours GOMEMLIMIT (the runtime's soft memory limit)
+//	-decode-budget-mb       DECODE_BUDGET_MB     half of MEMORY_LIMIT_MB, else 512 (memory all uploads being decoded may hold at once; a picture needing more alone gets 413)
 //	-                       METRICS_TOKEN        unset: /metrics only in development (loopback listener, no PUBLIC_URL), else 404; set, the bearer token /metrics requires
 //
 // # Trying it with a real phone
@@ -107,7 +108,7 @@
 //	GET /valuesets.json      laterality and view options for the pickers
 //	GET /bodysites?q=text    body sites matching text (names and synonyms), all without q
 //	POST /qr                 a PNG QR code for {"url": "<this server's phone URL>"}; other URLs are refused
-//	GET /readyz              readiness: 200 when the session store and the blob store answer, else 503 naming which
+//	GET /readyz              readiness: 200 when the session store and the blob store answer, else 503 naming which (with DATABASE_URL, also the audit database's state, without failing)
 //	GET /metrics             Prometheus metrics (see METRICS_TOKEN); /api/healthz is the liveness check
 //	GET /dev/launch?patient= simulator only: a simulated Evolution launch; /dev/patients lists the patients
 //

@@ -184,7 +184,8 @@ func (a *app) metricsHandler() http.Handler {
 
 // readyz answers 200 when the session store and the blob store both answer
 // (a lookup of a random id that must come back not found), else 503 with
-// which one failed. /api/healthz stays a liveness check that touches
+// which one failed. With DATABASE_URL it also reports the audit database,
+// without failing readiness (see below). /api/healthz stays a liveness check that touches
 // nothing.
 func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
@@ -201,6 +202,17 @@ func (a *app) readyz(w http.ResponseWriter, r *http.Request) {
 		out["blob_store"], ready = "unavailable", false
 		a.metrics.readyFails.WithLabelValues("blob").Inc()
 		a.log.WarnContext(ctx, "readiness: blob store", "error", err)
+	}
+	if a.trail != nil {
+		// Reported, not failing readiness: the trail holds records through
+		// an outage and never stops the flow, and every instance shares the
+		// database, so failing here would take them all out at once.
+		// clinicalimages_audit_records_pending and _lost_total alert on it.
+		out["audit_db"] = "ok"
+		if err := a.trail.Ping(ctx); err != nil {
+			out["audit_db"] = "unavailable"
+			a.log.WarnContext(ctx, "readiness: audit database", "error", err)
+		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	if !ready {

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/clinicpro/clinicalimages/compress"
+)
+
+// TestDecodeBudgetFromConfig: the decode memory budget every upload shares
+// is DECODE_BUDGET_MB, else half of MEMORY_LIMIT_MB, else the SDK's
+// default, and it reaches the normaliser (read back from /metrics); a
+// budget at or above the memory limit is refused at start.
+func TestDecodeBudgetFromConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		want int64
+	}{
+		{"default", nil, compress.DefaultDecodeBudget},
+		{"half the memory limit", map[string]string{"MEMORY_LIMIT_MB": "1024"}, 512 << 20},
+		{"explicit", map[string]string{"MEMORY_LIMIT_MB": "1024", "DECODE_BUDGET_MB": "300"}, 300 << 20},
+		{"explicit without a limit", map[string]string{"DECODE_BUDGET_MB": "2048"}, 2048 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, srv := testSiteEnv(t, tc.env)
+			status, body := getText(t, srv.URL+"/metrics")
+			require.Equal(t, http.StatusOK, status)
+			assert.Equal(t, float64(tc.want), metricValue(t, body, "clinicalimages_decode_budget_limit_bytes"))
+		})
+	}
+	for _, env := range []map[string]string{
+		{"MEMORY_LIMIT_MB": "512", "DECODE_BUDGET_MB": "512"},
+		{"DECODE_BUDGET_MB": "-1"},
+	} {
+		_, err := parseConfig(nil, envOf(env), io.Discard)
+		assert.ErrorContains(t, err, "DECODE_BUDGET_MB", "%v", env)
+	}
+}
