@@ -23,3 +23,9 @@ if [ "$(cat "$media_stamp" 2>/dev/null)" != "$MEDIA_NPM_PACKAGES" ] ||
 fi
 export MEDIA_FHIR_VALIDATORS=$media_node_dir/node_modules
 command -v pdftoppm >/dev/null && command -v pdfinfo >/dev/null || apt_install poppler-utils
+# libtiff-tools (tiffinfo, tiffdump, tiffcp, tiff2rgba) and libjpeg-turbo-progs
+# (djpeg) read the TIFFs built for Inbox Scan with libtiff and compare their
+# pixels with the JPEG's; under CI=true a missing tool fails that test.
+# ImageMagick, when present, adds an exact pixel comparison; not installed here.
+command -v tiffinfo >/dev/null && command -v tiff2rgba >/dev/null || apt_install libtiff-tools
+command -v djpeg >/dev/null || apt_install libjpeg-turbo-progs
