@@ -150,6 +150,11 @@ func (n *Normalizer) passthrough(ctx context.Context, src Source) (out []byte, q
 	for _, p := range lay.Planes {
 		cost += int64(p.Stride) * int64(p.Rows)
 	}
+	if cost > n.cfg.decodeBudget {
+		// Never wait for more than the whole budget (it would wait
+		// forever); the normal path refuses such an input.
+		return nil, 0, false, nil
+	}
 	release, err := n.slot(ctx, cost)
 	if err != nil {
 		return nil, 0, false, err

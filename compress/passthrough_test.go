@@ -210,3 +210,20 @@ func BenchmarkPassthrough(b *testing.B) {
 }
 
 func jpegDecode(b []byte) (image.Image, error) { return jpeg.Decode(bytes.NewReader(b)) }
+
+// TestPassthroughWithinDecodeBudget: a compliant scan inside a file padded
+// with metadata past the whole decode budget does not wait forever for
+// budget it can never get; it takes the normal path, which refuses it.
+func TestPassthroughWithinDecodeBudget(t *testing.T) {
+	t.Parallel()
+	_, clean := phoneJPEG(400, 300, 1)
+	in := clean
+	for range 300 { // 300 APP9 segments of 64 KiB: about 19 MiB of metadata
+		in = enginetest.InsertSegment(in, 0xE9, bytes.Repeat([]byte{'x'}, 65000))
+	}
+	n, err := compress.New(compress.WithDecodeBudget(16 << 20))
+	require.NoError(t, err)
+	res, _, err := normalizeBytes(t, n, in)
+	assert.False(t, res.Passthrough)
+	assert.ErrorIs(t, err, compress.ErrTooManyPixels, "refused as over the decode budget")
+}
