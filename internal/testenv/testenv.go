@@ -1,5 +1,6 @@
 // Package testenv finds the real services that integration tests run against
-// (Redis, an S3-compatible server) and decides what a missing one means.
+// (Redis, an S3-compatible server, PostgreSQL) and decides what a missing
+// one means.
 //
 // On a laptop a missing service skips the test that needs it. Under CI=true
 // (or CLINICALIMAGES_REQUIRE_SERVICES=1) a missing service fails the test:
@@ -8,7 +9,8 @@
 //
 // Tests that share a service must isolate themselves: Redis tests use a key
 // prefix unique to the test (see [Prefix]) and never FLUSHDB; S3 tests use
-// their own bucket or key prefix.
+// their own bucket or key prefix; PostgreSQL tests get a schema of their own
+// (see [Postgres]), dropped when the test ends.
 package testenv
 
 import (
