@@ -254,8 +254,14 @@ func describe(err error) (FailureCode, string) {
 	switch code {
 	case CodeInvalidMetadata:
 		var ve *media.ValidationError
-		if errors.As(err, &ve) && len(ve.Fields()) > 0 {
-			msg = "Please check: " + strings.Join(ve.Fields(), ", ") + "."
+		if errors.As(err, &ve) && len(ve.Problems) > 0 {
+			// Field names and rule descriptions only: media never quotes
+			// a value in a Problem.
+			parts := make([]string, len(ve.Problems))
+			for i, p := range ve.Problems {
+				parts[i] = p.String()
+			}
+			msg = "Please check: " + strings.Join(parts, "; ") + "."
 		}
 	case CodeInvalidRequest:
 		var re *requestError

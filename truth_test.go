@@ -125,6 +125,8 @@ func TestPatchRefusesWhatCommitWould(t *testing.T) {
 		assert.Equal(t, http.StatusUnprocessableEntity, st, tc.name)
 		assert.Equal(t, "invalid_metadata", errCode(body), tc.name)
 		assert.Equal(t, tc.fields, fieldsOf(body), tc.name)
+		msg, _ := body["error"].(map[string]any)["message"].(string)
+		assert.Contains(t, msg, "Please check: "+tc.fields[0]+": ", "the GP is told what to fix: %s", tc.name)
 	}
 	_, after := w.call("GET", "/session", desktop, nil)
 	assert.Equal(t, version, after["images"].([]any)[0].(map[string]any)["version"], "nothing refused was stored")
