@@ -168,7 +168,8 @@ func (s *stream) waitAdded(ctx context.Context, id string) (time.Time, error) {
 // gp is one simulated GP: a desktop session for one patient and a phone.
 type gp struct {
 	n         int
-	c         *client
+	c         *client // the desktop's instance
+	phone     *client // the phone's instance (another one when there are several)
 	sim       *alextest.Server
 	patient   alextest.Patient
 	provider  string
@@ -234,7 +235,7 @@ func (g *gp) story(ctx context.Context) (string, error) {
 	var claimed struct {
 		Token string `json:"token"`
 	}
-	if err := g.c.json(ctx, http.MethodPost, "/phone/claim", "", map[string]string{"code": handoff.Code, "device": "bench-load phone"}, &claimed); err != nil {
+	if err := g.phone.json(ctx, http.MethodPost, "/phone/claim", "", map[string]string{"code": handoff.Code, "device": "bench-load phone"}, &claimed); err != nil {
 		return "claim", err
 	}
 
@@ -244,7 +245,7 @@ func (g *gp) story(ctx context.Context) (string, error) {
 			Image string `json:"image"`
 		}
 		start := time.Now()
-		err := g.c.do(ctx, http.MethodPost, "/phone/images", claimed.Token, "image/jpeg", bytes.NewReader(photo), &up)
+		err := g.phone.do(ctx, http.MethodPost, "/phone/images", claimed.Token, "image/jpeg", bytes.NewReader(photo), &up)
 		answered := time.Now()
 		if err != nil {
 			g.res.add(func(r *results) { r.rejected[errKind(err)]++ })

@@ -11,12 +11,16 @@
 // in the simulator that every accepted photo became exactly one Media for its
 // GP's patient. It exits non-zero when that check or any upload or commit fails.
 //
+// By default two server instances share Redis and S3, as behind a load
+// balancer: each GP's desktop talks to one and its phone to the other, so
+// every upload reaches the desktop through Redis (-instances 1 for one).
+//
 // The program starts the simulator itself on a loopback port, builds and
-// starts the server as a child process pointed at it (so the server's memory
-// can be read from /proc), and stops both at the end. Redis keys go under a
+// starts the servers as child processes pointed at it (so each server's
+// memory can be read from /proc), and stops them at the end. Redis keys go under a
 // fresh prefix and blobs into a fresh bucket, both removed afterwards.
 //
-//	go run ./examples/bench/load                           100 GPs x 5 photos of 1 MiB
+//	go run ./examples/bench/load                           100 GPs x 5 photos of 1 MiB, two instances
 //	go run ./examples/bench/load -gps 20 -latency 0s-0s    a quick smoke run
 //
 // Redis and S3 are found as the tests find them: TEST_REDIS_URL (default
@@ -62,6 +66,7 @@ import (
 
 type options struct {
 	gps, photos int
+	instances   int
 	photoKiB    int
 	latMin      time.Duration
 	latMax      time.Duration
@@ -83,6 +88,7 @@ func main() {
 	var lat string
 	flag.IntVar(&o.gps, "gps", 100, "simulated GPs, all at once")
 	flag.IntVar(&o.photos, "photos", 5, "photos each GP uploads")
+	flag.IntVar(&o.instances, "instances", 2, "server instances sharing Redis and S3; each GP's phone uses a different one from its desktop")
 	flag.IntVar(&o.photoKiB, "photo-kib", 1024, "approximate size of each photo (KiB)")
 	flag.StringVar(&lat, "latency", "1s-3s", "ALEX simulator latency per request, min-max (uniform)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound on the whole run")
@@ -95,11 +101,15 @@ func main() {
 	if o.latMin, o.latMax, err = parseLatency(lat); err != nil {
 		log.Fatal(err)
 	}
-	if o.gps < 1 || o.photos < 1 || o.photoKiB < 8 {
-		log.Fatal("-gps and -photos must be at least 1, -photo-kib at least 8")
+	if o.gps < 1 || o.photos < 1 || o.photoKiB < 8 || o.instances < 1 {
+		log.Fatal("-gps, -photos and -instances must be at least 1, -photo-kib at least 8")
 	}
 	o.redisURL = envOr("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 	o.s3 = s3Config{os.Getenv("TEST_S3_ENDPOINT"), os.Getenv("TEST_S3_ACCESS_KEY"), os.Getenv("TEST_S3_SECRET_KEY"), envOr("TEST_S3_REGION", "us-east-1")}
+
+	if o.instances > 1 && o.s3.endpoint == "" {
+		log.Fatal("-instances above 1 needs TEST_S3_ENDPOINT: instances share blobs through S3 (scripts/lib.sh ensure_s3 starts one)")
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -171,26 +181,51 @@ func run(ctx context.Context, o options) (bool, error) {
 	jitterDone := jitterLatency(ctx, sim, o.latMin, o.latMax)
 	defer jitterDone()
 
-	tag := randomHex(6)
-	srv, err := startServer(ctx, o, sim, tag)
-	if err != nil {
-		return false, err
-	}
-	defer srv.stop()
+	tag, secret := randomHex(6), randomHex(32)
 	if !o.keep {
 		defer cleanup(o, tag)
 	}
-
-	c := &client{base: srv.url + "/api", http: &http.Client{Transport: &http.Transport{
-		MaxIdleConns: 4 * o.gps, MaxIdleConnsPerHost: 4 * o.gps, IdleConnTimeout: 30 * time.Second,
-	}}}
+	bin := o.serverBin
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "bench-load-bin-")
+		if err != nil {
+			return false, err
+		}
+		defer os.RemoveAll(dir)
+		bin = filepath.Join(dir, "server")
+		log.Printf("building ./examples/server")
+		b := exec.CommandContext(ctx, "go", "build", "-o", bin, "./examples/server")
+		b.Stdout, b.Stderr = os.Stderr, os.Stderr
+		if err := b.Run(); err != nil {
+			return false, fmt.Errorf("building the server: %w", err)
+		}
+	}
+	// One after the other: the first creates the bucket.
+	var servers []*server
+	defer func() {
+		for _, s := range servers {
+			s.stop()
+		}
+	}()
+	for i := range o.instances {
+		srv, err := startServer(ctx, o, bin, sim, tag, secret, i)
+		if err != nil {
+			return false, err
+		}
+		servers = append(servers, srv)
+	}
+	transport := &http.Transport{MaxIdleConns: 4 * o.gps, MaxIdleConnsPerHost: 4 * o.gps, IdleConnTimeout: 30 * time.Second}
+	clients := make([]*client, len(servers))
+	for i, s := range servers {
+		clients[i] = &client{base: s.url + "/api", http: &http.Client{Transport: transport}}
+	}
 	res := newResults()
 	providers := alextest.DefaultPractitioners()
 	log.Printf("%d GPs start", o.gps)
 	began := time.Now()
 	var wg gosync.WaitGroup
 	for i := range o.gps {
-		g := &gp{n: i, c: c, sim: sim, patient: simPatients[i], provider: providers[i%len(providers)].ID,
+		g := &gp{n: i, c: clients[i%len(clients)], phone: clients[(i+1)%len(clients)], sim: sim, patient: simPatients[i], provider: providers[i%len(providers)].ID,
 			photos: photos, eventWait: o.eventWait, res: res}
 		wg.Go(func() { g.run(ctx) })
 	}
@@ -198,10 +233,14 @@ func run(ctx context.Context, o options) (bool, error) {
 	wall := time.Since(began)
 	log.Printf("GPs done in %s", wall.Round(time.Millisecond))
 
-	info := runInfo{gps: o.gps, photos: o.photos, photoBytes: avgLen(photos),
-		latency: fmt.Sprintf("%s-%s", o.latMin, o.latMax), wall: wall,
-		peakRSSKiB: srv.peakRSS(), tokenRequests: sim.TokenRequests()}
-	info.serverCPU = srv.stop()
+	info := runInfo{gps: o.gps, photos: o.photos, photoBytes: avgLen(photos), instances: len(servers),
+		latency: fmt.Sprintf("%s-%s", o.latMin, o.latMax), wall: wall, tokenRequests: sim.TokenRequests()}
+	for _, s := range servers {
+		info.peakRSSKiB = append(info.peakRSSKiB, s.peakRSS())
+	}
+	for _, s := range servers {
+		info.serverCPU += s.stop()
+	}
 	res.mu.Lock()
 	mc := checkMedia(sim.Media(), res.images)
 	res.mu.Unlock()
@@ -307,26 +346,16 @@ type server struct {
 	dir  string
 }
 
-// startServer builds (unless given) and starts examples/server on a free
-// loopback port, pointed at the simulator, Redis and S3, and waits until it
-// answers /api/healthz.
-func startServer(ctx context.Context, o options, sim *alextest.Server, tag string) (*server, error) {
+// startServer starts instance n of the server binary on a free loopback
+// port, pointed at the simulator, Redis and S3 (every instance with the
+// same prefix, bucket and session secret, as behind a load balancer), and
+// waits until it answers /api/healthz.
+func startServer(ctx context.Context, o options, bin string, sim *alextest.Server, tag, sessionSecret string, n int) (*server, error) {
 	dir, err := os.MkdirTemp("", "bench-load-")
 	if err != nil {
 		return nil, err
 	}
 	s := &server{dir: dir}
-	bin := o.serverBin
-	if bin == "" {
-		bin = filepath.Join(dir, "server")
-		log.Printf("building ./examples/server")
-		b := exec.CommandContext(ctx, "go", "build", "-o", bin, "./examples/server")
-		b.Stdout, b.Stderr = os.Stderr, os.Stderr
-		if err := b.Run(); err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("building the server: %w", err)
-		}
-	}
 	addr, err := freePort()
 	if err != nil {
 		os.RemoveAll(dir)
@@ -344,7 +373,7 @@ func startServer(ctx context.Context, o options, sim *alextest.Server, tag strin
 		"ALEX_FACILITY_ID="+sim.Facility(),
 		"REDIS_URL="+o.redisURL,
 		"REDIS_PREFIX=bench-load-"+tag+":",
-		"SESSION_SECRET="+randomHex(32),
+		"SESSION_SECRET="+sessionSecret,
 		"MAX_IMAGES="+strconv.Itoa(max(30, o.photos)),
 		// Every simulated GP launches from loopback, so the per-client
 		// launch limit and the session caps are raised to the load's size.
@@ -359,7 +388,7 @@ func startServer(ctx context.Context, o options, sim *alextest.Server, tag strin
 	} else {
 		env = append(env, "BLOB_DIR="+filepath.Join(dir, "blobs"))
 	}
-	logf, err := os.Create(filepath.Join(filepath.Dir(o.outOr()), "server.log"))
+	logf, err := os.Create(filepath.Join(filepath.Dir(o.outOr()), fmt.Sprintf("server%d.log", n+1)))
 	if err != nil {
 		logf, _ = os.Create(filepath.Join(dir, "server.log"))
 	}

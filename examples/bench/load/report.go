@@ -67,10 +67,11 @@ func (m mediaCheck) ok(accepted int) bool {
 // runInfo is the run's configuration and machine-level figures.
 type runInfo struct {
 	gps, photos   int
+	instances     int
 	photoBytes    int
 	latency       string
 	wall          time.Duration
-	peakRSSKiB    int64
+	peakRSSKiB    []int64 // per instance
 	serverCPU     time.Duration
 	tokenRequests int
 }
@@ -78,8 +79,12 @@ type runInfo struct {
 func writeReport(w io.Writer, info runInfo, r *results, mc mediaCheck) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fmt.Fprintf(w, "load: %d GPs x %d photos of %d KiB, ALEX latency %s, wall %s\n\n",
-		info.gps, info.photos, info.photoBytes>>10, info.latency, info.wall.Round(time.Millisecond))
+	path := "phone and desktop on one instance"
+	if info.instances > 1 {
+		path = "phone on one instance, desktop on another"
+	}
+	fmt.Fprintf(w, "load: %d GPs x %d photos of %d KiB, ALEX latency %s, %d server instance(s) sharing Redis and S3 (%s), wall %s\n\n",
+		info.gps, info.photos, info.photoBytes>>10, info.latency, info.instances, path, info.wall.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "measure\tcount\tp50\tp99\tmax\t")
 	row := func(name string, ds []time.Duration) {
@@ -88,8 +93,12 @@ func writeReport(w io.Writer, info runInfo, r *results, mc mediaCheck) {
 	}
 	row("launch (POST /api/launch)", r.launches)
 	row("phone upload request", r.uploads)
-	row("upload response -> image.added", r.eventLag)
-	row("upload start -> image.added", r.endToEnd)
+	hop := ""
+	if info.instances > 1 {
+		hop = " (across instances)"
+	}
+	row("upload response -> image.added"+hop, r.eventLag)
+	row("upload start -> image.added"+hop, r.endToEnd)
 	row("commit (POST /api/commit)", r.commits)
 	_ = tw.Flush()
 	fmt.Fprintln(w)
@@ -107,8 +116,15 @@ func writeReport(w io.Writer, info runInfo, r *results, mc mediaCheck) {
 	kv("images with exactly one Media", fmt.Sprintf("%d of %d accepted", mc.exactlyOnce, r.accepted))
 	kv("missing / duplicated / wrong patient / stray", fmt.Sprintf("%d / %d / %d / %d", mc.missing, mc.duplicated, mc.wrongPatient, mc.stray))
 	kv("ALEX token requests", info.tokenRequests)
-	kv("server peak RSS (VmHWM)", fmt.Sprintf("%.1f MiB", float64(info.peakRSSKiB)/1024))
-	kv("server CPU time (user+sys)", info.serverCPU.Round(10*time.Millisecond))
+	var peaks []string
+	var peak int64
+	for _, k := range info.peakRSSKiB {
+		peaks = append(peaks, fmt.Sprintf("%.1f MiB", float64(k)/1024))
+		peak = max(peak, k)
+	}
+	kv("server peak RSS (VmHWM), largest instance", fmt.Sprintf("%.1f MiB", float64(peak)/1024))
+	kv("server peak RSS (VmHWM) per instance", strings.Join(peaks, ", "))
+	kv("server CPU time (user+sys), all instances", info.serverCPU.Round(10*time.Millisecond))
 	verdict := "PASS: every accepted photo is exactly one Media for its GP's patient"
 	switch {
 	case !mc.ok(r.accepted):
