@@ -595,3 +595,135 @@ func cleanupShared(t *testing.T, redisURL, prefix string, s3 testenv.S3Config, b
 		_ = c.RemoveBucket(ctx, bucket)
 	})
 }
+
+// TestBrowserOneTabOnePatient launches two patients in two tabs of one
+// browser (one cookie jar, as on a GP's computer): each tab keeps showing,
+// editing and committing only its own patient, even after a reload once the
+// other launch has replaced the browser-wide cookie; a tab opened without a
+// launch shows no patient; a tab whose session ends stops and says so.
+func TestBrowserOneTabOnePatient(t *testing.T) {
+	t.Parallel()
+	chromium := chromiumPath(t)
+	sim := alextest.NewTestServer(t)
+	base := startServer(t, map[string]string{}, sim)
+	shots := filepath.Join(screenshotDir(t), "one-tab-one-patient")
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	jpegPath, pngPath := writePhotos(t)
+	pa, pb := sim.Patients()[0], sim.Patients()[1]
+
+	banner := func(tab context.Context, p alextest.Patient) {
+		pollJS(t, tab, "the banner of "+p.Given, fmt.Sprintf(`document.getElementById("patient-name").textContent.includes(%q)`, p.Given), 20*time.Second)
+		pollJS(t, tab, "the event stream", `document.body.dataset.events === "open"`, 20*time.Second)
+	}
+	launch := func(tab context.Context, p alextest.Patient) {
+		require.NoError(t, chromedp.Do(tab, chromedp.EmulateViewport(1366, 768), chromedp.Navigate(base+"/dev/launch?patient="+p.ID)))
+		banner(tab, p)
+	}
+	tabA := newBrowser(ctx, t, chromium)
+	launch(tabA, pa)
+	// A second tab of the same (now running) browser, sharing its cookies.
+	tabB, cancelB := chromedp.NewContext(tabA)
+	defer cancelB()
+	launch(tabB, pb)
+	sidA, sidB := evalJS(t, tabA, `document.body.dataset.session`), evalJS(t, tabB, `document.body.dataset.session`)
+	require.NotEmpty(t, sidA)
+	require.NotEqual(t, sidA, sidB)
+
+	// The browser-wide cookie now holds B's credential: the case of the bug.
+	credB := evalJS(t, tabB, `sessionStorage.getItem("ci_credential") || ""`)
+	require.NotEmpty(t, credB)
+	var cookies []*network.Cookie
+	require.NoError(t, chromedp.Do(tabA, chromedp.Func(func(c context.Context, tg *chromedp.Target) error {
+		res, err := cdp.Call(c, tg, network.GetCookies, network.GetCookiesParams{})
+		if err == nil {
+			cookies = res.Cookies
+		}
+		return err
+	})))
+	shared := false
+	for _, c := range cookies {
+		shared = shared || c.Value == credB
+	}
+	require.True(t, shared, "tab A's cookie jar holds B's credential")
+	assert.NotContains(t, evalJS(t, tabA, `location.href`), credB, "no credential in a URL")
+
+	// Tab A reloaded still shows A, and each tab gets its own photo.
+	require.NoError(t, chromedp.Do(tabA, chromedp.Reload()))
+	banner(tabA, pa)
+	assert.Equal(t, sidA, evalJS(t, tabA, `document.body.dataset.session`))
+	assert.NotContains(t, evalJS(t, tabA, `document.body.innerText`), pb.Given)
+	require.NoError(t, chromedp.Do(tabA, chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{jpegPath})))
+	require.NoError(t, chromedp.Do(tabB, chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{pngPath})))
+	for _, tab := range []context.Context{tabA, tabB} {
+		pollJS(t, tab, "its one photo", `document.querySelectorAll("#photos .photo[data-loaded=true]").length === 1`, 30*time.Second)
+	}
+	require.NoError(t, chromedp.Do(tabA, chromedp.Reload()))
+	banner(tabA, pa)
+	pollJS(t, tabA, "its one photo after a reload", `document.querySelectorAll("#photos .photo[data-loaded=true]").length === 1`, 20*time.Second)
+	idA, idB := evalJS(t, tabA, `document.querySelector("#photos .photo").dataset.id`), evalJS(t, tabB, `document.querySelector("#photos .photo").dataset.id`)
+	require.NotEqual(t, idA, idB)
+
+	// Each tab edits its own photo; the card shows the title Medtech will.
+	edit := func(tab context.Context, id string, site, side, title string) {
+		sel := func(cls string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf(`[id="%s-%s"]`, cls, id)) }
+		if site != "" {
+			require.NoError(t, chromedp.Do(tab, chromedp.SendKeys(sel("site-q"), "forearm")))
+			pollJS(t, tab, "the body-site search", fmt.Sprintf(`!!document.querySelector('[id="site-%s"] option[value="%s"]')`, id, site), 10*time.Second)
+			require.NoError(t, chromedp.Do(tab, chromedp.SetValue(sel("site"), site), chromedp.SetValue(sel("laterality"), side)))
+		}
+		require.NoError(t, chromedp.Do(tab, chromedp.SetValue(sel("title"), title), chromedp.Click(sel("consent")),
+			chromedp.Click(chromedp.CSS(fmt.Sprintf(`.photo[data-id="%s"] .save`, id)))))
+		pollJS(t, tab, "the details to save", fmt.Sprintf(`!!document.querySelector('.photo[data-id="%s"]').dataset.saved`, id), 10*time.Second)
+	}
+	edit(tabA, idA, forearm, media.LateralityLeft, "Lesion")
+	edit(tabB, idB, "", "", "Rash")
+	assert.Equal(t, "Lesion — left forearm", evalJS(t, tabA, `document.querySelector(".record-title-text").textContent`))
+	assert.Equal(t, "Rash", evalJS(t, tabB, `document.querySelector(".record-title-text").textContent`))
+	viewShot(t, tabA, shots, "tab-a-patient-a")
+	viewShot(t, tabB, shots, "tab-b-patient-b")
+
+	// Each commits; the simulator has each photo on its own patient.
+	for _, tab := range []context.Context{tabA, tabB} {
+		require.NoError(t, chromedp.Do(tab, chromedp.Click(chromedp.CSS("#commit"))))
+		pollJS(t, tab, "the commit", `document.body.dataset.committed === "1" && document.querySelector("#photos .photo").dataset.state === "committed"`, 30*time.Second)
+	}
+	ms := sim.Media()
+	require.Len(t, ms, 2)
+	got := map[string]string{}
+	for _, m := range ms {
+		got[*m.Identifier[0].Value] = *m.Subject.Reference + " " + *m.Content.Title
+	}
+	assert.Equal(t, map[string]string{idA: "Patient/" + pa.ID + " Lesion — left forearm", idB: "Patient/" + pb.ID + " Rash"}, got)
+
+	// A tab opened on the address alone (a copied link) shows no patient.
+	tabC, cancelC := chromedp.NewContext(tabA)
+	defer cancelC()
+	require.NoError(t, chromedp.Do(tabC, chromedp.EmulateViewport(1366, 768), chromedp.Navigate(base+"/")))
+	pollJS(t, tabC, "the refusal", `!document.getElementById("error").hidden`, 20*time.Second)
+	assert.Contains(t, evalJS(t, tabC, `document.getElementById("error").textContent`), "Open the widget again")
+	assert.Equal(t, "true", evalJS(t, tabC, `String(document.getElementById("main").hidden)`))
+	assert.NotContains(t, evalJS(t, tabC, `document.body.innerText`), pb.Given)
+
+	// B's session ends: tab B stops and says so; tab A carries on.
+	ended, err := chromedp.Run(tabB, chromedp.Evaluate[int](`fetch("/api/session", {method: "DELETE", headers: {Authorization: "Bearer " + sessionStorage.getItem("ci_credential")}}).then(r => r.status)`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	require.Equal(t, 204, ended)
+	pollJS(t, tabB, "the end of B's session", `document.body.dataset.ended === "true" && !document.getElementById("error").hidden`, 20*time.Second)
+	assert.Equal(t, "true", evalJS(t, tabB, `String(document.getElementById("commit").disabled)`))
+	viewShot(t, tabB, shots, "tab-b-ended")
+	assert.Equal(t, "open", evalJS(t, tabA, `document.body.dataset.events`))
+	assert.Empty(t, evalJS(t, tabA, `document.body.dataset.ended || ""`))
+}
+
+// viewShot saves what the viewport shows from the top of the page, where
+// the patient banner is (not the full page).
+func viewShot(t *testing.T, c context.Context, dir, name string) {
+	t.Helper()
+	_, err := chromedp.Run(c, chromedp.Evaluate[bool](`window.scrollTo(0, 0), true`))
+	require.NoError(t, err)
+	b, err := chromedp.Run(c, chromedp.CaptureScreenshot())
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), b, 0o644))
+}

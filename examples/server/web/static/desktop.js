@@ -1,27 +1,34 @@
 // The GP's desktop page: launch, patient banner, QR handoff with presence,
 // uploads, live thumbnails over the event stream, per-photo details, commit.
+//
+// One tab, one patient. The launch answers with a credential for this
+// session alone; the page keeps it in this tab's sessionStorage (it survives
+// a reload, no other tab sees it, it is never in a URL) and sends it as
+// "Authorization: Bearer" on every call: API calls, thumbnails (fetched as
+// blobs) and the event stream (read with fetch, since EventSource cannot send
+// a header). The browser-wide cookie the launch also sets is never what this
+// page relies on, so a launch for another patient in another tab of the same
+// browser cannot change what this tab shows or commits. A bearer header is
+// not sent by the browser on its own, so it needs no CSRF token. A tab
+// without a credential (an address copied into a new tab) says to open the
+// widget again from Evolution; a tab whose session ended or changed stops
+// and says so.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
+  const KEY_CRED = "ci_credential", KEY_SESSION = "ci_session";
   const state = {
-    csrf: sessionStorage.getItem("ci_csrf") || "", // not a credential: the cookie is
+    credential: sessionStorage.getItem(KEY_CRED) || "",
+    sessionId: sessionStorage.getItem(KEY_SESSION) || "",
     images: new Map(), // id -> image view from the API
     cards: new Map(), // id -> card element
     lateralities: [], views: [],
-    es: null, ended: false, refreshing: null, again: false,
+    stream: null, ended: false, refreshing: null, again: false,
   };
   const errorBox = $("error");
-  const hdr = () => (state.csrf ? { "X-CSRF-Token": state.csrf } : {});
-  const call = async (m, p, b) => {
-    try {
-      return await api(m, p, b, hdr());
-    } catch (e) {
-      // A tab opened without the launch (a copied address) has the cookie
-      // but not the CSRF token, so it may look but not change anything.
-      if (e.code === "forbidden" && !state.csrf) e.message = "This tab can only view the photos. Open the widget again from Medtech Evolution to make changes.";
-      throw e;
-    }
-  };
+  const auth = () => ({ Authorization: "Bearer " + state.credential });
+  const call = (m, p, b) => api(m, p, b, auth());
+  const NOT_LAUNCHED = "This tab was not opened from Medtech Evolution, or its session has ended. Open the widget again from Medtech Evolution for the patient on screen.";
 
   // fragmentParams reads name=value pairs from the URL fragment. Unlike
   // URLSearchParams it keeps a literal "+" (Evolution may insert the
@@ -36,26 +43,43 @@
     return out;
   }
 
+  function launchBody(hash) {
+    const frag = fragmentParams(hash);
+    if (frag.get("context") && frag.get("signature")) return { context: frag.get("context"), signature: frag.get("signature") };
+    if (frag.get("token")) return { token: frag.get("token") };
+    return null;
+  }
+
   async function launch() {
-    const frag = fragmentParams(location.hash);
+    const body = launchBody(location.hash);
     // The launch pair or token must not stay in the address bar or history.
     if (location.hash) history.replaceState(null, "", location.pathname);
-    let body = null;
-    if (frag.get("context") && frag.get("signature")) body = { context: frag.get("context"), signature: frag.get("signature") };
-    else if (frag.get("token")) body = { token: frag.get("token") };
     if (body) {
+      // A new launch in this tab replaces whatever session it had.
+      sessionStorage.removeItem(KEY_CRED);
+      sessionStorage.removeItem(KEY_SESSION);
       const res = await api("POST", "/launch", body);
-      state.csrf = res.csrf;
-      sessionStorage.setItem("ci_csrf", res.csrf);
+      state.credential = res.credential;
+      state.sessionId = res.session.id;
+      sessionStorage.setItem(KEY_CRED, state.credential);
+      sessionStorage.setItem(KEY_SESSION, state.sessionId);
     }
+    if (!state.credential) throw { message: NOT_LAUNCHED };
     return call("GET", "/session");
   }
+
+  // Evolution may open the next patient's launch in this same tab. Only the
+  // fragment differs, so the browser would not reload: reload, so that the
+  // page starts over for the new launch instead of showing the old patient.
+  window.addEventListener("hashchange", () => { if (launchBody(location.hash)) location.reload(); });
 
   async function start() {
     try {
       const [sess, vs] = await Promise.all([launch(), fetch("/valuesets.json").then((r) => r.json())]);
       state.lateralities = vs.lateralities || [];
       state.views = vs.views || [];
+      if (!ownSession(sess)) return;
+      document.body.dataset.session = sess.id;
       $("main").hidden = false;
       applySession(sess);
       loadPatient();
@@ -64,8 +88,18 @@
       connectEvents();
     } catch (e) {
       $("patient-detail").textContent = "";
+      if (e.status === 401 || e.status === 410) e = { message: NOT_LAUNCHED };
+      document.body.dataset.events = "closed";
       showError(errorBox, e);
     }
+  }
+
+  // ownSession stops the page if a reply is for a session other than this
+  // tab's: it must never show one patient's photos under another's banner.
+  function ownSession(sess) {
+    if (sess && sess.id === state.sessionId) return true;
+    end("This tab's session has changed. Close it and open the widget again from Medtech Evolution for the patient on screen.");
+    return false;
   }
 
   async function loadPatient() {
@@ -118,29 +152,57 @@
   const TYPES = ["image.added", "image.updated", "image.removed", "image.committing", "image.committed", "image.failed",
     "phone.connected", "phone.disconnected", "session.expired", "resync"];
 
-  function connectEvents() {
-    if (state.ended) return;
-    const es = new EventSource("/api/events");
-    state.es = es;
-    for (const t of TYPES) es.addEventListener(t, (ev) => onEvent(t, ev));
-    es.onopen = () => {
-      document.body.dataset.events = "open";
-      document.body.dataset.opens = String(+(document.body.dataset.opens || 0) + 1);
-      refresh(); // catch up with anything missed while disconnected
-    };
-    es.onerror = () => {
+  // connectEvents reads the session's Server-Sent Events with fetch, which,
+  // unlike EventSource, can send this tab's credential as a header. It
+  // reconnects after the server's retry delay, resuming from the last event
+  // id, until the session ends.
+  async function connectEvents() {
+    let lastId = "", retry = 2000;
+    while (!state.ended) {
+      const ctrl = new AbortController();
+      state.stream = ctrl;
+      try {
+        const headers = Object.assign({ Accept: "text/event-stream" }, auth());
+        if (lastId) headers["Last-Event-ID"] = lastId;
+        const res = await fetch("/api/events", { headers, credentials: "omit", cache: "no-store", signal: ctrl.signal });
+        if (res.status === 401 || res.status === 410 || res.status === 404) { end(NOT_LAUNCHED); return; }
+        if (!res.ok || !res.body) throw new Error("event stream " + res.status);
+        document.body.dataset.events = "open";
+        document.body.dataset.opens = String(+(document.body.dataset.opens || 0) + 1);
+        refresh(); // catch up with anything missed while disconnected
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value.replace(/\r\n?/g, "\n");
+          let cut;
+          while ((cut = buf.indexOf("\n\n")) >= 0) {
+            const block = buf.slice(0, cut);
+            buf = buf.slice(cut + 2);
+            let type = "", id = "";
+            for (const line of block.split("\n")) {
+              const i = line.indexOf(":");
+              if (i === 0) continue; // a comment (heartbeat)
+              const field = i < 0 ? line : line.slice(0, i);
+              const val = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
+              if (field === "event") type = val;
+              else if (field === "id") id = val;
+              else if (field === "retry" && /^\d+$/.test(val)) retry = +val;
+            }
+            if (id) lastId = id;
+            if (type && TYPES.includes(type)) onEvent(type);
+          }
+        }
+      } catch (e) { /* dropped: reconnect below */ }
+      if (state.ended) return;
       document.body.dataset.events = "reconnecting";
-      // The browser retries by itself unless the server refused the stream.
-      if (es.readyState === EventSource.CLOSED && !state.ended) {
-        setTimeout(async () => {
-          try { await call("GET", "/session"); } catch (e) { if (e.status === 401 || e.status === 410) { end(e.message); return; } }
-          connectEvents();
-        }, 3000);
-      }
-    };
+      await new Promise((r) => setTimeout(r, Math.max(retry, 1000)));
+    }
   }
+  window.addEventListener("pagehide", () => { if (state.stream) state.stream.abort(); });
 
-  function onEvent(type, ev) {
+  function onEvent(type) {
     if (type === "phone.connected" || type === "phone.disconnected") { presence(); return; }
     if (type === "session.expired") { end("The capture session has ended. Open the widget again from Medtech Evolution."); return; }
     refresh();
@@ -148,10 +210,13 @@
 
   function end(msg) {
     state.ended = true;
-    if (state.es) state.es.close();
+    if (state.stream) state.stream.abort();
     document.body.dataset.events = "closed";
+    document.body.dataset.ended = "true";
     showError(errorBox, { message: msg });
     $("commit").disabled = true;
+    // Nothing more may be changed from this tab.
+    document.querySelectorAll("#main input, #main select, #main textarea, #main button").forEach((el) => { el.disabled = true; });
   }
 
   // refresh re-reads the session; calls made while one is running coalesce.
@@ -160,7 +225,10 @@
     state.refreshing = (async () => {
       do {
         state.again = false;
-        try { applySession(await call("GET", "/session")); } catch (e) { if (e.status === 410 || e.status === 401) end(e.message); }
+        try {
+          const sess = await call("GET", "/session");
+          if (ownSession(sess)) applySession(sess);
+        } catch (e) { if (e.status === 410 || e.status === 401) end(NOT_LAUNCHED); }
       } while (state.again);
       state.refreshing = null;
     })();
@@ -178,7 +246,11 @@
       updateCard(card, img);
     }
     for (const [id, card] of state.cards) {
-      if (!seen.has(id)) { card.remove(); state.cards.delete(id); state.images.delete(id); }
+      if (!seen.has(id)) {
+        const thumb = card.querySelector(".thumb");
+        if (thumb.src.startsWith("blob:")) URL.revokeObjectURL(thumb.src);
+        card.remove(); state.cards.delete(id); state.images.delete(id);
+      }
     }
     $("empty").hidden = state.cards.size > 0;
     document.body.dataset.photos = String(state.cards.size);
@@ -196,9 +268,9 @@
     card.dataset.width = img.width;
     card.dataset.height = img.height;
     const thumb = card.querySelector(".thumb");
-    thumb.src = "/api/images/" + encodeURIComponent(img.id) + "/content";
     thumb.alt = "Photo " + n + (img.source === "phone" ? " from the phone" : "");
     thumb.addEventListener("load", () => { card.dataset.loaded = "true"; });
+    loadThumb(thumb, img.id);
     // Give every control a unique id so its label is explicit.
     card.querySelectorAll("input, select, textarea").forEach((el) => { el.id = el.className.split(" ")[0] + "-" + img.id; });
     const lat = card.querySelector(".laterality");
@@ -230,6 +302,19 @@
     return card;
   }
 
+  // loadThumb fetches the photo with this tab's credential and shows it
+  // from a blob: URL (an <img src> would send the browser-wide cookie).
+  async function loadThumb(thumb, id) {
+    for (let attempt = 0; attempt < 3 && !state.ended; attempt++) {
+      try {
+        const res = await fetch("/api/images/" + encodeURIComponent(id) + "/content", { headers: auth(), credentials: "omit" });
+        if (res.ok) { thumb.src = URL.createObjectURL(await res.blob()); return; }
+        if (res.status === 404) return; // removed meanwhile
+      } catch (e) { /* network: try again */ }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
   async function searchSites(select, query, selected) {
     // Typing fires several searches; only the latest may refill the list,
     // and it keeps what is selected when its answer arrives (a stale answer
@@ -253,6 +338,8 @@
 
   function updateCard(card, img) {
     card.dataset.state = img.state;
+    // The title exactly as Medtech will show it (the server computes it).
+    card.querySelector(".record-title-text").textContent = img.title || "";
     let text = STATE_TEXT[img.state] || img.state;
     if (img.state === "failed" && img.failReason) text += ": " + (card.dataset.message || "Medtech did not accept it. Try again.");
     card.querySelector(".state").textContent = text;
@@ -274,6 +361,7 @@
     try {
       const img = await call("PATCH", "/images/" + encodeURIComponent(card.dataset.id), details(card));
       state.images.set(img.id, img);
+      updateCard(card, img);
       delete card.dataset.dirty;
       card.dataset.saved = String(img.version);
       status.textContent = "Saved";
@@ -313,7 +401,7 @@
     $("uploads").appendChild(li);
     const go = () => {
       msg.textContent = "Uploading…"; msg.className = "";
-      upload("/images", file, hdr(), (p) => { bar.value = p; })
+      upload("/images", file, auth(), (p) => { bar.value = p; })
         .then(() => { msg.textContent = "Added"; msg.className = "ok"; refresh(); setTimeout(() => li.remove(), 4000); })
         .catch((e) => {
           msg.textContent = e.message; msg.className = "bad";
