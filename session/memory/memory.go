@@ -1,5 +1,5 @@
 // Package memory provides the in-process [session.Store], [session.Limiter],
-// [session.SingleUse], [session.Roster] and [session.BlobStore]: the embedded default for a single instance, and
+// [session.SingleUse], [session.Roster], [session.Idempotency] and [session.BlobStore]: the embedded default for a single instance, and
 // the fast fakes for tests. State lives only as long as the values do;
 // running several instances behind a load balancer needs the Redis and S3
 // implementations instead.
@@ -64,8 +64,8 @@ func WithGrace(d time.Duration) Option {
 	}
 }
 
-// Store is an in-memory session.Store, session.Limiter, session.SingleUse
-// and session.Roster. It is safe for
+// Store is an in-memory session.Store, session.Limiter, session.SingleUse,
+// session.Roster and session.Idempotency. It is safe for
 // concurrent use. The zero value is not usable; call NewStore.
 type Store struct {
 	cfg config
@@ -75,6 +75,8 @@ type Store struct {
 	counters map[string]counter
 	once     map[string]time.Time            // single-use key -> until
 	rosters  map[string]map[string]time.Time // group -> member -> until
+
+	uploads map[uploadKey]session.UploadRecord // see idempotency.go
 }
 
 type counter struct {
@@ -220,6 +222,7 @@ func (s *Store) Purge(ctx context.Context) (int, error) {
 			delete(s.rosters, g)
 		}
 	}
+	s.purgeUploads(now)
 	return n, nil
 }
 
@@ -228,7 +231,7 @@ func (s *Store) Purge(ctx context.Context) (int, error) {
 func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.sessions) + len(s.counters) + len(s.once) + len(s.rosters)
+	return len(s.sessions) + len(s.counters) + len(s.once) + len(s.rosters) + len(s.uploads)
 }
 
 // FirstUse implements session.SingleUse.

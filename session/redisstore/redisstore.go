@@ -1,5 +1,5 @@
 // Package redisstore is a [session.Store], [session.Limiter],
-// [session.SingleUse] and [session.Roster] on Redis,
+// [session.SingleUse], [session.Roster] and [session.Idempotency] on Redis,
 // for running many instances behind a load balancer. It takes a
 // redis.UniversalClient, so one code path serves a single node, Sentinel
 // and Cluster: every operation touches exactly one key.

@@ -40,7 +40,7 @@ func requireUnavailable(t *testing.T, err error, forbidden ...string) {
 // session.ErrUnavailable, by itself and well within a couple of minutes,
 // with no patient data in the message; Update must not call fn; a
 // malformed id and a cancelled context keep their own errors. A Limiter,
-// SingleUse, Roster or Purger is checked too.
+// SingleUse, Roster, Idempotency or Purger is checked too.
 func TestStoreUnavailable(t *testing.T, newDown NewStore) {
 	t.Helper()
 	clk := NewClock(start())
@@ -100,6 +100,9 @@ func TestStoreUnavailable(t *testing.T, newDown NewStore) {
 		t.Run("Leave", func(t *testing.T) {
 			requireUnavailable(t, r.Leave(bounded(t), "g"+session.NewID(), s.ID), patient...)
 		})
+	}
+	if idem, ok := st.(session.Idempotency); ok {
+		testIdempotencyUnavailable(t, idem, s.ID, clk.Now(), bounded)
 	}
 	if p, ok := st.(session.Purger); ok {
 		t.Run("Purge", func(t *testing.T) {
