@@ -268,30 +268,26 @@ type commitOptions struct{ confirmResend bool }
 // no confirmation: they are reconciled by search.)
 func ConfirmResend() CommitOption { return func(o *commitOptions) { o.confirmResend = true } }
 
-// sendDocument commits a claimed image as an Inbox Scan DocumentReference: a
-// PDF page with the photo and its caption.
+// sendDocument commits a claimed image as an Inbox Scan DocumentReference:
+// its JPEG unchanged inside a TIFF (or, with DocumentPDF or for a JPEG a
+// TIFF cannot carry unchanged, a PDF page with the photo and its caption),
+// authored by the launching practitioner.
 func (s *Service) sendDocument(ctx, actx context.Context, claim session.Claim) Outcome {
-	img, sess := claim.Image, claim.Session
-	rc, err := s.sessions.OpenImage(ctx, img)
-	if err != nil {
-		code, why := describe(storage(err))
-		return s.fail(ctx, claim, code, "The photo's bytes could not be read. "+why)
+	var doc bytes.Buffer
+	d, err := s.buildDocument(ctx, claim, s.inboxFmt, &doc)
+	if errors.Is(err, media.ErrJPEGNotWrappable) {
+		doc.Reset()
+		d, err = s.buildDocument(ctx, claim, media.DocumentPDF, &doc)
 	}
-	defer rc.Close()
-	md := metadataOf(img.Clinical)
-	var pdf bytes.Buffer
-	// The document's title is the one the desktop showed (Service.Title):
-	// the GP's words with the site, side and view.
-	d, err := s.docBuilder.BuildDocument(&pdf, media.DocumentInput{
-		ID: img.ID, Patient: media.Patient{ID: sess.PatientID, NHI: sess.NHI}, Author: sess.Practitioner,
-		Facility: sess.Facility, Encounter: sess.Encounter, Title: s.Title(img), Date: img.CreatedAt,
-		Pages:   []media.DocumentPage{{JPEG: rc, Created: img.CreatedAt, Metadata: md}},
-		Consent: s.consent(sess, img),
-	})
 	if err != nil {
+		var se storageError
+		if errors.As(err, &se) {
+			code, why := describe(se.err)
+			return s.fail(ctx, claim, code, "The photo's bytes could not be read. "+why)
+		}
 		return s.failErr(ctx, claim, err)
 	}
-	cr, err := s.alex.CreateDocumentReference(actx, d, alex.BytesContent(pdf.Bytes()))
+	cr, err := s.alex.CreateDocumentReference(actx, d, alex.BytesContent(doc.Bytes()))
 	switch {
 	case err == nil:
 		return s.committed(ctx, claim, cr.ID, false)
@@ -299,6 +295,31 @@ func (s *Service) sendDocument(ctx, actx context.Context, claim session.Claim) O
 		return s.fail(ctx, claim, CodeOutcomeUnknown, "Medtech did not answer. Check the patient's Inbox; send again only if the photo is not there.")
 	}
 	return s.failErr(ctx, claim, err)
+}
+
+// storageError is a blob store's failure to open an image's bytes, apart
+// from the document builder's own errors.
+type storageError struct{ err error }
+
+func (e storageError) Error() string { return e.err.Error() }
+func (e storageError) Unwrap() error { return e.err }
+
+// buildDocument writes claim's image into w as an Inbox Scan document in
+// format f. The document's title is the one the desktop showed
+// (Service.Title): the GP's words with the site, side and view.
+func (s *Service) buildDocument(ctx context.Context, claim session.Claim, f media.DocumentFormat, w *bytes.Buffer) (*fhir.DocumentReference, error) {
+	img, sess := claim.Image, claim.Session
+	rc, err := s.sessions.OpenImage(ctx, img)
+	if err != nil {
+		return nil, storageError{storage(err)}
+	}
+	defer rc.Close()
+	return s.docBuilder.BuildDocument(w, media.DocumentInput{
+		ID: img.ID, Patient: media.Patient{ID: sess.PatientID, NHI: sess.NHI}, Author: sess.Practitioner,
+		Facility: sess.Facility, Encounter: sess.Encounter, Title: s.Title(img), Date: img.CreatedAt, Format: f,
+		Pages:   []media.DocumentPage{{JPEG: rc, Size: img.Size, Created: img.CreatedAt, Metadata: metadataOf(img.Clinical)}},
+		Consent: s.consent(sess, img),
+	})
 }
 
 // consent is the image's consent for media. Who recorded it is the session's
@@ -323,8 +344,12 @@ func (s *Service) consent(sess *session.Session, img session.Image) *media.Conse
 		RecordedBy: sess.Practitioner, RecordedAt: at}
 }
 
+// newCorrelationID is the mt-correlationid of one commit attempt: a GUID,
+// as ALEX documents it, derived from the image, the attempt and a fresh
+// request id (alex.CorrelationGUID), so it is the value the client sends
+// and logs.
 func newCorrelationID(imageID string, attempt int) string {
-	return fmt.Sprintf("%s-%d-%s", imageID[:min(12, len(imageID))], attempt, newRequestID())
+	return alex.CorrelationGUID(fmt.Sprintf("%s-%d-%s", imageID[:min(12, len(imageID))], attempt, newRequestID()))
 }
 
 // Recover finds images left in committing longer than Limits.StuckCommit

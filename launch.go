@@ -65,7 +65,7 @@ func (s *Service) LaunchFromEvolution(ctx context.Context, launchContext, signat
 	}
 	vl := VerifiedLaunch{Facility: l.FacilityCode, PatientID: l.PatientID, Practitioner: l.ProviderID, Source: "evolution"}
 	for _, id := range p.Identifier {
-		if id.System != nil && *id.System == alex.NHISystem && id.Value != nil {
+		if id.System != nil && *id.System == s.alex.NHISystem() && id.Value != nil {
 			vl.NHI = *id.Value
 		}
 	}

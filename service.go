@@ -134,6 +134,7 @@ type Service struct {
 	builder    *media.Builder
 	docBuilder *media.Builder
 	inboxScan  bool
+	inboxFmt   media.DocumentFormat
 	idSystem   string
 	limits     Limits
 	now        func() time.Time
@@ -172,6 +173,7 @@ type options struct {
 	launchZone   *time.Location
 	secret       []byte
 	inboxScan    bool
+	inboxFormat  media.DocumentFormat
 }
 
 // Option configures a Service.
@@ -325,16 +327,32 @@ func WithSecret(key []byte) Option {
 	}
 }
 
-// WithInboxScan commits each photo as an Inbox Scan DocumentReference (a PDF
-// page with the photo and its caption) instead of a Media. Evolution shows an
+// WithInboxScan commits each photo as an Inbox Scan DocumentReference
+// instead of a Media: the photo's JPEG bytes unchanged inside a TIFF, with
+// author = the launching GP's Practitioner (which files it in that GP's
+// Inbox), as ClinicPro's production path sends them; a JPEG a TIFF cannot
+// carry unchanged (progressive, CMYK) goes on a captioned PDF page instead.
+// [WithInboxScanFormat] chooses PDF for every photo. Evolution shows an
 // Inbox Scan inline and offers it in referral attachment pickers, which it does
 // not do for a JPEG Media; the app needs the
 // Patient.documentreference.scaninbox.write role. ALEX allows no search of
 // DocumentReference, so an unknown outcome cannot be reconciled: such a photo
 // is marked failed with code outcome_unknown and is resent only with
 // [ConfirmResend], after the GP has checked the Inbox.
-func WithInboxScan() Option {
-	return func(o *options) error { o.inboxScan = true; return nil }
+func WithInboxScan() Option { return WithInboxScanFormat(media.DocumentTIFF) }
+
+// WithInboxScanFormat is [WithInboxScan] with the wrapping chosen:
+// [media.DocumentTIFF] (the JPEG unchanged, no second lossy generation) or
+// [media.DocumentPDF] (an A4 page per photo with its caption: title, site,
+// side and view printed under it).
+func WithInboxScanFormat(f media.DocumentFormat) Option {
+	return func(o *options) error {
+		if f != media.DocumentTIFF && f != media.DocumentPDF {
+			return fmt.Errorf("clinicalimages: unknown Inbox Scan format %d", f)
+		}
+		o.inboxScan, o.inboxFormat = true, f
+		return nil
+	}
 }
 
 // New returns a Service that commits to ALEX through ac. Every other part has
@@ -349,7 +367,7 @@ func New(ac *alex.Client, opts ...Option) (*Service, error) {
 			return nil, err
 		}
 	}
-	s := &Service{alex: ac, limits: o.limits.withDefaults(), now: o.now, log: o.log, idSystem: o.idSystem, inboxScan: o.inboxScan, done: make(chan struct{})}
+	s := &Service{alex: ac, limits: o.limits.withDefaults(), now: o.now, log: o.log, idSystem: o.idSystem, inboxScan: o.inboxScan, inboxFmt: o.inboxFormat, done: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
