@@ -60,10 +60,16 @@
 //
 // # What Medtech shows
 //
-// Evolution does not show bodySite, laterality or view, and lists an Inbox
-// item by its title, so [Builder.Title] writes them into a bounded human
-// title ("Left forearm, close-up, 25 Nov 2026 10:42") unless the GP gave
-// one. A generated title never names a sensitive site.
+// Evolution shows only a Media's title, none of bodySite, laterality or
+// view, and lists an Inbox item by its title, so [Builder.Title] always
+// carries the body site, side and view: after the GP's own words ("Lesion —
+// left forearm, close-up", only the GP's words shortened to fit) or with
+// the date when none were typed ("Left forearm, close-up, 25 Nov 2026
+// 10:42"). A sensitive site is never named, but its side is. [PlainText]
+// removes invisible and control characters (bidirectional overrides,
+// zero-width and other format characters) from every text written;
+// [CheckMetadata] is the one check of a description, shared by Build and by
+// callers that accept it earlier (the Service's PATCH).
 //
 // # Validation
 //
@@ -79,8 +85,12 @@
 // ALEX shows a JPEG Media only as an external link, while an Inbox Scan
 // DocumentReference shows inline and appears in referral attachment
 // pickers, but accepts only PDF or TIFF. [Builder.BuildDocument] wraps one
-// or more JPEGs into a PDF, one upright photo per A4 page with a caption,
-// and builds the DocumentReference (LOINC 72170-4) for it.
+// or more JPEGs and builds the DocumentReference (LOINC 72170-4) for them.
+// With Format = [DocumentTIFF] the JPEGs are embedded unchanged in a TIFF
+// (JPEG compression, one page each), as ClinicPro's production path sends
+// them: no second lossy generation; with [DocumentPDF] (the zero value) each
+// goes on an A4 page with a caption. Author, the launching GP's
+// Practitioner, is required: it files the document in that GP's Inbox.
 //
 // # Concurrency
 //
