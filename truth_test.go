@@ -38,7 +38,7 @@ func fieldsOf(body map[string]any) []string {
 	fs, _ := e["fields"].([]any)
 	var out []string
 	for _, f := range fs {
-		name, _ := f.(map[string]any)["Field"].(string) // media.Problem's JSON
+		name, _ := f.(map[string]any)["field"].(string) // media.Problem's JSON
 		out = append(out, name)
 	}
 	return out

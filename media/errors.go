@@ -15,10 +15,10 @@ type Problem struct {
 	// Field is the FHIR path of the element ("Media.content.size"), or
 	// the Go input field ("Input.Facility") for input that does not land
 	// in the resource.
-	Field string
+	Field string `json:"field"`
 	// Message says what is wrong, in words fit for an operator's log. It
 	// never contains patient data: values are described, not quoted.
-	Message string
+	Message string `json:"message"`
 }
 
 func (p Problem) String() string { return p.Field + ": " + p.Message }
