@@ -14,6 +14,10 @@
 // By default two server instances share Redis and S3, as behind a load
 // balancer: each GP's desktop talks to one and its phone to the other, so
 // every upload reaches the desktop through Redis (-instances 1 for one).
+// Each runs with MEMORY_LIMIT_MB=160, as it would in a 200 MiB container
+// (-memory-limit-mb 0 leaves Go's default): the live heap under 100 GPs
+// is about 100 MB (the uploads in flight), and without a limit Go's
+// collector lets the heap reach twice that before it runs.
 //
 // The program starts the simulator itself on a loopback port, builds and
 // starts the servers as child processes pointed at it (so each server's
@@ -67,6 +71,7 @@ import (
 type options struct {
 	gps, photos int
 	instances   int
+	memLimitMB  int
 	photoKiB    int
 	latMin      time.Duration
 	latMax      time.Duration
@@ -89,6 +94,7 @@ func main() {
 	flag.IntVar(&o.gps, "gps", 100, "simulated GPs, all at once")
 	flag.IntVar(&o.photos, "photos", 5, "photos each GP uploads")
 	flag.IntVar(&o.instances, "instances", 2, "server instances sharing Redis and S3; each GP's phone uses a different one from its desktop")
+	flag.IntVar(&o.memLimitMB, "memory-limit-mb", 160, "each server's MEMORY_LIMIT_MB (GOMEMLIMIT; the decode budget is half of it), as in a 200 MiB container; 0 leaves it unset")
 	flag.IntVar(&o.photoKiB, "photo-kib", 1024, "approximate size of each photo (KiB)")
 	flag.StringVar(&lat, "latency", "1s-3s", "ALEX simulator latency per request, min-max (uniform)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound on the whole run")
@@ -233,7 +239,7 @@ func run(ctx context.Context, o options) (bool, error) {
 	wall := time.Since(began)
 	log.Printf("GPs done in %s", wall.Round(time.Millisecond))
 
-	info := runInfo{gps: o.gps, photos: o.photos, photoBytes: avgLen(photos), instances: len(servers),
+	info := runInfo{gps: o.gps, photos: o.photos, photoBytes: avgLen(photos), instances: len(servers), memLimitMB: o.memLimitMB,
 		latency: fmt.Sprintf("%s-%s", o.latMin, o.latMax), wall: wall, tokenRequests: sim.TokenRequests()}
 	for _, s := range servers {
 		info.peakRSSKiB = append(info.peakRSSKiB, s.peakRSS())
@@ -382,6 +388,9 @@ func startServer(ctx context.Context, o options, bin string, sim *alextest.Serve
 		"MAX_SESSIONS_PER_PRACTITIONER="+strconv.Itoa(max(20, o.gps)),
 		"MAX_SESSIONS_PER_FACILITY="+strconv.Itoa(max(500, o.gps)),
 	)
+	if o.memLimitMB > 0 {
+		env = append(env, "MEMORY_LIMIT_MB="+strconv.Itoa(o.memLimitMB))
+	}
 	if o.s3.endpoint != "" {
 		env = append(env, "S3_ENDPOINT="+o.s3.endpoint, "S3_BUCKET=bench-load-"+tag,
 			"S3_ACCESS_KEY="+o.s3.access, "S3_SECRET_KEY="+o.s3.secret, "S3_REGION="+o.s3.region)

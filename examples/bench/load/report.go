@@ -68,6 +68,7 @@ func (m mediaCheck) ok(accepted int) bool {
 type runInfo struct {
 	gps, photos   int
 	instances     int
+	memLimitMB    int // each server's MEMORY_LIMIT_MB, 0 unset
 	photoBytes    int
 	latency       string
 	wall          time.Duration
@@ -124,6 +125,11 @@ func writeReport(w io.Writer, info runInfo, r *results, mc mediaCheck) {
 	}
 	kv("server peak RSS (VmHWM), largest instance", fmt.Sprintf("%.1f MiB", float64(peak)/1024))
 	kv("server peak RSS (VmHWM) per instance", strings.Join(peaks, ", "))
+	limit := "unset (Go's default)"
+	if info.memLimitMB > 0 {
+		limit = fmt.Sprintf("%d MiB (decode budget %d MiB)", info.memLimitMB, info.memLimitMB/2)
+	}
+	kv("server MEMORY_LIMIT_MB", limit)
 	kv("server CPU time (user+sys), all instances", info.serverCPU.Round(10*time.Millisecond))
 	verdict := "PASS: every accepted photo is exactly one Media for its GP's patient"
 	switch {
