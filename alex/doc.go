@@ -13,6 +13,13 @@
 // straight from an io.Reader and reads ALEX's reply (which echoes the whole
 // image) without buffering it, so memory does not grow with the image.
 //
+// A patient's earlier photos come from [Client.PatientMedia]: the Media
+// search by NHI (the only form ALEX allows), all pages under one bound,
+// newest first, with their content for thumbnails. It needs the
+// patient.media.read role; without it ALEX answers 403 ([ErrForbidden]).
+// ALEX's answer is not proof of whose photos they are: check each Media's
+// subject before showing it.
+//
 // Beyond Media, the client offers patient lookup by NHI ([Client.FindPatientByNHI],
 // which checks the NHI's format and check character first and refuses a
 // search that finds more than one patient with an *[AmbiguousError] matching

@@ -102,6 +102,19 @@
 // the simulator's; ALEX's is unknown). A PDF attachment's bytes are not
 // inspected. Success is 201 as for Media.
 //
+// # Earlier Media
+//
+// SeedMedia stores Media for a patient as if they had been POSTed earlier
+// (created time, SNOMED CT body site refined by laterality as the SDK's
+// media package codes it, view, title, a small distinct JPEG unless Data is
+// given, the facility they are filed at, and optionally a subject naming
+// another patient, to test that a client drops what is not its patient's).
+// SeedEarlierMedia, or the WithEarlierMedia option at NewServer, stores
+// DefaultEarlierMedia for every known patient: five photos over the past
+// months, not in date order. Seeded and POSTed Media are searched alike
+// (GET /Media?patient.identifier=<nhi-system>|<NHI>, paged, data inline)
+// and read by id; ?patient= and ?subject= stay refused with 403.
+//
 // # Launch endpoint
 //
 // GET URL()+"/vendorforms/api/getlaunchcontextstring/{context}/{signature}",

@@ -141,6 +141,7 @@ type config struct {
 	clock                   func() time.Time
 	pageSize                int
 	listener                net.Listener
+	earlierMedia            bool
 }
 
 // WithListener serves on l instead of a new loopback port, for running the
@@ -438,6 +439,10 @@ func NewServer(opts ...Option) *Server {
 		s.srv.Start()
 	} else {
 		s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	}
+	if cfg.earlierMedia {
+		// After the listener starts: subjects carry the server's URL.
+		s.SeedEarlierMedia()
 	}
 	return s
 }
