@@ -52,6 +52,10 @@ const (
 	CodeInvalidRequest     FailureCode = "invalid_request"     // the request itself is malformed
 	CodeStorageUnavailable FailureCode = "storage_unavailable" // Redis, S3 or disk down: retry
 
+	// Idempotent uploads (the Idempotency-Key header).
+	CodeUploadInProgress     FailureCode = "upload_in_progress"     // an upload with the same key is still being processed: retry
+	CodeIdempotencyKeyReused FailureCode = "idempotency_key_reused" // the key was used for different bytes
+
 	// ALEX.
 	CodeNoPatient           FailureCode = "no_patient"           // launched with no patient open
 	CodeFacilityUnavailable FailureCode = "facility_unavailable" // the practice's server is offline: retry
@@ -117,6 +121,10 @@ func CodeOf(err error) FailureCode {
 		return CodeAlreadyCommitted
 	case errors.Is(err, ErrTooManyImages):
 		return CodeTooManyImages
+	case errors.Is(err, session.ErrUploadInProgress):
+		return CodeUploadInProgress
+	case errors.Is(err, session.ErrKeyReused):
+		return CodeIdempotencyKeyReused
 	case errors.Is(err, session.ErrConflict):
 		return CodeConflict
 	case errors.Is(err, media.ErrInvalid):
@@ -163,7 +171,8 @@ func CodeOf(err error) FailureCode {
 // later (an outage or a busy service), as opposed to needing a change first.
 func (c FailureCode) Retryable() bool {
 	switch c {
-	case CodeStorageUnavailable, CodeFacilityUnavailable, CodeALEXBusy, CodeReconcileFailed, CodeTimeout, CodeShuttingDown:
+	case CodeStorageUnavailable, CodeFacilityUnavailable, CodeALEXBusy, CodeReconcileFailed, CodeTimeout, CodeShuttingDown,
+		CodeUploadInProgress:
 		return true
 	}
 	return false
@@ -219,6 +228,10 @@ func (c FailureCode) Message() string {
 		return "The request was not understood."
 	case CodeStorageUnavailable:
 		return "Storage is unavailable for a moment. Nothing was lost; try again shortly."
+	case CodeUploadInProgress:
+		return "This photo is still being received. It will be checked again shortly."
+	case CodeIdempotencyKeyReused:
+		return "A different photo was already sent under this upload's key. Take the photo again."
 	case CodeNoPatient:
 		return "Open a patient in Medtech Evolution before launching the widget."
 	case CodeFacilityUnavailable:

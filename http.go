@@ -146,6 +146,7 @@ func (a *api) routes() []route {
 		{"GET /events/poll", a.authOnly(a.poll)},
 		{"POST /phone/claim", http.HandlerFunc(a.claim)},
 		{"GET /phone", http.HandlerFunc(a.phone)},
+		{"GET /phone/patient", http.HandlerFunc(a.phonePatient)},
 		{"POST /phone/images", http.HandlerFunc(a.phoneUpload)},
 	}
 }
@@ -205,7 +206,7 @@ func (a *api) common(next http.Handler) http.Handler {
 			h.Add("Vary", "Origin")
 			if r.Method == http.MethodOptions {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE")
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID, X-CSRF-Token, X-Request-ID")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-CSRF-Token, X-Request-ID")
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 				return
@@ -318,7 +319,7 @@ func (a *api) revokePhone(w http.ResponseWriter, r *http.Request, sid string) {
 }
 
 func (a *api) desktopUpload(w http.ResponseWriter, r *http.Request, sid string) {
-	a.upload(w, r, Uploader{SessionID: sid, Hint: hintFrom(r)})
+	a.upload(w, r, Uploader{SessionID: sid, Hint: hintFrom(r), IdempotencyKey: r.Header.Get("Idempotency-Key")})
 }
 
 // hintFrom reads optional metadata given with an upload as query
@@ -335,11 +336,14 @@ func (a *api) phoneUpload(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, ErrUnauthenticated)
 		return
 	}
-	a.upload(w, r, Uploader{PhoneToken: tok, Hint: hintFrom(r)})
+	a.upload(w, r, Uploader{PhoneToken: tok, Hint: hintFrom(r), IdempotencyKey: r.Header.Get("Idempotency-Key")})
 }
 
 // upload streams the body (raw image, or the "file" part of a multipart
-// form) into AcceptUpload, with the byte limit applied before reading.
+// form) into AcceptUploadOnce, with the byte limit applied before reading.
+// An upload that made an image answers 201; a replay of one (the same
+// Idempotency-Key and bytes again) answers 200 with the same body and
+// Idempotent-Replayed: true.
 func (a *api) upload(w http.ResponseWriter, r *http.Request, who Uploader) {
 	limit := a.s.Limits().MaxUploadBytes
 	if r.ContentLength > limit+64<<10 {
@@ -356,17 +360,22 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request, who Uploader) {
 		}
 		body = part
 	}
-	img, err := a.s.AcceptUpload(r.Context(), who, body)
+	img, replayed, err := a.s.AcceptUploadOnce(r.Context(), who, body)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	status := http.StatusCreated
+	if replayed {
+		status = http.StatusOK
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
 	if who.PhoneToken != "" {
 		// A phone learns only that its photo arrived.
-		writeJSON(w, http.StatusCreated, map[string]any{"image": img.ID, "bytes": img.Size, "width": img.Width, "height": img.Height})
+		writeJSON(w, status, map[string]any{"image": img.ID, "bytes": img.Size, "width": img.Width, "height": img.Height})
 		return
 	}
-	writeJSON(w, http.StatusCreated, a.imageView(img))
+	writeJSON(w, status, a.imageView(img))
 }
 
 func filePart(mr *multipart.Reader) (io.Reader, error) {
@@ -479,6 +488,23 @@ func (a *api) phone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, phoneView(view))
+}
+
+// phonePatient answers the phone's patient check: initials, age and sex,
+// for the GP to compare with the desktop's banner. Nothing else about the
+// patient is readable with a phone token.
+func (a *api) phonePatient(w http.ResponseWriter, r *http.Request) {
+	tok, ok := bearer(r)
+	if !ok {
+		a.fail(w, r, ErrUnauthenticated)
+		return
+	}
+	c, err := a.s.PhonePatientCheck(r.Context(), tok)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, c)
 }
 
 func phoneView(v session.PhoneView) map[string]any {

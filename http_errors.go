@@ -25,6 +25,11 @@ type APIError struct {
 // "try again shortly".
 const retryAfter = "5"
 
+// retryAfterInProgress is the Retry-After, in seconds, of an upload whose
+// idempotency key another request is still processing: that request has
+// already waited up to session.UploadWait, so the first is nearly done.
+const retryAfterInProgress = "2"
+
 // fail answers a request with the error reply for err.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, code := classify(err)
@@ -46,6 +51,9 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if code.Retryable() && status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", retryAfter)
+	}
+	if code == CodeUploadInProgress {
+		w.Header().Set("Retry-After", retryAfterInProgress)
 	}
 	var rl *RateLimitError
 	if errors.As(err, &rl) && rl.RetryAfter > 0 {
@@ -90,6 +98,14 @@ func statusOf(code FailureCode) int {
 		return http.StatusNotFound
 	case CodeAlreadyCommitting, CodeAlreadyCommitted, CodeTooManyImages, CodeConflict, CodeNeedsCheck:
 		return http.StatusConflict
+	case CodeUploadInProgress:
+		// As draft-ietf-httpapi-idempotency-key-header says for a request
+		// whose key is still being processed: 409, to be retried.
+		return http.StatusConflict
+	case CodeIdempotencyKeyReused:
+		// As the draft says for a key reused with another payload: 422.
+		// Sending the same request again cannot help.
+		return http.StatusUnprocessableEntity
 	case CodeFacilityUnavailable, CodeALEXBusy, CodeStorageUnavailable, CodeTimeout, CodeShuttingDown, CodeReconcileFailed:
 		return http.StatusServiceUnavailable
 	case CodeFacilityNotLinked, CodeOutcomeUnknown, CodeALEXUnauthorized, CodeALEXForbidden, CodeALEXNotFound, CodeALEXError:

@@ -121,6 +121,7 @@ func TestEveryEndpointReportsAStoreOutageAs503(t *testing.T) {
 		"GET /events/poll":         {"/events/poll?after=0", desktop, nil},
 		"POST /phone/claim":        {"/phone/claim", "", map[string]string{"code": code}},
 		"GET /phone":               {"/phone", phone, nil},
+		"GET /phone/patient":       {"/phone/patient", phone, nil},
 		"POST /phone/images":       {"/phone/images", phone, photo(t, 300, 200, 3)},
 	}
 	// Endpoints that touch no store.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -671,15 +672,40 @@ type Uploader struct {
 	// description on the desktop. Codes outside the value sets are refused
 	// before any pixel is decoded.
 	Hint session.Clinical
+	// IdempotencyKey, optional, names this photo across attempts to upload
+	// it (the Idempotency-Key header's value, see
+	// session.ParseIdempotencyKey). The first attempt that gets through
+	// makes the image; any later attempt with the same key in the session,
+	// on any instance sharing the Store, returns that image and makes
+	// nothing (see [Service.AcceptUploadOnce]).
+	IdempotencyKey string
 }
 
 // AcceptUpload normalises an image read from r (its bytes are sniffed; no
 // declared type is trusted), stores it and lists it in the session, then
 // announces image.added. On any failure nothing is listed, and stored bytes
 // are deleted (or swept within the orphan grace if the delete fails).
+// With who.IdempotencyKey set it is [Service.AcceptUploadOnce] without the
+// replay flag.
 func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (session.Image, error) {
+	img, _, err := s.AcceptUploadOnce(ctx, who, r)
+	return img, err
+}
+
+// AcceptUploadOnce is AcceptUpload that also reports a replay. With
+// who.IdempotencyKey set, the SHA-256 of every byte read from r is recorded
+// with the key (session.Manager.AddImageOnce): a later upload with the same
+// key and the same bytes returns the image the first made, with replayed
+// true, without normalising, storing, announcing or counting anything (a
+// replay of a finished upload only hashes the body). The same key with
+// other bytes fails with CodeIdempotencyKeyReused (HTTP 422); an upload
+// with the key still in progress elsewhere is waited for, then fails with
+// CodeUploadInProgress (HTTP 409 with Retry-After) if it has not finished.
+// A malformed key is CodeInvalidRequest. Without a key every upload makes
+// an image.
+func (s *Service) AcceptUploadOnce(ctx context.Context, who Uploader, r io.Reader) (img session.Image, replayed bool, err error) {
 	var normalize time.Duration
-	img, err := s.acceptUpload(ctx, who, r, &normalize)
+	img, replayed, err = s.acceptUpload(ctx, who, r, &normalize)
 	if s.metrics.Upload != nil {
 		src := session.SourceDesktop
 		if who.PhoneToken != "" {
@@ -687,21 +713,29 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, r io.Reader) (
 		}
 		s.metrics.Upload(src, CodeOf(err), normalize)
 	}
-	return img, err
+	return img, replayed, err
 }
 
-// acceptUpload is AcceptUpload; it records the time spent normalising in
-// *normalize.
-func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, normalize *time.Duration) (session.Image, error) {
+// acceptUpload is AcceptUploadOnce; it records the time spent normalising
+// in *normalize.
+func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, normalize *time.Duration) (session.Image, bool, error) {
 	if (who.SessionID == "") == (who.PhoneToken == "") {
-		return session.Image{}, invalidRequest("exactly one of session and phone token")
+		return session.Image{}, false, invalidRequest("exactly one of session and phone token")
+	}
+	key := ""
+	if who.IdempotencyKey != "" {
+		k, err := session.ParseIdempotencyKey(who.IdempotencyKey)
+		if err != nil {
+			return session.Image{}, false, invalidRequest("the Idempotency-Key must be 1 to 255 visible ASCII characters")
+		}
+		key = k
 	}
 	hint := who.Hint
 	if who.PhoneToken != "" {
 		hint = session.Clinical{BodySite: hint.BodySite, Laterality: hint.Laterality}
 	}
 	if err := s.checkClinical(hint); err != nil {
-		return session.Image{}, err
+		return session.Image{}, false, err
 	}
 	// Check the caller and the image count before spending CPU on pixels.
 	// This count is only a fast path: the session.Manager checks the limit
@@ -710,7 +744,7 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, n
 	if who.PhoneToken != "" {
 		view, err := s.sessions.AuthenticatePhone(ctx, who.PhoneToken)
 		if err != nil {
-			return session.Image{}, storage(err)
+			return session.Image{}, false, storage(err)
 		}
 		sessionID = view.SessionID
 	} else {
@@ -718,38 +752,70 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, n
 	}
 	sess, err := s.sessions.Get(ctx, sessionID)
 	if err != nil {
-		return session.Image{}, storage(err)
+		return session.Image{}, false, storage(err)
+	}
+	if key != "" {
+		// A replay of a finished upload: hash the body, never decode it,
+		// and answer whatever the session's image count.
+		if _, done, err := s.sessions.UploadDone(ctx, sessionID, key); err != nil {
+			return session.Image{}, false, storage(err)
+		} else if done {
+			sum, err := s.hashBody(r)
+			if err != nil {
+				return session.Image{}, false, err
+			}
+			return s.addOnce(ctx, who, sess, sessionID, key, sum, session.Upload{}, nil, hint)
+		}
 	}
 	if len(sess.Images) >= s.limits.MaxImagesPerSession {
-		return session.Image{}, ErrTooManyImages
+		return session.Image{}, false, ErrTooManyImages
 	}
 
 	br := bufio.NewReader(r)
 	if _, err := br.Peek(1); err != nil {
-		return session.Image{}, fmt.Errorf("%w: empty body", compress.ErrUnsupportedFormat)
+		return session.Image{}, false, fmt.Errorf("%w: empty body", compress.ErrUnsupportedFormat)
 	}
-	r = br
+	// Every byte received is hashed on its way to the normaliser, so a
+	// retry of this upload can be told from another photo under its key.
+	h := sha256.New()
+	in := io.TeeReader(io.LimitReader(br, s.limits.MaxUploadBytes+1), h)
 	// The normalised JPEG is small (the byte budget, 1 MB by default), so it
 	// is kept in memory between compress and the blob store.
 	var out bytes.Buffer
 	started := time.Now()
-	res, err := s.norm.Normalize(ctx, io.LimitReader(r, s.limits.MaxUploadBytes+1), &out)
+	res, err := s.norm.Normalize(ctx, in, &out)
 	*normalize = time.Since(started)
 	if err != nil {
 		s.record(ctx, sess, AuditRecord{Event: "image.rejected", Outcome: session.AuditRefused, Reason: string(CodeOf(err))})
-		return session.Image{}, err
+		return session.Image{}, false, err
 	}
 	up := session.Upload{Body: &out, Size: int64(out.Len()), ContentType: "image/jpeg", Width: res.OutWidth, Height: res.OutHeight}
 	var img session.Image
-	if who.PhoneToken != "" {
+	switch {
+	case key != "":
+		// Whatever the normaliser left unread (bytes after the image's
+		// end) belongs to the body too.
+		if _, err := io.Copy(io.Discard, in); err != nil {
+			return session.Image{}, false, err
+		}
+		return s.addOnce(ctx, who, sess, sessionID, key, hex.EncodeToString(h.Sum(nil)), up, &res, hint)
+	case who.PhoneToken != "":
 		img, err = s.sessions.AddPhoneImage(ctx, who.PhoneToken, up)
-	} else {
+	default:
 		img, err = s.sessions.AddImage(ctx, sessionID, up)
 	}
 	if err != nil {
-		return session.Image{}, storage(err)
+		return session.Image{}, false, storage(err)
 	}
+	img, err = s.listed(ctx, sess, sessionID, img, &res, hint)
+	return img, false, err
+}
+
+// listed finishes a new upload: the hint set, image.added announced and the
+// upload audited.
+func (s *Service) listed(ctx context.Context, sess *session.Session, sessionID string, img session.Image, res *compress.Result, hint session.Clinical) (session.Image, error) {
 	if hint != (session.Clinical{}) {
+		var err error
 		if img, err = s.sessions.SetMetadata(ctx, sessionID, img.ID, hint, session.Consent{}); err != nil {
 			_ = s.sessions.RemoveImage(ctx, sessionID, img.ID)
 			return session.Image{}, storage(err)
@@ -759,6 +825,52 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, n
 	s.record(ctx, sess, AuditRecord{Event: "image.uploaded", Image: img.ID, SHA256: img.SHA256,
 		Detail: fmt.Sprintf("source=%s in=%s %dx%d out=%dx%d %dB q%d", img.Source, res.Format, res.InWidth, res.InHeight, res.OutWidth, res.OutHeight, res.OutBytes, res.Quality)})
 	return img, nil
+}
+
+// addOnce lists an upload under its idempotency key, or replays the image
+// the key already made (res is nil when only the body was hashed). A
+// replay is audited (image.upload_replayed) and announces nothing.
+func (s *Service) addOnce(ctx context.Context, who Uploader, sess *session.Session, sessionID, key, sum string, up session.Upload, res *compress.Result, hint session.Clinical) (session.Image, bool, error) {
+	var (
+		img    session.Image
+		replay bool
+		err    error
+	)
+	if who.PhoneToken != "" {
+		img, replay, err = s.sessions.AddPhoneImageOnce(ctx, who.PhoneToken, key, sum, up)
+	} else {
+		img, replay, err = s.sessions.AddImageOnce(ctx, sessionID, key, sum, up)
+	}
+	switch {
+	case err != nil:
+		if errors.Is(err, session.ErrKeyReused) {
+			s.record(ctx, sess, AuditRecord{Event: "image.rejected", Outcome: session.AuditRefused, Reason: string(CodeIdempotencyKeyReused)})
+		}
+		return session.Image{}, false, storage(err)
+	case replay:
+		s.record(ctx, sess, AuditRecord{Event: "image.upload_replayed", Image: img.ID, SHA256: img.SHA256})
+		return img, true, nil
+	case res == nil:
+		// The record vanished between the check and the claim (its
+		// session's lifetime ended): nothing was read to store.
+		return session.Image{}, false, storage(session.ErrExpired)
+	}
+	img, err = s.listed(ctx, sess, sessionID, img, res, hint)
+	return img, false, err
+}
+
+// hashBody reads the whole upload body (within the upload limit) and
+// returns its lower-case hex SHA-256.
+func (s *Service) hashBody(r io.Reader) (string, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(r, s.limits.MaxUploadBytes+1))
+	if err != nil {
+		return "", err
+	}
+	if n > s.limits.MaxUploadBytes {
+		return "", fmt.Errorf("%w: over %d bytes", compress.ErrTooLarge, s.limits.MaxUploadBytes)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // UpdateImage sets an image's clinical description and consent (desktop
