@@ -389,7 +389,13 @@
     for (const f of files) uploadOne(f);
   }
 
+  // uploadOne sends one photo. Its idempotency key is made once, here, and
+  // sent with every attempt (Retry included), so an attempt whose reply was
+  // lost and is sent again returns the image already made, never a second.
   function uploadOne(file) {
+    const keyBytes = new Uint8Array(16);
+    crypto.getRandomValues(keyBytes);
+    const key = Array.from(keyBytes, (x) => x.toString(16).padStart(2, "0")).join("");
     const li = document.createElement("li");
     const name = document.createElement("span");
     name.textContent = file.name || "photo";
@@ -401,7 +407,7 @@
     $("uploads").appendChild(li);
     const go = () => {
       msg.textContent = "Uploading…"; msg.className = "";
-      upload("/images", file, auth(), (p) => { bar.value = p; })
+      upload("/images", file, Object.assign({ "Idempotency-Key": '"' + key + '"' }, auth()), (p) => { bar.value = p; })
         .then(() => { msg.textContent = "Added"; msg.className = "ok"; refresh(); setTimeout(() => li.remove(), 4000); })
         .catch((e) => {
           msg.textContent = e.message; msg.className = "bad";
