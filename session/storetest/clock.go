@@ -14,7 +14,11 @@
 // injected clock, cancelled contexts, idempotent deletes, streaming a large
 // body with bounded memory, key-escape attempts and the handoff rules
 // (single use, expiry, wrong codes, rate limits) as the session.Manager
-// runs them on the store.
+// runs them on the store. Optional capabilities have suites of their own:
+// [TestSingleUse], [TestRoster], [TestIdempotency] (idempotency records:
+// one claim among racing callers, claim-then-fill, lease takeover, expiry)
+// and [TestIdempotentUploads] (the Manager's idempotent uploads over two
+// Managers sharing the stores, as two instances do).
 package storetest
 
 import (
