@@ -3,6 +3,7 @@ package heic_test
 import (
 	"bytes"
 	"image"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -35,4 +36,47 @@ func TestOptionIsAccepted(t *testing.T) {
 	n, err := compress.New(compress.WithFormats(compress.HEIC), heic.Option())
 	require.NoError(t, err)
 	assert.NotNil(t, n)
+}
+
+// TestActive says which decoder this process uses; with
+// HEIC_REQUIRE_SYSTEM=1 (scripts/setup.d/heic.sh installs libheif1) it
+// fails unless it is the system libheif.
+func TestActive(t *testing.T) {
+	t.Parallel()
+	b := heic.Active()
+	t.Logf("HEIC decoder: %s", b)
+	if b.System {
+		assert.NotEmpty(t, b.Library)
+		assert.NotEmpty(t, b.Version)
+		assert.Empty(t, b.Reason)
+	} else {
+		assert.NotEmpty(t, b.Reason)
+	}
+	if os.Getenv("HEIC_REQUIRE_SYSTEM") == "1" {
+		assert.True(t, b.System, "HEIC_REQUIRE_SYSTEM=1 but: %s", b)
+	}
+}
+
+func TestRequireSystem(t *testing.T) {
+	t.Parallel()
+	n, err := compress.New(heic.RequireSystem())
+	if !heic.Active().System {
+		require.ErrorIs(t, err, heic.ErrNoSystemLibrary)
+		return
+	}
+	require.NoError(t, err)
+	var out bytes.Buffer
+	res, err := n.Normalize(t.Context(), bytes.NewReader(enginetest.MarkerHEIC()), &out)
+	require.NoError(t, err)
+	assert.Equal(t, compress.HEIC, res.Format)
+	assert.Equal(t, 240, res.OutWidth)
+}
+
+// TestDecodeGarbage: bytes that are no HEIF fail cleanly on either decoder.
+func TestDecodeGarbage(t *testing.T) {
+	t.Parallel()
+	for _, in := range [][]byte{nil, []byte("not a heif"), append([]byte("\x00\x00\x00\x18ftypheic"), make([]byte, 64)...)} {
+		_, err := heic.Decode(bytes.NewReader(in))
+		assert.Error(t, err, "%q", in)
+	}
 }
