@@ -115,10 +115,7 @@ func (s *Service) History(ctx context.Context, sessionID string, q HistoryQuery)
 		s.record(ctx, sess, AuditRecord{Event: "history.viewed", Outcome: session.AuditFailed, Reason: string(CodeOf(err))})
 		return nil, err
 	}
-	norm, err := newThumbnailer()
-	if err != nil {
-		return nil, err
-	}
+	norm := s.thumbs
 	items := make([]HistoryItem, 0, len(ms))
 	var made []string // blob ids of thumbnails made now
 	var other, skipped int
@@ -209,11 +206,7 @@ func (s *Service) HistoryThumbnail(ctx context.Context, sessionID, itemID string
 		if !ok {
 			return nil, "", notFound
 		}
-		norm, err := newThumbnailer()
-		if err != nil {
-			return nil, "", err
-		}
-		b, err := s.makeThumbnail(ctx, norm, key, data)
+		b, err := s.makeThumbnail(ctx, s.thumbs, key, data)
 		if errors.Is(err, errNotAPhoto) {
 			return nil, "", notFound
 		}
@@ -392,11 +385,10 @@ func historyItemOf(m *fhir.Media, data []byte) HistoryItem {
 // thumbnail (not an image, damaged, too large); the item is left out.
 var errNotAPhoto = errors.New("clinicalimages: earlier photo is not a readable image")
 
-// newThumbnailer returns the normaliser that makes history thumbnails.
-//
-// It is made per call because the Service has no field for it: its decode
-// memory is therefore not drawn from the Service's normaliser's budget. A
-// field made once in New would bound it per instance.
+// newThumbnailer returns the normaliser that makes history thumbnails,
+// made once per Service: one thumbnail at a time within its own 64 MiB
+// decode budget, so history views add a fixed bound to an instance's
+// memory beside the upload budget.
 func newThumbnailer() (*compress.Normalizer, error) {
 	return compress.New(
 		compress.WithMaxLongEdge(HistoryThumbnailEdge),

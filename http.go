@@ -139,6 +139,8 @@ func (a *api) routes() []route {
 		{"DELETE /handoff", a.withDesktop(a.revokePhone)},
 		{"POST /images", a.withDesktop(a.desktopUpload)},
 		{"GET /images/{id}/content", a.withDesktop(a.imageContent)},
+		{"GET /history", a.withDesktop(a.history)},
+		{"GET /history/{id}/thumbnail", a.withDesktop(a.historyThumbnail)},
 		{"PATCH /images/{id}", a.withDesktop(a.updateImage)},
 		{"DELETE /images/{id}", a.withDesktop(a.removeImage)},
 		{"POST /commit", a.withDesktop(a.commit)},

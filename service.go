@@ -132,6 +132,7 @@ type Service struct {
 	events     Events
 	presence   sync.PresenceReader
 	norm       *compress.Normalizer
+	thumbs     *compress.Normalizer // history thumbnails: one at a time, its own small budget
 	builder    *media.Builder
 	docBuilder *media.Builder
 	inboxScan  bool
@@ -424,6 +425,9 @@ func New(ac *alex.Client, opts ...Option) (*Service, error) {
 		if s.norm, err = compress.New(copts...); err != nil {
 			return nil, err
 		}
+	}
+	if s.thumbs, err = newThumbnailer(); err != nil {
+		return nil, err
 	}
 	if s.builder = o.builder; s.builder == nil {
 		if s.builder, err = media.New(media.WithClock(o.now)); err != nil {
@@ -1086,6 +1090,9 @@ func (s *Service) EndSession(ctx context.Context, sessionID string) error {
 	}
 	s.publish(ctx, sessionID, sync.SessionExpired, "", map[string]any{"reason": "ended"})
 	s.record(ctx, sess, AuditRecord{Event: "session.ended", Session: sessionID})
+	if err := s.dropHistory(ctx, sessionID); err != nil {
+		s.log.WarnContext(ctx, "deleting history thumbnails failed; the sweeper will", "session", session.LogRef(sessionID), "error", err)
+	}
 	return nil
 }
 

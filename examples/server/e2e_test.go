@@ -151,12 +151,12 @@ func TestBrowserErrorsInPlainLanguage(t *testing.T) {
 	// Retry, which sends the photo once the network is back.
 	setOffline(t, first, true)
 	require.NoError(t, chromedp.Do(first, chromedp.SetUploadFiles(chromedp.CSS("#camera"), []string{jpegPath})))
-	pollJS(t, first, "the interrupted upload", `document.querySelector("#uploads li")?.dataset.state === "failed"`, 20*time.Second)
-	assert.Contains(t, evalJS(t, first, `document.querySelector("#uploads li").textContent`), "interrupted")
-	assert.Equal(t, "Retry", evalJS(t, first, `document.querySelector("#uploads li button")?.textContent || ""`))
+	// The phone queues the interrupted photo and resends it by itself when
+	// the network returns (no tap on Retry).
+	pollJS(t, first, "the photo waiting", `document.body.dataset.waiting === "1"`, 20*time.Second)
+	assert.Contains(t, evalJS(t, first, `document.getElementById("queue").textContent`), "1 waiting for network")
 	setOffline(t, first, false)
-	require.NoError(t, chromedp.Do(first, chromedp.Click(chromedp.CSS("#uploads li button"))))
-	pollJS(t, first, "the retried upload", `document.body.dataset.sent === "1"`, 20*time.Second)
+	pollJS(t, first, "the automatic resend", `document.body.dataset.sent === "1"`, 30*time.Second)
 	pollJS(t, desk, "the retried photo on the desktop", `document.querySelectorAll("#photos .photo[data-loaded=true]").length === 2`, 20*time.Second)
 
 	// The GP disconnects the phone: the desktop shows it, and the phone's
