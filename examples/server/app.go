@@ -166,7 +166,9 @@ func (a *app) alexClient(sim *alextest.Server) (*alex.Client, error) {
 	facility := c.Facility
 	if c.simulated() {
 		if sim == nil {
-			sim = alextest.NewServer()
+			// Earlier photos for each fictional patient, so the desktop's
+			// comparison panel has something to show.
+			sim = alextest.NewServer(alextest.WithEarlierMedia())
 			a.closers = append(a.closers, func() error { sim.Close(); return nil })
 		}
 		a.sim = sim
