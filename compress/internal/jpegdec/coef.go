@@ -165,6 +165,23 @@ func blockRaw(r *reader, dc, ac *huffman, pred *int32, out []int16) error {
 	out[0] = int16(*pred)
 	k := 1
 	for k < 64 {
+		if r.n < 16 {
+			r.fill()
+		}
+		if f := ac.fastAC[r.acc>>(64-lookBits)]; f != 0 {
+			// A whole coefficient in one lookup (its size is at most
+			// lookBits, so within the baseline range).
+			l := uint(f & 0xFF)
+			r.acc <<= l
+			r.n -= l
+			k += int(f>>8) & 0xFF
+			if k > 63 {
+				return FormatError("too many coefficients in a block")
+			}
+			out[zigzag[k]] = int16(f >> 16)
+			k++
+			continue
+		}
 		rs, err := r.decode(ac)
 		if err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/bits"
 
 	"github.com/clinicpro/clinicalimages/compress/internal/jpegdec"
 )
@@ -226,16 +227,12 @@ func (e *scanWriter) scan(sym func(t int, s byte, bits uint32, n uint)) error {
 // magnitude returns v's size category and its magnitude bits, as JPEG
 // codes them (negative values as v-1 in n bits).
 func magnitude(v int32) (uint, uint32) {
-	a, bits := v, v
+	a, b := v, v
 	if a < 0 {
-		a, bits = -a, v-1
+		a, b = -a, v-1
 	}
-	n := uint(0)
-	for a != 0 {
-		n++
-		a >>= 1
-	}
-	return n, uint32(bits) & (1<<n - 1)
+	n := uint(bits.Len32(uint32(a)))
+	return n, uint32(b) & (1<<n - 1)
 }
 
 // emit appends the low n (at most 32) bits of bits, stuffing a zero byte
