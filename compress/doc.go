@@ -160,13 +160,25 @@
 // HEIC again by its EXIF tag; package compress/heic says what it links and
 // how to keep decoding inside the WebAssembly sandbox.
 //
+// # Editing stored images
+//
+// [Normalizer.Edit] rotates (90° steps), crops and redacts a stored JPEG.
+// Without a redaction it is lossless, as jpegtran -rotate -trim -crop:
+// coefficients are moved, not requantised; the partial MCU at a flipped
+// edge is trimmed (at most 15 px); a crop is lossless when all its edges
+// are on the MCU grid or at the picture's edge, so nothing cropped away
+// stays in the file even as hidden padding (else it is re-encoded once). A
+// redaction fills black in the decoded planes and the picture is encoded
+// once within the byte budget, so nothing of the region survives in the
+// output. Coordinates are in the stored picture's pixels after the turn.
+//
 // # Errors
 //
 // Every refusal is an [*Error] wrapping one sentinel, for an HTTP layer to
 // map: [ErrUnsupportedFormat] to 415, [ErrTooLarge] and [ErrTooManyPixels]
 // to 413 ([ErrTooManyPixels] also for an image over the decode memory
-// budget, with the cause [ErrDecodeBudget]), [ErrCorrupt] and [ErrBudget]
-// to 422. No panic escapes on any
+// budget, with the cause [ErrDecodeBudget]), [ErrCorrupt], [ErrBudget] and
+// [ErrInvalidEdit] to 422. No panic escapes on any
 // input (the decode entry point is fuzzed). Errors carry sizes and formats,
 // never image content or metadata values.
 package compress

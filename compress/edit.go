@@ -73,12 +73,12 @@ type EditResult struct {
 // can lose (the alternative, a re-encode, would cost the whole picture a
 // generation); [EditResult.Region] says what was kept. A crop is lossless
 // when its top-left corner lies on the rotated picture's MCU grid (16 px
-// for 4:2:0, counted from the kept area's corner); its size may be
-// anything, and the blocks of a partial MCU at its right and bottom edges
-// are kept whole, as padding a decoder does not show (up to 15 pixels
-// beyond the crop, still in the file's data: crop is framing, redaction is
-// how something is kept from the record). A crop off the grid, and a
-// lossless result over the byte budget, are re-encoded instead.
+// for 4:2:0, counted from the kept area's corner) and its right and bottom
+// edges lie on the grid too or at the picture's edge: nothing the GP
+// cropped away stays in the file, not even as the padding of a partial MCU
+// that a decoder would hide. A crop with any edge off the grid, and a
+// lossless result over the byte budget, are re-encoded instead (the output
+// then holds exactly the crop).
 //
 // With any redaction the picture is decoded at full size once, turned,
 // cropped, each rectangle filled with black in the decoded planes, and
@@ -131,7 +131,7 @@ func (n *Normalizer) Edit(ctx context.Context, r io.Reader, e Edit, w io.Writer)
 	var res EditResult
 	done := false
 	if len(e.Redact) == 0 {
-		if plan, perr := jpegtran.NewPlan(f, e.Rotate, e.Crop); perr == nil {
+		if plan, perr := jpegtran.NewPlan(f, e.Rotate, e.Crop); perr == nil && hidesNothing(plan, f.Grid(e.Rotate)) {
 			res, done, err = n.editLossless(ctx, src, head, plan, out)
 			if err != nil {
 				return EditResult{}, err
@@ -225,6 +225,18 @@ func (n *Normalizer) editLossless(ctx context.Context, src Source, head *jpegdec
 		return res, false, nil
 	}
 	return EditResult{Width: moved.Width, Height: moved.Height, Region: plan.Region, Lossless: true}, true, nil
+}
+
+// hidesNothing reports whether a lossless plan's crop ends on the MCU grid
+// (or at the kept picture's edge) on the right and at the bottom. Where it
+// ends inside an MCU, jpegtran keeps that MCU's blocks whole: pixels the GP
+// cropped away that a decoder hides but the file's data still holds, up to
+// 15 of them, which may be just what the crop was meant to take out (a
+// face, a name band). Such a crop is re-encoded instead.
+func hidesNothing(p jpegtran.Plan, grid image.Point) bool {
+	r, k := p.Region, p.Kept
+	return ((r.Max.X-k.Min.X)%grid.X == 0 || r.Max.X == k.Max.X) &&
+		((r.Max.Y-k.Min.Y)%grid.Y == 0 || r.Max.Y == k.Max.Y)
 }
 
 // readCoefficients runs jpegdec.ReadCoefficients, turning a panic (none is

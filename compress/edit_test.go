@@ -219,8 +219,8 @@ func TestEditQuarterTurns(t *testing.T) {
 	}
 }
 
-// TestEditLosslessCrop: a crop whose corner is on the MCU grid is lossless
-// whatever its size, and its pixels are the source's, exactly.
+// TestEditLosslessCrop: a crop whose edges are on the MCU grid (or at the
+// picture's edge) is lossless, and its pixels are the source's, exactly.
 func TestEditLosslessCrop(t *testing.T) {
 	t.Parallel()
 	n, err := compress.New()
@@ -231,13 +231,13 @@ func TestEditLosslessCrop(t *testing.T) {
 		rot  int
 		crop image.Rectangle
 	}{
-		{"s420", editFile(t, "s420"), 0, image.Rect(16, 16, 61, 40)},
+		{"s420", editFile(t, "s420"), 0, image.Rect(16, 16, 48, 32)},
 		{"s422 to the edge", editFile(t, "s422"), 0, image.Rect(32, 8, 77, 53)},
-		{"s444 odd size", editFile(t, "s444"), 0, image.Rect(8, 40, 9, 53)},
-		{"gray", editFile(t, "gray"), 0, image.Rect(72, 0, 77, 7)},
-		{"s411", editFile(t, "s411"), 0, image.Rect(32, 8, 70, 50)},
-		{"stored 90", storedJPEG(t, 301, 203), 90, image.Rect(11+32, 48, 11+100, 300)},
-		{"stored 270", storedJPEG(t, 301, 203), 270, image.Rect(0, 13+16, 203, 13+17)},
+		{"s444 one MCU wide", editFile(t, "s444"), 0, image.Rect(8, 40, 16, 53)},
+		{"gray", editFile(t, "gray"), 0, image.Rect(72, 0, 77, 8)},
+		{"s411", editFile(t, "s411"), 0, image.Rect(32, 8, 64, 48)},
+		{"stored 90", storedJPEG(t, 301, 203), 90, image.Rect(11+32, 48, 11+96, 301)},
+		{"stored 270", storedJPEG(t, 301, 203), 270, image.Rect(0, 13+16, 203, 13+32)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -549,4 +549,21 @@ func TestEditWriteError(t *testing.T) {
 	require.Error(t, err)
 	var ce *compress.Error
 	assert.False(t, errors.As(err, &ce), "a write failure is not a refusal of the input")
+}
+
+// TestEditCropEdgeInsideMCUIsReencoded: a crop whose corner is on the grid
+// but whose right or bottom edge ends inside an MCU is re-encoded, so the
+// rest of that MCU (pixels the GP cropped away, which a lossless crop
+// would keep as padding a decoder hides) is not in the file.
+func TestEditCropEdgeInsideMCUIsReencoded(t *testing.T) {
+	t.Parallel()
+	n, err := compress.New()
+	require.NoError(t, err)
+	for _, crop := range []image.Rectangle{image.Rect(16, 16, 61, 48), image.Rect(16, 16, 48, 40), image.Rect(0, 0, 9, 9)} {
+		res, out, err := editBytes(t, n, editFile(t, "s420"), compress.Edit{Crop: crop})
+		require.NoError(t, err)
+		assert.False(t, res.Lossless, "crop %v ends inside an MCU", crop)
+		assert.Equal(t, crop.Size(), image.Pt(res.Width, res.Height))
+		assert.Equal(t, crop.Size(), decodeAny(t, out).Bounds().Size())
+	}
 }

@@ -13,6 +13,7 @@ import (
 //	ErrTooManyPixels     -> 413 Content Too Large (or 422)
 //	ErrCorrupt           -> 422 Unprocessable Content
 //	ErrBudget            -> 422 Unprocessable Content
+//	ErrInvalidEdit       -> 422 Unprocessable Content (Normalizer.Edit only)
 //
 // Every error returned by [Normalizer.Normalize] for a bad input is an
 // [*Error] that wraps exactly one of these.
