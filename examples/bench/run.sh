@@ -6,9 +6,9 @@
 # summary table of ratios with the absolute figures beside them, then each
 # comparison's own output, and writes all of it to bench/out/report.txt.
 #
-#   bench/run.sh                       everything (about 10 minutes on 2 cores)
-#   SKIP_COMPRESS=1 SKIP_LOAD=1 SKIP_FAULTS=1 SKIP_FUZZ=1 bench/run.sh   the quick comparisons only
-#   COUNT=5 RUNS=10 LOAD_GPS=100 FUZZTIME=60s bench/run.sh   more repetitions (defaults 3, 5, 100, 20s)
+#   bench/run.sh                       everything (about 20-25 minutes on 2 cores)
+#   SKIP_COMPRESS=1 SKIP_LOAD=1 SKIP_FAULTS=1 SKIP_FUZZ=1 SKIP_CAPACITY=1 bench/run.sh   the quick comparisons only
+#   COUNT=5 RUNS=10 LOAD_GPS=100 FUZZTIME=60s CAP_UPLOADS=96 bench/run.sh   more repetitions (defaults 3, 5, 100, 20s, 48)
 #
 # A comparison that fails is reported as FAILED in its row and the run goes
 # on; the exit status is non-zero when any did.
@@ -20,6 +20,7 @@ cd "$ROOT" || exit 1
 COUNT=${COUNT:-3}
 RUNS=${RUNS:-5}
 LOAD_GPS=${LOAD_GPS:-100}
+CAP_UPLOADS=${CAP_UPLOADS:-48}
 OUT=$ROOT/examples/bench/out
 mkdir -p "$OUT"
 REPORT=$OUT/report.txt
@@ -60,10 +61,15 @@ mibf() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 # --- upload path ---------------------------------------------------------
 services
 log "upload path vs raw S3 PUT + Redis SET + PUBLISH ($COUNT runs)"
-if out=$(go test -run '^$' -bench . -benchmem -benchtime 20x -count "$COUNT" ./examples/bench/uploadpath 2>&1); then
+UPBENCH='^Benchmark(UploadPath|ServiceUpload|RawUpload|Normalize)$'
+if out=$(go test -run '^$' -bench "$UPBENCH" -benchmem -benchtime 20x -count "$COUNT" ./examples/bench/uploadpath 2>&1) &&
+  grep -q '^BenchmarkUploadPath' <<<"$out"; then
   svc=$(median BenchmarkUploadPath svc-p50-ms "$out") raw=$(median BenchmarkUploadPath raw-p50-ms "$out")
+  pt=$(median BenchmarkUploadPath passthrough "$out")
   norm=$(median BenchmarkUploadPath normalize-p50-ms "$out") plumb=$(median BenchmarkUploadPath plumbing/raw "$out")
   row "upload path (phone upload -> desktop event)" "$svc ms" "raw: $raw ms" "$(ratio "$svc" "$raw")"
+  row "  goal: at most 2x the raw sum" "$(awk -v a="$svc" -v b="$raw" 'BEGIN { print (a <= 2 * b) ? "met" : "NOT met" }')" "" ""
+  row "  compliant ~900 KiB phone JPEG: passthrough" "$(awk -v p="$pt" 'BEGIN { print (p == 1) ? "taken" : "NOT taken" }')" "kept its coded data" ""
   row "  of which normalising (compress alone)" "$norm ms" "" ""
   row "  upload path less normalising" "$(awk -v s="$svc" -v n="$norm" 'BEGIN { printf "%.1f ms", s - n }')" "raw: $raw ms" "${plumb}x"
   svcb=$(median BenchmarkServiceUpload B/op "$out") rawb=$(median BenchmarkRawUpload B/op "$out")
@@ -71,7 +77,33 @@ if out=$(go test -run '^$' -bench . -benchmem -benchtime 20x -count "$COUNT" ./e
 else
   row "upload path" FAILED "" ""; failed=1
 fi
-section "upload path: go test -run '^\$' -bench . -benchmem -benchtime 20x -count $COUNT ./examples/bench/uploadpath" "$(grep -E '^(Benchmark|---|FAIL|ok)' <<<"$out")"
+section "upload path: go test -run '^\$' -bench '$UPBENCH' -benchmem -benchtime 20x -count $COUNT ./examples/bench/uploadpath" "$(grep -E '^(Benchmark|---|FAIL|ok)' <<<"$out")"
+
+# --- capacity: CPU per upload at saturation, operations per upload and commit
+if [ -z "${SKIP_CAPACITY:-}" ]; then
+  services
+  log "capacity: $CAP_UPLOADS concurrent uploads per kind x $COUNT, ops per upload and commit"
+  if out=$(go test -count=1 -v -run '^TestOpsPerUploadAndCommit$' -bench '^BenchmarkCapacity$' -benchtime "${CAP_UPLOADS}x" -count "$COUNT" ./examples/bench/uploadpath 2>&1) &&
+    grep -q '^BenchmarkCapacity/desktop12MP' <<<"$out"; then
+    for kind in phone desktop12MP; do
+      b=BenchmarkCapacity/$kind
+      cpu=$(median "$b" cpu-ms/upload "$out") ups=$(median "$b" uploads/s "$out") upc=$(median "$b" upl/core-s "$out")
+      util=$(median "$b" cpu-util "$out") rops=$(median "$b" redis-ops/upload "$out") put=$(median "$b" s3-put/upload "$out")
+      rcpu=$(median "$b" redis-cpu-ms/upload "$out") scpu=$(median "$b" s3-cpu-ms/upload "$out")
+      case $kind in phone) what="phone ~900 KiB JPEG (passthrough)" ;; *) what="desktop 12 MP JPEG (re-encoded)" ;; esac
+      row "capacity $what" "$upc upl/core-s" "cpu $cpu ms/upload" ""
+      row "  measured: uploads/s on $(nproc) shared cores" "$ups/s" "cpu-util $util" ""
+      row "  Redis cmds / S3 PUTs per upload (at clients)" "$rops / $put" "redis-server ${rcpu} ms" "s3 ${scpu} ms"
+    done
+    while read -r step rest; do
+      row "  ops: $step" "$rest" "" ""
+    done < <(sed -n 's/.*ops: \(.*\) *redis=\([0-9]*\) .*s3=\([0-9]*\) .*alex=\([0-9]*\) .*/\1|redis \2, s3 \3, alex \4/p' <<<"$out" |
+      awk -F'|' '{ gsub(/ +$/, "", $1); k = $1; if (!(k in seen)) { order[++n] = k } seen[k] = 1; last[k] = $2 } END { for (i = 1; i <= n; i++) { k = order[i]; g = k; gsub(/ /, "_", g); print g, last[k] } }')
+  else
+    row "capacity" FAILED "" ""; failed=1
+  fi
+  section "capacity: go test -count=1 -v -run '^TestOpsPerUploadAndCommit\$' -bench '^BenchmarkCapacity\$' -benchtime ${CAP_UPLOADS}x -count $COUNT ./examples/bench/uploadpath" "$(grep -E '^(Benchmark|---|FAIL|ok)|ops:|Error' <<<"$out")"
+fi
 
 # --- push ----------------------------------------------------------------
 services
@@ -171,9 +203,12 @@ if [ -z "${SKIP_COMPRESS:-}" ]; then
   log "compress vs vipsthumbnail and ImageMagick (examples/bench/compress/run.sh, RUNS=$RUNS)"
   if out=$(RUNS=$RUNS bash examples/bench/compress/run.sh 2>/dev/null); then
     while read -r fmt tool rest; do
-      read -r ms xv _ <<<"$rest"
-      row "compress $fmt: $tool" "$ms ms" "vipsthumbnail" "${xv}x"
-    done < <(awk '/^(jpg|heic) / && /ours/ { sub(/ours: /, "ours:"); sub(/pure Go/, "pure-Go"); print }' <<<"$out")
+      read -r ms xv cpu cpux _ <<<"$rest"
+      row "compress $fmt: $tool" "$ms ms" "vipsthumbnail (cpu ${cpux}x)" "${xv}x"
+    done < <(awk '/^(jpg|heic) / && /ours/ { sub(/ours: /, "ours:"); sub(/pure Go/, "pure-Go") } /^(jpg|heic) +ours:[^ ]+ +[0-9]/' <<<"$out")
+    while read -r line; do
+      row "  heic in process $(awk '{ print $2, $3 }' <<<"$line"): decode" "$(awk '{ print $5, $6 }' <<<"$line")" "resize+encode $(awk '{ print $8, $9 }' <<<"$line")" ""
+    done < <(grep -E '^heic +ours: [^ ]+ +decode' <<<"$out")
   else
     row "compress" FAILED "" ""; failed=1
   fi
@@ -189,9 +224,18 @@ if [ -z "${SKIP_LOAD:-}" ]; then
   else
     verdict=FAIL; failed=1
   fi
-  p50=$(awk '/upload response -> image.added/ { print $(NF-5), $(NF-4) }' "$OUT/load.txt" 2>/dev/null)
-  rss=$(sed -n 's/^server peak RSS (VmHWM) *//p' "$OUT/load.txt" 2>/dev/null)
-  row "load: $LOAD_GPS GPs, one Media per photo" "$verdict" "upload->event p50 ${p50:-?}" "RSS ${rss:-?}"
+  L=$OUT/load.txt
+  rss=$(sed -n 's/^server peak RSS (VmHWM) per instance *//p' "$L" 2>/dev/null)
+  big=$(sed -n 's/^server peak RSS (VmHWM), largest instance *//p' "$L" 2>/dev/null)
+  once=$(sed -n 's/^images with exactly one Media *//p' "$L" 2>/dev/null)
+  dups=$(sed -n 's/^missing \/ duplicated \/ wrong patient \/ stray *//p' "$L" 2>/dev/null)
+  v=$(sed -n 's/^verdict *\([A-Z]*\).*/\1/p' "$L" 2>/dev/null)
+  row "load: $LOAD_GPS GPs x 5 photos, exactly-once verdict" "${v:-$verdict}" "${once:-?}" ""
+  row "  missing / duplicated / wrong patient / stray" "${dups:-?}" "goal: 0 / 0 / 0 / 0" ""
+  row "  server peak RSS, largest instance" "${big:-?}" "per instance: ${rss:-?}" ""
+  while IFS='|' read -r name p50 p99; do
+    row "  $name" "p50 $p50" "p99 $p99" ""
+  done < <(awk '/^ *(launch|phone upload request|upload response|upload start|commit) / { n = $0; sub(/ +[0-9]+ +[0-9.]+ ms +[0-9.]+ ms +[0-9.]+ ms *$/, "", n); sub(/^ +/, "", n); print n "|" $(NF-5) " " $(NF-4) "|" $(NF-3) " " $(NF-2) }' "$L" 2>/dev/null)
   section "load: go run ./examples/bench/load -gps $LOAD_GPS" "$out"
 fi
 

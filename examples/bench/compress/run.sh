@@ -5,7 +5,11 @@
 #
 #   vipsthumbnail (libvips)        the baseline, ratio 1.00
 #   ImageMagick convert            -auto-orient -resize 2048x2048 -strip
-#   cli compress, pure-Go engine   built with CGO_ENABLED=0
+#   cli compress, ours             built with CGO_ENABLED=0; for the HEIC the
+#                                  system libheif (compress/heic loads
+#                                  libheif.so.1 with dlopen, no cgo)
+#   cli compress, ours WASM        HEIC only: built with -tags nodynamic, so
+#                                  the WebAssembly libheif under wazero
 #
 # Every tool is timed as a whole process by hyperfine in the same run
 # (median of RUNS; cpu_ms is mean user+system time, steadier than wall time
@@ -35,9 +39,9 @@ command -v bc >/dev/null || apt_install bc
 W=$(mktemp -d)
 [ -n "${KEEP:-}" ] && log "work directory $W" || trap 'rm -rf "$W"' EXIT
 
-log "building cli (pure Go, CGO_ENABLED=0)"
+log "building cli (CGO_ENABLED=0), and with -tags nodynamic (HEIC in WebAssembly)"
 CGO_ENABLED=0 go build -o "$W/cli-go" ./examples/cli
-engines=(go)
+CGO_ENABLED=0 go build -tags nodynamic -o "$W/cli-wasm" ./examples/cli
 
 log "generating the 12 MP photo and its HEIC"
 go run ./examples/bench/compress/genphoto -o "$W/photo.jpg" -upright "$W/upright.png"
@@ -48,16 +52,26 @@ cmd() {
   case $1 in
     vipsthumbnail) echo "vipsthumbnail $2 -s 2048 -o $3[Q=85,strip]" ;;
     imagemagick) echo "$IM $2 -auto-orient -resize 2048x2048 -strip -quality 85 $3" ;;
-    go) echo "$W/cli-go compress -q -o $3 $2" ;;
+    go) echo "$W/cli-go compress -q --force -o $3 $2" ;;
+    go-wasm) echo "$W/cli-wasm compress -q --force -o $3 $2" ;;
   esac
 }
 
-tools=(vipsthumbnail imagemagick "${engines[@]}")
-label() { case $1 in go) echo "ours: pure Go" ;; *) echo "$1" ;; esac; }
+# label TOOL FORMAT: the row's name (no space after "ours: ", bench/run.sh parses it).
+label() {
+  case $1-$2 in
+    go-jpg) echo "ours: pure-Go" ;;
+    go-heic) echo "ours: libheif" ;;
+    go-wasm-*) echo "ours: WASM" ;;
+    *) echo "$1" ;;
+  esac
+}
 
 rows=()
 for input in photo.jpg photo.heic; do
   fmt=${input##*.}
+  tools=(vipsthumbnail imagemagick go)
+  [ "$fmt" = heic ] && tools+=(go-wasm)
   args=()
   for t in "${tools[@]}"; do
     args+=(-n "$t" "$(cmd "$t" "$W/$input" "$W/out-$fmt-$t.jpg")")
@@ -65,6 +79,7 @@ for input in photo.jpg photo.heic; do
   log "timing $input ($RUNS runs each)"
   hyperfine -N --style basic --warmup 1 --runs "$RUNS" --export-csv "$W/$fmt.csv" "${args[@]}" >"$W/$fmt.hyperfine.txt"
   base=$(awk -F, '$1=="vipsthumbnail"{print $4}' "$W/$fmt.csv")
+  basecpu=$(awk -F, '$1=="vipsthumbnail"{print $5+$6}' "$W/$fmt.csv")
   for t in "${tools[@]}"; do
     out="$W/out-$fmt-$t.jpg"
     median=$(awk -F, -v t="$t" '$1==t{print $4}' "$W/$fmt.csv")
@@ -76,16 +91,40 @@ for input in photo.jpg photo.heic; do
     # shellcheck disable=SC2046
     /usr/bin/time -o "$W/time.txt" -f '%M' $(cmd "$t" "$W/$input" "$W/mem.jpg") >/dev/null 2>&1
     peak=$(tail -1 "$W/time.txt")
-    rows+=("$(printf '%-5s %-16s %9.0f %7.2f %8.0f %9d %10s %8.2f %8.0f' "$fmt" "$(label "$t")" \
-      "$(echo "$median*1000" | bc -l)" "$(echo "$median/$base" | bc -l)" "$(echo "$user*1000" | bc -l)" \
+    rows+=("$(printf '%-5s %-16s %9.0f %7.2f %8.0f %9.2f %9d %10s %8.2f %8.0f' "$fmt" "$(label "$t" "$fmt")" \
+      "$(echo "$median*1000" | bc -l)" "$(echo "$median/$base" | bc -l)" "$(echo "$user*1000" | bc -l)" "$(echo "$user/$basecpu" | bc -l)" \
       "$bytes" "${w}x${h}" "${psnr%% *}" "$(echo "$peak/1024" | bc -l)")")
   done
 done
 
 echo
 echo "12 MP photo to <= 2048 px, quality 85, whole processes, median of $RUNS runs ($(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
-printf '%-5s %-16s %9s %7s %8s %9s %10s %8s %8s\n' input tool median_ms x_vips cpu_ms bytes size PSNR_dB peak_MB
+printf '%-5s %-16s %9s %7s %8s %9s %9s %10s %8s %8s\n' input tool median_ms x_vips cpu_ms cpu_x_vips bytes size PSNR_dB peak_MB
 printf '%s\n' "${rows[@]}"
 echo
 echo "In process (Go benchmarks: no process start):"
 go test -run '^$' -bench 'Normalize12MP' -benchtime 5x -benchmem ./compress/ | sed -n 's/^Benchmark/pure Go: Benchmark/p'
+
+# Where the HEIC time goes, in process (warm: WebAssembly compiled): the
+# decode alone (libheif or WebAssembly, plus the copy into Go memory) and
+# the whole Normalize (decode + resize to 2048 px + JPEG encode); their
+# difference is our resize and encode. rss-growth-MiB is the resident set's
+# growth over the decodes with the Go heap returned to the OS and one glibc
+# malloc arena (MALLOC_ARENA_MAX=1: libde265's decoder threads otherwise
+# keep freed memory in per-thread arenas, which looks like a leak but
+# plateaus): near 0 means the decoder frees its native picture.
+echo
+echo "HEIC in process, median of $RUNS (compress/heic BenchmarkDecodeFile, BenchmarkNormalizeFile on the same 12 MP HEIC):"
+heic_bench() { # heic_bench LABEL [go test flags...]
+  local label=$1 out
+  shift
+  out=$(MALLOC_ARENA_MAX=1 HEIC_BENCH_FILE=$W/photo.heic go test "$@" -run '^$' -bench 'File$' -benchtime 2x -count "$RUNS" ./compress/heic 2>&1)
+  med() { awk -v b="$1" -v u="$2" '$1 ~ "^"b { for (i = 2; i < NF; i++) if ($(i+1) == u) print $i }' <<<"$out" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+  printf 'heic  %-16s decode %6.0f ms  resize+encode %5.0f ms  (Normalize, median of %s)  decode alone %6.0f ms  max rss-growth %s MiB  [%s]\n' \
+    "$label" "$(med BenchmarkNormalizeFile decode-ms)" "$(med BenchmarkNormalizeFile rest-ms)" "$RUNS" \
+    "$(med BenchmarkDecodeFile ns/op | awk '{ print $1 / 1e6 }')" \
+    "$(awk '/^BenchmarkDecodeFile/ { for (i = 1; i < NF; i++) if ($(i+1) == "rss-growth-MiB") print $i }' <<<"$out" | sort -g | tail -1)" \
+    "$(grep -m1 -o 'HEIC decoder: .*' <<<"$out" | cut -c15-60)"
+}
+heic_bench "ours: libheif"
+heic_bench "ours: WASM" -tags nodynamic

@@ -52,7 +52,9 @@ func makeOne(seed, target int) ([]byte, error) {
 	return last, nil
 }
 
-func encodePhoto(seed, w, h int) ([]byte, error) {
+func encodePhoto(seed, w, h int) ([]byte, error) { return encodeQ(seed, w, h, 92) }
+
+func encodeQ(seed, w, h, q int) ([]byte, error) {
 	rng := rand.New(rand.NewPCG(uint64(seed)+1, 0x5eed))
 	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
 	base := float64(110 + 20*(seed%5))
@@ -70,7 +72,7 @@ func encodePhoto(seed, w, h int) ([]byte, error) {
 		}
 	}
 	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 92}); err != nil {
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: q}); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -78,4 +80,14 @@ func encodePhoto(seed, w, h int) ([]byte, error) {
 
 func clamp(v float64) uint8 {
 	return uint8(min(255, max(0, v)))
+}
+
+// Camera returns a deterministic w x h JPEG at quality q, the picture Make
+// draws (a colour field with grain): with 4032x3024 and q 90, a 12 MP
+// desktop photo that the upload path must decode, shrink and re-encode.
+func Camera(seed, w, h, q int) ([]byte, error) {
+	if w < 16 || h < 16 || q < 1 || q > 100 {
+		return nil, fmt.Errorf("photos: bad camera size %dx%d or quality %d", w, h, q)
+	}
+	return encodeQ(seed, w, h, q)
 }
