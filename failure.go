@@ -49,6 +49,7 @@ const (
 	CodeConflict           FailureCode = "conflict"            // a concurrent change won
 	CodeDuplicate          FailureCode = "duplicate"           // listed twice in one Commit
 	CodeInvalidMetadata    FailureCode = "invalid_metadata"    // codes outside the value sets, missing fields
+	CodeInvalidEdit        FailureCode = "invalid_edit"        // a rotation, crop or redaction that does not fit the photo
 	CodeInvalidRequest     FailureCode = "invalid_request"     // the request itself is malformed
 	CodeStorageUnavailable FailureCode = "storage_unavailable" // Redis, S3 or disk down: retry
 
@@ -85,6 +86,8 @@ func CodeOf(err error) FailureCode {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, compress.ErrInvalidEdit):
+		return CodeInvalidEdit
 	case errors.Is(err, compress.ErrTooLarge), errors.Is(err, session.ErrTooLarge):
 		return CodeTooLarge
 	case errors.Is(err, compress.ErrTooManyPixels):
@@ -224,6 +227,8 @@ func (c FailureCode) Message() string {
 		return "This photo is listed twice."
 	case CodeInvalidMetadata:
 		return "Please check the photo's details."
+	case CodeInvalidEdit:
+		return "That edit does not fit the photo: turn it by a quarter, half or three-quarter turn, and keep the crop and every covered area inside the photo."
 	case CodeInvalidRequest:
 		return "The request was not understood."
 	case CodeStorageUnavailable:

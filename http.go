@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"log/slog"
 	"mime"
@@ -142,6 +143,8 @@ func (a *api) routes() []route {
 		{"GET /history", a.withDesktop(a.history)},
 		{"GET /history/{id}/thumbnail", a.withDesktop(a.historyThumbnail)},
 		{"PATCH /images/{id}", a.withDesktop(a.updateImage)},
+		{"POST /images/{id}/edit", a.withDesktop(a.editImage)},
+		{"POST /images/{id}/reset", a.withDesktop(a.resetImage)},
 		{"DELETE /images/{id}", a.withDesktop(a.removeImage)},
 		{"POST /commit", a.withDesktop(a.commit)},
 		{"GET /events", a.authOnly(a.untilClosed(a.sse))},
@@ -421,6 +424,66 @@ func (a *api) updateImage(w http.ResponseWriter, r *http.Request, sid string) {
 	writeJSON(w, 200, a.imageView(img))
 }
 
+// editRect is a rectangle of the edit API: the top-left corner and the
+// size, in pixels of the picture after the rotation.
+type editRect struct {
+	X int `json:"x"`
+	Y int `json:"y"`
+	W int `json:"w"`
+	H int `json:"h"`
+}
+
+func (r editRect) rect() image.Rectangle { return image.Rect(r.X, r.Y, r.X+r.W, r.Y+r.H) }
+
+// editImage answers POST /images/{id}/edit with the image as PATCH does.
+// Body: {"rotate": 0|90|180|270, "crop": {"x","y","w","h"} (optional),
+// "redact": [{"x","y","w","h"}, ...] (optional)}.
+func (a *api) editImage(w http.ResponseWriter, r *http.Request, sid string) {
+	var body struct {
+		Rotate int        `json:"rotate"`
+		Crop   *editRect  `json:"crop"`
+		Redact []editRect `json:"redact"`
+	}
+	if !a.decode(w, r, &body, 16<<10) {
+		return
+	}
+	if len(body.Redact) > compress.MaxRedactions {
+		a.fail(w, r, fmt.Errorf("%w: more than %d redactions", compress.ErrInvalidEdit, compress.MaxRedactions))
+		return
+	}
+	e := compress.Edit{Rotate: body.Rotate}
+	if body.Crop != nil {
+		if body.Crop.W <= 0 || body.Crop.H <= 0 {
+			a.fail(w, r, fmt.Errorf("%w: empty crop", compress.ErrInvalidEdit))
+			return
+		}
+		e.Crop = body.Crop.rect()
+	}
+	for _, rr := range body.Redact {
+		if rr.W <= 0 || rr.H <= 0 {
+			a.fail(w, r, fmt.Errorf("%w: empty redaction", compress.ErrInvalidEdit))
+			return
+		}
+		e.Redact = append(e.Redact, rr.rect())
+	}
+	img, err := a.s.EditImage(r.Context(), sid, r.PathValue("id"), e)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, a.imageView(img))
+}
+
+// resetImage answers POST /images/{id}/reset with the image as PATCH does.
+func (a *api) resetImage(w http.ResponseWriter, r *http.Request, sid string) {
+	img, err := a.s.ResetImage(r.Context(), sid, r.PathValue("id"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, a.imageView(img))
+}
+
 func (a *api) removeImage(w http.ResponseWriter, r *http.Request, sid string) {
 	if err := a.s.RemoveImage(r.Context(), sid, r.PathValue("id")); err != nil {
 		a.fail(w, r, err)
@@ -662,7 +725,7 @@ func (a *api) imageView(img session.Image) map[string]any {
 		"id":    img.ID, "source": img.Source, "contentType": img.ContentType, "bytes": img.Size,
 		"width": img.Width, "height": img.Height, "sha256": img.SHA256, "state": img.State,
 		"clinical": img.Clinical, "consent": img.Consent, "mediaId": img.MediaID, "failCode": img.FailCode, "failReason": img.FailReason,
-		"createdAt": img.CreatedAt, "version": img.Version,
+		"createdAt": img.CreatedAt, "version": img.Version, "edited": img.Edited, "lossless": img.Lossless,
 	}
 }
 

@@ -82,7 +82,7 @@ func statusOf(code FailureCode) int {
 		return http.StatusRequestEntityTooLarge
 	case CodeUnsupportedFormat, CodeUnsupportedContentType:
 		return http.StatusUnsupportedMediaType
-	case CodeCorruptImage, CodeCannotCompress, CodeInvalidMetadata, CodeNoPatient, CodeALEXRejected:
+	case CodeCorruptImage, CodeCannotCompress, CodeInvalidMetadata, CodeInvalidEdit, CodeNoPatient, CodeALEXRejected:
 		return http.StatusUnprocessableEntity
 	case CodeUnauthenticated, CodeLaunchReplayed:
 		return http.StatusUnauthorized

@@ -118,6 +118,8 @@ func TestEveryEndpointReportsAStoreOutageAs503(t *testing.T) {
 		"GET /history/{id}/thumbnail": {"/history/h1/thumbnail", desktop, nil},
 		"PATCH /images/{id}":          {"/images/" + imageID, desktop, map[string]any{"clinical": map[string]string{"title": "t"}}},
 		"DELETE /images/{id}":         {"/images/" + imageID, desktop, nil},
+		"POST /images/{id}/edit":      {"/images/" + imageID + "/edit", desktop, map[string]any{"rotate": 90}},
+		"POST /images/{id}/reset":     {"/images/" + imageID + "/reset", desktop, nil},
 		"POST /commit":                {"/commit", desktop, map[string]any{}},
 		"GET /events":                 {"/events", desktop, nil},
 		"GET /events/poll":            {"/events/poll?after=0", desktop, nil},

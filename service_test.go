@@ -59,15 +59,23 @@ func newWorld(t *testing.T, opts ...ci.Option) *world {
 // newWorldWith uses store (nil: a new memory store).
 func newWorldWith(t *testing.T, store session.Store, opts ...ci.Option) *world {
 	t.Helper()
-	w := &world{t: t, alex: alextest.NewTestServer(t), logs: &testenv.SyncBuffer{}, store: store}
+	return newWorldBlobs(t, store, nil, opts...)
+}
+
+// newWorldBlobs uses store and blobs (nil: new memory stores).
+func newWorldBlobs(t *testing.T, store session.Store, blobs *memory.BlobStore, opts ...ci.Option) *world {
+	t.Helper()
+	w := &world{t: t, alex: alextest.NewTestServer(t), logs: &testenv.SyncBuffer{}, store: store, blobs: blobs}
 	logger := slog.New(slog.NewJSONHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
 	if w.store == nil {
 		w.store, err = memory.NewStore()
 		require.NoError(t, err)
 	}
-	w.blobs, err = memory.NewBlobStore()
-	require.NoError(t, err)
+	if w.blobs == nil {
+		w.blobs, err = memory.NewBlobStore()
+		require.NoError(t, err)
+	}
 	all := append([]ci.Option{ci.WithStore(w.store), ci.WithBlobStore(w.blobs), ci.WithLogger(logger)}, opts...)
 	w.svc, err = ci.New(alexClient(t, w.alex, logger), all...)
 	require.NoError(t, err)

@@ -448,21 +448,27 @@ func (m *Manager) settle(ctx context.Context, c Claim, fn func(img *Image)) (Ima
 }
 
 // MarkCommitted records that the claimed image landed as the FHIR Media
-// mediaID, and deletes its bytes (a failed delete is left to Sweep). It
+// mediaID, and deletes its bytes, the captured original of an edited image
+// too (a failed delete is left to Sweep). It
 // returns ErrStaleClaim if the claim was overtaken.
 func (m *Manager) MarkCommitted(ctx context.Context, c Claim, mediaID string) (Image, error) {
 	if mediaID == "" {
 		return Image{}, errors.New("session: mark committed: empty media id")
 	}
+	var keys []BlobKey
 	img, err := m.settle(ctx, c, func(img *Image) {
+		keys = img.BlobKeys()
 		img.State, img.MediaID, img.CommitStarted = StateCommitted, mediaID, time.Time{}
+		img.Original = nil // its bytes go now, with the sent ones
 	})
 	if err != nil {
 		return Image{}, fmt.Errorf("session: mark committed: %w", err)
 	}
-	if err := m.blobs.Delete(ctx, img.BlobKey); err != nil {
-		m.log.WarnContext(ctx, "deleting committed bytes failed; the sweeper will retry",
-			"session", c.Session.ID, "image", img.ID, "error", err)
+	for _, k := range keys {
+		if err := m.blobs.Delete(ctx, k); err != nil {
+			m.log.WarnContext(ctx, "deleting committed bytes failed; the sweeper will retry",
+				"session", c.Session.ID, "image", img.ID, "error", err)
+		}
 	}
 	m.log.DebugContext(ctx, "image committed", "session", c.Session.ID, "image", img.ID)
 	return img, nil
@@ -483,11 +489,12 @@ func (m *Manager) MarkFailed(ctx context.Context, c Claim, code, reason string) 
 	return img, nil
 }
 
-// RemoveImage takes an image out of the session and deletes its bytes. An
+// RemoveImage takes an image out of the session and deletes its bytes (an
+// edited image's captured original too). An
 // image being committed cannot be removed (ErrAlreadyCommitting). Removing
 // a missing image returns ErrNotFound.
 func (m *Manager) RemoveImage(ctx context.Context, sessionID, imageID string) error {
-	var key BlobKey
+	var keys []BlobKey
 	_, err := m.store.Update(ctx, sessionID, func(s *Session) error {
 		for i := range s.Images {
 			if s.Images[i].ID != imageID {
@@ -496,7 +503,7 @@ func (m *Manager) RemoveImage(ctx context.Context, sessionID, imageID string) er
 			if s.Images[i].State == StateCommitting {
 				return ErrAlreadyCommitting
 			}
-			key = s.Images[i].BlobKey
+			keys = s.Images[i].BlobKeys()
 			s.Images = append(s.Images[:i], s.Images[i+1:]...)
 			m.touch(s, m.now())
 			return nil
@@ -506,8 +513,10 @@ func (m *Manager) RemoveImage(ctx context.Context, sessionID, imageID string) er
 	if err != nil {
 		return fmt.Errorf("session: remove image: %w", err)
 	}
-	if err := m.blobs.Delete(ctx, key); err != nil {
-		return fmt.Errorf("session: remove image: %w", err)
+	for _, k := range keys {
+		if err := m.blobs.Delete(ctx, k); err != nil {
+			return fmt.Errorf("session: remove image: %w", err)
+		}
 	}
 	return nil
 }
@@ -522,7 +531,8 @@ func (m *Manager) OpenImage(ctx context.Context, img Image) (io.ReadCloser, erro
 	return rc, nil
 }
 
-// End deletes the session and the bytes of all its images: the GP closed
+// End deletes the session and the bytes of all its images, the captured
+// originals of edited ones included: the GP closed
 // the widget, or the session must expire now. Ending a missing or expired
 // session is not an error (Sweep removes what an expired one left).
 func (m *Manager) End(ctx context.Context, sessionID string) error {
@@ -530,8 +540,10 @@ func (m *Manager) End(ctx context.Context, sessionID string) error {
 	switch {
 	case err == nil:
 		for _, img := range s.Images {
-			if err := m.blobs.Delete(ctx, img.BlobKey); err != nil {
-				return fmt.Errorf("session: end: %w", err)
+			for _, k := range img.BlobKeys() {
+				if err := m.blobs.Delete(ctx, k); err != nil {
+					return fmt.Errorf("session: end: %w", err)
+				}
 			}
 		}
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrExpired):
@@ -543,6 +555,121 @@ func (m *Manager) End(ctx context.Context, sessionID string) error {
 	}
 	m.log.DebugContext(ctx, "session ended", "session", sessionID)
 	return nil
+}
+
+// ReplaceImage gives an image new bytes made from its current ones (an
+// edit): u is stored under a new key of the session, and the image is
+// pointed at it, with its size, digests, dimensions and Version updated,
+// Edited set and Lossless kept only while every edit has been lossless.
+// from is the BlobKey the edit was made from: if the image has moved on
+// since (another edit or a reset won), nothing changes and ReplaceImage
+// returns ErrConflict. The captured original is kept, once: the first
+// edit records it in Image.Original; a later edit deletes the intermediate
+// bytes it replaces. It is allowed while the image is uploaded or failed
+// (ErrAlreadyCommitting, ErrAlreadyCommitted otherwise; ErrExpired for an
+// image whose bytes the sweeper deleted). On any failure the new bytes are
+// deleted (or swept within the orphan grace).
+func (m *Manager) ReplaceImage(ctx context.Context, sessionID, imageID string, from BlobKey, u Upload, lossless bool) (Image, error) {
+	if u.Body == nil || u.ContentType == "" || u.Size < 0 {
+		return Image{}, errors.New("session: replace image: body and content type are required")
+	}
+	if u.Size > m.maxImageSize {
+		return Image{}, fmt.Errorf("session: replace image: %w", ErrTooLarge)
+	}
+	key, err := NewBlobKey(sessionID, NewID())
+	if err != nil {
+		return Image{}, fmt.Errorf("session: replace image: %w", err)
+	}
+	info, err := m.blobs.Put(ctx, key, &capReader{r: u.Body, left: m.maxImageSize}, u.Size, u.ContentType)
+	if err != nil {
+		return Image{}, fmt.Errorf("session: replace image: %w", err)
+	}
+	var drop BlobKey // the intermediate edit replaced, if any
+	_, img, err := m.updateImage(ctx, sessionID, imageID, func(_ *Session, img *Image, _ time.Time) error {
+		drop = ""
+		if err := editable(img); err != nil {
+			return err
+		}
+		if img.Purged {
+			return fmt.Errorf("%w: image bytes passed the retention window", ErrExpired)
+		}
+		if img.BlobKey != from {
+			return fmt.Errorf("%w: the image changed while it was being edited", ErrConflict)
+		}
+		if img.Original == nil {
+			img.Original = &Original{BlobKey: img.BlobKey, ContentType: img.ContentType, Size: img.Size, SHA1: img.SHA1, SHA256: img.SHA256, Width: img.Width, Height: img.Height}
+			img.Lossless = lossless
+		} else {
+			drop = img.BlobKey
+			img.Lossless = img.Lossless && lossless
+		}
+		img.Edited = true
+		img.BlobKey, img.ContentType, img.Size, img.SHA1, img.SHA256 = key, u.ContentType, info.Size, info.SHA1, info.SHA256
+		img.Width, img.Height = u.Width, u.Height
+		return nil
+	})
+	if err != nil {
+		m.deleteBestEffort(ctx, sessionID, imageID, key)
+		return Image{}, fmt.Errorf("session: replace image: %w", err)
+	}
+	if drop != "" {
+		m.deleteBestEffort(ctx, sessionID, imageID, drop)
+	}
+	m.log.DebugContext(ctx, "image replaced", "session", sessionID, "image", imageID, "size", info.Size)
+	return img, nil
+}
+
+// RestoreOriginal points an edited image back at its captured original
+// and deletes the edited bytes. An image that is not edited is returned as
+// it is, with changed false. The same states as [Manager.ReplaceImage] are
+// refused.
+func (m *Manager) RestoreOriginal(ctx context.Context, sessionID, imageID string) (img Image, changed bool, err error) {
+	var drop BlobKey
+	_, img, err = m.updateImage(ctx, sessionID, imageID, func(_ *Session, img *Image, _ time.Time) error {
+		drop = ""
+		if err := editable(img); err != nil {
+			return err
+		}
+		if img.Purged {
+			return fmt.Errorf("%w: image bytes passed the retention window", ErrExpired)
+		}
+		if img.Original == nil {
+			return errSkip
+		}
+		o := img.Original
+		drop = img.BlobKey
+		img.BlobKey, img.Size, img.SHA1, img.SHA256, img.Width, img.Height = o.BlobKey, o.Size, o.SHA1, o.SHA256, o.Width, o.Height
+		img.ContentType = o.ContentType
+		img.Original, img.Edited, img.Lossless = nil, false, false
+		return nil
+	})
+	if errors.Is(err, errSkip) {
+		s, gerr := m.store.Get(ctx, sessionID)
+		if gerr != nil {
+			return Image{}, false, fmt.Errorf("session: restore original: %w", gerr)
+		}
+		if cur := s.Image(imageID); cur != nil {
+			return *cur, false, nil
+		}
+		return Image{}, false, fmt.Errorf("session: restore original: %w: image", ErrNotFound)
+	}
+	if err != nil {
+		return Image{}, false, fmt.Errorf("session: restore original: %w", err)
+	}
+	m.deleteBestEffort(ctx, sessionID, imageID, drop)
+	return img, true, nil
+}
+
+// deleteBestEffort deletes bytes no image points at any more, with a
+// context of its own (the caller's may be done); a failure is left to the
+// sweeper's orphan rule.
+func (m *Manager) deleteBestEffort(ctx context.Context, sessionID, imageID string, key BlobKey) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := m.blobs.Delete(dctx, key); err != nil {
+		m.log.WarnContext(ctx, "deleting replaced image bytes failed; the sweeper will retry",
+			"session", sessionID, "image", imageID, "error", err)
+	}
 }
 
 // capReader fails a body once it passes the size cap, without reading

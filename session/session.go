@@ -96,9 +96,45 @@ type Image struct {
 	Purged      bool     `json:"purged,omitempty"`     // the sweeper deleted the bytes (retention window); cannot be committed
 	Version     int64    `json:"version"`              // bumped on every change to the image
 
+	// Edited reports that the bytes under BlobKey are an edit (rotation,
+	// crop, redaction) of the captured photo, not the photo itself. It
+	// stays true after commit: what was sent was the edit.
+	Edited bool `json:"edited,omitempty"`
+	// Lossless reports, for an edited image, that every edit since capture
+	// moved the JPEG's coefficients without decoding them: no generation
+	// was lost. False for an image never edited.
+	Lossless bool `json:"lossless,omitempty"`
+	// Original is the captured photo an edited image was made from, kept
+	// (under a key of its own in the session) until the image is
+	// committed, removed or its session ends, so the GP can go back to
+	// it ([Manager.RestoreOriginal]). Nil when the image is not edited,
+	// and once its bytes are gone.
+	Original *Original `json:"original,omitempty"`
+
 	CreatedAt     time.Time `json:"createdAt"`
 	UpdatedAt     time.Time `json:"updatedAt"`
 	CommitStarted time.Time `json:"commitStarted,omitzero"` // when the current claim was taken
+}
+
+// Original describes the captured bytes of an edited image.
+type Original struct {
+	BlobKey     BlobKey `json:"blobKey"`
+	ContentType string  `json:"contentType"`
+	Size        int64   `json:"size"`
+	SHA1        string  `json:"sha1"`
+	SHA256      string  `json:"sha256"`
+	Width       int     `json:"width,omitempty"`
+	Height      int     `json:"height,omitempty"`
+}
+
+// BlobKeys returns every blob the image holds: its current bytes and, for
+// an edited image, the captured original.
+func (img *Image) BlobKeys() []BlobKey {
+	keys := []BlobKey{img.BlobKey}
+	if img.Original != nil && img.Original.BlobKey != "" && img.Original.BlobKey != img.BlobKey {
+		keys = append(keys, img.Original.BlobKey)
+	}
+	return keys
 }
 
 // UnmarshalJSON reads an Image, converting the failure of a record written
@@ -164,6 +200,12 @@ func (s *Session) Clone() *Session {
 	}
 	c := *s
 	c.Images = slices.Clone(s.Images)
+	for i := range c.Images {
+		if o := c.Images[i].Original; o != nil {
+			oc := *o
+			c.Images[i].Original = &oc
+		}
+	}
 	return &c
 }
 
@@ -174,6 +216,18 @@ func (s *Session) Image(id string) *Image {
 	for i := range s.Images {
 		if s.Images[i].ID == id {
 			return &s.Images[i]
+		}
+	}
+	return nil
+}
+
+// ImageOfBlob returns the image whose current bytes or captured original
+// are stored under key, or nil. Like [Session.Image] the pointer aliases s.
+func (s *Session) ImageOfBlob(key BlobKey) *Image {
+	for i := range s.Images {
+		img := &s.Images[i]
+		if img.BlobKey == key || img.Original != nil && img.Original.BlobKey == key {
+			return img
 		}
 	}
 	return nil

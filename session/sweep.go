@@ -18,9 +18,13 @@ type SweepReport struct {
 // the store to purge expired sessions. A blob is deleted when:
 //   - its session has expired or is gone;
 //   - its image has been committed;
-//   - its session does not list it and it is older than the orphan grace
-//     (removed images, and uploads whose session update failed);
-//   - it is older than the retention window, whatever its state. The image
+//   - no image of its session holds it (as its current bytes or, for an
+//     edited image, its captured original) and it is older than the orphan
+//     grace (removed images, replaced edits, and uploads whose session
+//     update failed);
+//   - it is older than the retention window, counted from the image's
+//     upload for an image's bytes (an edit does not extend it), whatever
+//     its state. The image
 //     stays listed, marked Purged (and failed with PurgedReason unless a
 //     commit is in flight); ClaimCommit refuses it with ErrExpired.
 //
@@ -68,7 +72,7 @@ func (m *Manager) Sweep(ctx context.Context) (SweepReport, error) {
 		if l.err != nil {
 			return l.err
 		}
-		why := m.sweepable(l.s, iid, b, now)
+		why, img := m.sweepable(l.s, b, now)
 		if why == keep {
 			rep.BlobsKept++
 			return nil
@@ -77,9 +81,9 @@ func (m *Manager) Sweep(ctx context.Context) (SweepReport, error) {
 			return err
 		}
 		rep.BlobsDeleted++
-		m.log.DebugContext(ctx, "swept image bytes", "session", sid, "image", iid)
-		if why == retained && l.s.Image(iid) != nil {
-			return m.markPurged(ctx, sid, iid)
+		m.log.DebugContext(ctx, "swept image bytes", "session", sid, "blob", iid)
+		if why == retained && img != nil {
+			return m.markPurged(ctx, sid, img.ID)
 		}
 		return nil
 	})
@@ -100,21 +104,29 @@ const (
 	retained             // retention window passed for a listed image
 )
 
-func (m *Manager) sweepable(s *Session, imageID string, b BlobInfo, now time.Time) sweepReason {
+// sweepable decides the fate of blob b of session s, and returns the image
+// holding it (as its current bytes or its captured original), if any. An
+// image's bytes are as old as the image: an edit made later does not extend
+// the retention window of the photo it was made from.
+func (m *Manager) sweepable(s *Session, b BlobInfo, now time.Time) (sweepReason, *Image) {
 	if s == nil {
 		// The session was found gone or expired: its bytes must go. A
 		// session is created before any upload, so this is never a race.
-		return gone
+		return gone, nil
 	}
-	age := now.Sub(b.ModTime)
-	img := s.Image(imageID)
+	born := b.ModTime
+	img := s.ImageOfBlob(b.Key)
+	if img != nil && !img.CreatedAt.IsZero() && img.CreatedAt.Before(born) {
+		born = img.CreatedAt
+	}
+	age := now.Sub(born)
 	switch {
 	case img == nil && age >= m.orphanGrace, img != nil && img.State == StateCommitted:
-		return gone
+		return gone, img
 	case age >= m.retention:
-		return retained
+		return retained, img
 	}
-	return keep
+	return keep, img
 }
 
 // markPurged records on an image that its bytes passed the retention
@@ -126,6 +138,7 @@ func (m *Manager) markPurged(ctx context.Context, sessionID, imageID string) err
 			return errSkip
 		}
 		img.Purged = true
+		img.Original = nil // its bytes are as old as the image's: swept too
 		if img.State == StateUploaded || img.State == StateFailed {
 			img.State, img.FailCode, img.FailReason = StateFailed, PurgedCode, PurgedReason
 		}
