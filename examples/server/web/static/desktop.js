@@ -1,5 +1,10 @@
 // The GP's desktop page: launch, patient banner, QR handoff with presence,
 // uploads, live thumbnails over the event stream, per-photo details, commit.
+// The page fits one screen (1024x700 and up): a strip of small photos, the
+// selected one large with its details beside it and the earlier photos of
+// the patient to compare with, the Send button and its outcome underneath.
+// The selected photo can be rotated, cropped and blacked out (editor.js) and
+// its body site chosen on a body map (bodymap.js).
 //
 // One tab, one patient. The launch answers with a credential for this
 // session alone; the page keeps it in this tab's sessionStorage (it survives
@@ -22,7 +27,8 @@
     sessionId: sessionStorage.getItem(KEY_SESSION) || "",
     images: new Map(), // id -> image view from the API
     cards: new Map(), // id -> card element
-    lateralities: [], views: [],
+    lateralities: [], views: [], sites: new Map(), // code -> {name, paired}
+    selected: "", historyKey: "", phoneSeen: false,
     stream: null, ended: false, refreshing: null, again: false,
   };
   const errorBox = $("error");
@@ -75,9 +81,11 @@
 
   async function start() {
     try {
-      const [sess, vs] = await Promise.all([launch(), fetch("/valuesets.json").then((r) => r.json())]);
+      const [sess, vs, sites] = await Promise.all([launch(), fetch("/valuesets.json").then((r) => r.json()),
+        fetch("/bodysites").then((r) => r.json()).catch(() => [])]);
       state.lateralities = vs.lateralities || [];
       state.views = vs.views || [];
+      for (const s of sites) state.sites.set(s.code, { name: s.name, paired: !!s.paired });
       if (!ownSession(sess)) return;
       document.body.dataset.session = sess.id;
       $("main").hidden = false;
@@ -134,18 +142,41 @@
     } catch (e) { showError(errorBox, e); }
   }
 
-  async function presence() {
+  // presence shows whether a phone is connected. A phone that was here and
+  // left (it tapped Finished, the GP disconnected it, or it went quiet) is
+  // shown as gone, with the time, and a fresh QR code is drawn so that a
+  // phone can join again (each code is single use).
+  async function presence(why) {
     try {
       const p = await call("GET", "/presence");
       const el = $("presence");
+      const was = el.dataset.connected === "true";
       el.dataset.connected = String(!!p.phone);
-      el.textContent = p.phone ? "Phone connected" : "Phone not connected";
+      const at = p.since ? " at " + new Date(p.since).toLocaleTimeString("en-NZ", { hour: "numeric", minute: "2-digit" }) : "";
+      if (p.phone) {
+        state.phoneSeen = true;
+        el.dataset.phone = "connected";
+        el.textContent = "Phone connected" + at;
+      } else if (state.phoneSeen || why) {
+        const reason = String(p.reason || p.state || why || "");
+        const finished = /finish|done|left/.test(reason);
+        el.dataset.phone = finished ? "finished" : "gone";
+        el.textContent = (finished ? "Phone finished" : "Phone disconnected") + at + ". Scan the new code to add more.";
+        if (was) { newQR(); return true; }
+      } else {
+        el.dataset.phone = "none";
+        el.textContent = "Phone not connected";
+      }
     } catch (e) { /* presence is a hint; the event stream will retry */ }
   }
 
   $("new-qr").addEventListener("click", newQR);
   $("disconnect").addEventListener("click", async () => {
-    try { await call("DELETE", "/handoff"); await presence(); newQR(); } catch (e) { showError(errorBox, e); }
+    try {
+      await call("DELETE", "/handoff");
+      // presence draws a new code when it sees the phone go; else draw it here.
+      if (!(await presence("phone.disconnected"))) newQR();
+    } catch (e) { showError(errorBox, e); }
   });
 
   // --- events --------------------------------------------------------------
@@ -191,7 +222,7 @@
               else if (field === "retry" && /^\d+$/.test(val)) retry = +val;
             }
             if (id) lastId = id;
-            if (type && TYPES.includes(type)) onEvent(type);
+            if (type && (TYPES.includes(type) || type.startsWith("phone."))) onEvent(type);
           }
         }
       } catch (e) { /* dropped: reconnect below */ }
@@ -203,7 +234,9 @@
   window.addEventListener("pagehide", () => { if (state.stream) state.stream.abort(); });
 
   function onEvent(type) {
-    if (type === "phone.connected" || type === "phone.disconnected") { presence(); return; }
+    // phone.connected, phone.disconnected and any newer phone.* event (a
+    // phone that finished or went quiet): re-read the presence.
+    if (type.startsWith("phone.")) { presence(type === "phone.connected" ? "" : type); return; }
     if (type === "session.expired") { end("The capture session has ended. Open the widget again from Medtech Evolution."); return; }
     refresh();
   }
@@ -236,63 +269,127 @@
   }
 
   // --- photos --------------------------------------------------------------
+  // One photo is selected at a time: the strip (#strip) shows every photo
+  // small with its site, side and view; the selected photo's card (#photos)
+  // shows it large with its details beside it. Cards of the other photos
+  // stay in the page, hidden, so what the GP typed on one is kept (and
+  // saved before a commit) when another is selected.
+  const LEFT = "7771000", RIGHT = "24028007";
+  const SIDE_SHORT = { "7771000": "L", "24028007": "R", "51440002": "Both", "399488007": "Midline" };
+
   function applySession(sess) {
     const seen = new Set();
     for (const img of sess.images || []) {
       seen.add(img.id);
       state.images.set(img.id, img);
       let card = state.cards.get(img.id);
-      if (!card) { card = makeCard(img); state.cards.set(img.id, card); $("photos").appendChild(card); }
+      if (!card) {
+        card = makeCard(img);
+        state.cards.set(img.id, card);
+        $("photos").appendChild(card);
+        $("strip").appendChild(card._strip);
+      }
       updateCard(card, img);
     }
     for (const [id, card] of state.cards) {
       if (!seen.has(id)) {
-        const thumb = card.querySelector(".thumb");
-        if (thumb.src.startsWith("blob:")) URL.revokeObjectURL(thumb.src);
-        card.remove(); state.cards.delete(id); state.images.delete(id);
+        if (card._editor) card._editor.close();
+        if (card._url) URL.revokeObjectURL(card._url);
+        card._strip.remove(); card.remove(); state.cards.delete(id); state.images.delete(id);
+        if (state.selected === id) state.selected = "";
       }
     }
-    $("empty").hidden = state.cards.size > 0;
-    document.body.dataset.photos = String(state.cards.size);
+    const n = state.cards.size;
+    $("empty").hidden = n > 0;
+    $("history").hidden = n === 0;
+    document.body.dataset.photos = String(n);
+    if (!state.selected && n > 0) select(state.cards.keys().next().value, false);
+    if (n === 0) closeMap();
     const pending = [...state.images.values()].filter((i) => i.state !== "committed").length;
     $("commit").disabled = pending === 0 || state.ended;
   }
 
   const STATE_TEXT = { uploaded: "Ready to send", committing: "Sending to Medtech…", committed: "In the patient's record", failed: "Not sent" };
+  const STATE_SHORT = { uploaded: "Ready", committing: "Sending…", committed: "✓ Sent", failed: "Not sent" };
   let counter = 0;
+
+  // select shows the photo with this id large; focus moves to its strip item
+  // when asked (arrow keys).
+  function select(id, focus) {
+    const card = state.cards.get(id);
+    if (!card) return;
+    if (state.selected && state.selected !== id) {
+      const old = state.cards.get(state.selected);
+      if (old) { stopEdit(old); closeCompare(old); }
+      closeMap();
+    }
+    state.selected = id;
+    for (const [cid, c] of state.cards) {
+      const on = cid === id;
+      c.hidden = !on;
+      const b = c._strip.querySelector(".pick");
+      b.tabIndex = on ? 0 : -1;
+      if (on) b.setAttribute("aria-current", "true"); else b.removeAttribute("aria-current");
+    }
+    document.body.dataset.selected = id;
+    if (focus) { const b = card._strip.querySelector(".pick"); b.focus(); b.scrollIntoView({ block: "nearest", inline: "nearest" }); }
+    loadHistory(card);
+  }
+
+  $("strip").addEventListener("keydown", (e) => {
+    const ids = [...state.cards.keys()];
+    const i = ids.indexOf(state.selected);
+    let j = -1;
+    if (e.key === "ArrowRight" || e.key === "ArrowDown") j = Math.min(ids.length - 1, i + 1);
+    else if (e.key === "ArrowLeft" || e.key === "ArrowUp") j = Math.max(0, i - 1);
+    else if (e.key === "Home") j = 0;
+    else if (e.key === "End") j = ids.length - 1;
+    if (j < 0) return;
+    e.preventDefault();
+    select(ids[j], true);
+  });
+
+  function siteName(code) { const s = state.sites.get(code); return s ? s.name : ""; }
+  function viewName(code) { const v = state.views.find((x) => x.code === code); return v ? v.name : ""; }
 
   function makeCard(img) {
     const card = $("photo-tpl").content.firstElementChild.cloneNode(true);
     const n = ++counter;
     card.dataset.id = img.id;
-    card.dataset.width = img.width;
-    card.dataset.height = img.height;
+    card.dataset.n = String(n);
+    card.setAttribute("aria-label", "Photo " + n);
     const thumb = card.querySelector(".thumb");
-    thumb.alt = "Photo " + n + (img.source === "phone" ? " from the phone" : "");
+    thumb.alt = "Photo " + n + (img.source === "phone" ? " from the phone" : "") + ", large";
     thumb.addEventListener("load", () => { card.dataset.loaded = "true"; });
-    loadThumb(thumb, img.id);
+    // The strip item that selects this card.
+    const li = $("strip-tpl").content.firstElementChild.cloneNode(true);
+    li.dataset.id = img.id;
+    const pick = li.querySelector(".pick");
+    li.querySelector(".mini").alt = "";
+    pick.addEventListener("click", () => select(img.id, false));
+    card._strip = li;
     // Give every control a unique id so its label is explicit.
     card.querySelectorAll("input, select, textarea").forEach((el) => { el.id = el.className.split(" ")[0] + "-" + img.id; });
     const lat = card.querySelector(".laterality");
     for (const l of state.lateralities) lat.add(new Option(l.name, l.code));
     const view = card.querySelector(".view");
     for (const v of state.views) { const o = new Option(v.name, v.code); o.title = v.hint || ""; view.add(o); }
-    const q = card.querySelector(".site-q");
-    const site = card.querySelector(".site");
-    let timer = 0;
-    q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => searchSites(site, q.value), 150); });
-    card.querySelectorAll("input, select, textarea").forEach((el) => el.addEventListener("change", () => {
-      card.dataset.dirty = "true";
-      card.querySelector(".saved").textContent = "Not saved yet";
-    }));
-    site.addEventListener("change", () => {
-      const opt = site.selectedOptions[0];
-      if (opt && opt.dataset.paired === "true" && !lat.value) lat.focus();
+    const dirty = () => { card.dataset.dirty = "true"; card.querySelector(".saved").textContent = "Not saved yet"; };
+    card.querySelectorAll("input, select, textarea").forEach((el) => el.addEventListener("change", dirty));
+    siteCombo(card, dirty);
+    // Enter in a field saves the details (a new line in the note still works).
+    card.querySelector(".fields").addEventListener("keydown", (e) => {
+      if (e.key !== "Enter" || e.defaultPrevented || e.target.tagName === "TEXTAREA" || e.target.tagName === "BUTTON") return;
+      e.preventDefault();
+      save(card);
     });
     card.querySelector(".save").addEventListener("click", () => save(card));
     card.querySelector(".remove").addEventListener("click", () => remove(card));
+    card.querySelector(".map-open").addEventListener("click", () => toggleMap(card));
+    setupEdit(card);
+    card.querySelector(".then-close").addEventListener("click", () => { closeCompare(card); });
     const c = img.clinical || {};
-    if (c.bodySite) searchSites(site, "", c.bodySite);
+    setSite(card, c.bodySite || "");
     lat.value = c.laterality || "";
     view.value = c.view || "";
     card.querySelector(".title").value = c.title || "";
@@ -302,49 +399,342 @@
     return card;
   }
 
-  // loadThumb fetches the photo with this tab's credential and shows it
-  // from a blob: URL (an <img src> would send the browser-wide cookie).
-  async function loadThumb(thumb, id) {
+  // setSite shows the chosen body site (code) in the card's combobox.
+  function setSite(card, code) {
+    card.querySelector(".site").value = code;
+    card.querySelector(".site-q").value = code ? siteName(code) || code : "";
+  }
+
+  // siteCombo makes the body-site box one control: typing lists matching
+  // sites under it (arrows move, Enter or a click picks, Escape closes).
+  function siteCombo(card, dirty) {
+    const q = card.querySelector(".site-q");
+    const list = card.querySelector(".site-list");
+    list.id = "site-list-" + card.dataset.id;
+    q.setAttribute("aria-controls", list.id);
+    card.querySelector(".site-label").htmlFor = q.id;
+    let timer = 0, active = -1, seq = 0;
+    const options = () => [...list.querySelectorAll("[role=option]")];
+    const close = () => { list.hidden = true; q.setAttribute("aria-expanded", "false"); q.removeAttribute("aria-activedescendant"); active = -1; };
+    const highlight = (i) => {
+      const opts = options();
+      if (!opts.length) return;
+      active = (i + opts.length) % opts.length;
+      opts.forEach((o, k) => o.setAttribute("aria-selected", String(k === active)));
+      q.setAttribute("aria-activedescendant", opts[active].id);
+      opts[active].scrollIntoView({ block: "nearest" });
+    };
+    const choose = (o) => {
+      card.querySelector(".site").value = o.dataset.code;
+      q.value = o.dataset.name;
+      close();
+      dirty();
+      const lat = card.querySelector(".laterality");
+      if (o.dataset.paired === "true" && !lat.value) lat.focus();
+    };
+    async function search() {
+      const my = ++seq;
+      try {
+        const found = await (await fetch("/bodysites?q=" + encodeURIComponent(q.value))).json();
+        if (my !== seq) return; // a newer search is on its way
+        list.textContent = "";
+        found.slice(0, 30).forEach((s, k) => {
+          const o = document.createElement("li");
+          o.setAttribute("role", "option");
+          o.id = list.id + "-" + k;
+          o.dataset.code = s.code;
+          o.dataset.name = s.name;
+          o.dataset.paired = String(!!s.paired);
+          o.textContent = s.name;
+          if (s.region) { const r = document.createElement("span"); r.className = "region-name"; r.textContent = " " + s.region; o.appendChild(r); }
+          o.addEventListener("mousedown", (e) => e.preventDefault()); // keep focus in the box
+          o.addEventListener("click", () => choose(o));
+          list.appendChild(o);
+        });
+        list.dataset.results = String(found.length);
+        if (!found.length) {
+          const o = document.createElement("li");
+          o.className = "none";
+          o.textContent = "No body site matches. Try another word, or use the body map.";
+          list.appendChild(o);
+        }
+        list.hidden = false;
+        q.setAttribute("aria-expanded", "true");
+        active = -1;
+      } catch (e) { /* the list keeps its last answer */ }
+    }
+    q.addEventListener("input", () => {
+      if (!q.value.trim()) { card.querySelector(".site").value = ""; dirty(); close(); return; }
+      clearTimeout(timer); timer = setTimeout(search, 120);
+    });
+    q.addEventListener("keydown", (e) => {
+      const open = !list.hidden;
+      if (e.key === "ArrowDown") { e.preventDefault(); if (open) highlight(active + 1); else search(); }
+      else if (e.key === "ArrowUp") { if (open) { e.preventDefault(); highlight(active - 1); } }
+      else if (e.key === "Enter" && open && active >= 0) { e.preventDefault(); choose(options()[active]); }
+      else if (e.key === "Escape" && open) { e.preventDefault(); close(); }
+    });
+    q.addEventListener("blur", () => {
+      close();
+      // What stays in the box is the site chosen, not half-typed text.
+      const code = card.querySelector(".site").value;
+      if (q.value !== siteName(code)) q.value = code ? siteName(code) : "";
+    });
+  }
+
+  // --- body map ------------------------------------------------------------
+  let mapCard = null;
+  const mapFigures = BodyMap.create((site) => {
+    if (!mapCard) return;
+    const card = mapCard;
+    card.querySelector(".site").value = site.code;
+    card.querySelector(".site-q").value = state.sites.has(site.code) ? siteName(site.code) : site.name;
+    if (site.side) card.querySelector(".laterality").value = site.side === "left" ? LEFT : RIGHT;
+    card.dataset.dirty = "true";
+    card.querySelector(".saved").textContent = "Not saved yet";
+    closeMap();
+    card.querySelector(".site-q").focus();
+  });
+  $("bodymap-figures").appendChild(mapFigures);
+  function toggleMap(card) {
+    if (mapCard === card && !$("bodymap").hidden) { closeMap(); card.querySelector(".map-open").focus(); return; }
+    mapCard = card;
+    BodyMap.mark(mapFigures, card.querySelector(".site").value, sideWord(card.querySelector(".laterality").value));
+    $("bodymap").hidden = false;
+    card.querySelector(".map-open").setAttribute("aria-expanded", "true");
+    const first = mapFigures.querySelector(".region.chosen") || mapFigures.querySelector(".region");
+    first.focus();
+  }
+  function closeMap() {
+    $("bodymap").hidden = true;
+    if (mapCard) mapCard.querySelector(".map-open").setAttribute("aria-expanded", "false");
+  }
+  const sideWord = (code) => (code === LEFT ? "left" : code === RIGHT ? "right" : "");
+  $("bodymap-close").addEventListener("click", () => { const c = mapCard; closeMap(); if (c) c.querySelector(".map-open").focus(); });
+  $("bodymap").addEventListener("keydown", (e) => { if (e.key === "Escape") { e.preventDefault(); $("bodymap-close").click(); } });
+
+  // --- the picture: load, edit, compare ---------------------------------------
+  // loadPicture fetches the photo with this tab's credential and shows it
+  // from a blob: URL (an <img src> would send the browser-wide cookie), in
+  // the card and in its strip item. The version in the address keeps an
+  // edited photo from coming out of a cache.
+  async function loadPicture(card, img) {
+    const key = img.sha256 + ":" + img.width + "x" + img.height + ":" + (img.edited ? img.version : "");
+    if (card._content === key) return;
+    card._content = key;
+    const id = img.id;
     for (let attempt = 0; attempt < 3 && !state.ended; attempt++) {
       try {
-        const res = await fetch("/api/images/" + encodeURIComponent(id) + "/content", { headers: auth(), credentials: "omit" });
-        if (res.ok) { thumb.src = URL.createObjectURL(await res.blob()); return; }
+        const res = await fetch("/api/images/" + encodeURIComponent(id) + "/content?v=" + encodeURIComponent(img.version), { headers: auth(), credentials: "omit" });
+        if (res.ok) {
+          const blob = await res.blob();
+          if (card._content !== key) return; // a newer picture is loading
+          const old = card._url;
+          card._url = URL.createObjectURL(blob);
+          card.querySelector(".thumb").src = card._url;
+          card._strip.querySelector(".mini").src = card._url;
+          card.dataset.picture = String(img.version);
+          if (old) setTimeout(() => URL.revokeObjectURL(old), 1000);
+          return;
+        }
         if (res.status === 404) return; // removed meanwhile
       } catch (e) { /* network: try again */ }
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
 
-  async function searchSites(select, query, selected) {
-    // Typing fires several searches; only the latest may refill the list,
-    // and it keeps what is selected when its answer arrives (a stale answer
-    // must not put back the site chosen before the GP picked another).
-    const seq = String(+(select.dataset.seq || 0) + 1);
-    select.dataset.seq = seq;
+  function setupEdit(card) {
+    const q = (s) => card.querySelector(s);
+    const msg = q(".edit-msg");
+    const refreshButtons = () => {
+      const ed = card._editor;
+      q(".redact-undo").disabled = !ed || ed.boxes() === 0;
+      card.dataset.rotation = ed ? String(ed.rotation()) : "0";
+      card.dataset.boxes = ed ? String(ed.boxes()) : "0";
+    };
+    q(".edit-start").addEventListener("click", () => {
+      const img = state.images.get(card.dataset.id);
+      if (!img || !card._url) return;
+      closeCompare(card);
+      q(".thumb").hidden = true;
+      const area = q(".edit-area");
+      area.hidden = false;
+      card._editor = PhotoEditor.open(area, card._url, img.width, img.height, refreshButtons);
+      q(".tools").hidden = true;
+      q(".editbar").hidden = false;
+      msg.textContent = "Drag the frame's corners to crop. To hide something, frame it and press Black out box.";
+      card.dataset.editing = "true";
+      q(".rot-l").focus();
+    });
+    q(".rot-l").addEventListener("click", () => { card._editor.rotate(-90).then(refreshButtons); });
+    q(".rot-r").addEventListener("click", () => { card._editor.rotate(90).then(refreshButtons); });
+    q(".redact-add").addEventListener("click", () => {
+      if (!card._editor.blackOut()) msg.textContent = "First drag the frame's corners around the part to black out.";
+      else msg.textContent = "Blacked out. Frame another part, or drag the frame to crop, then Save edit.";
+      refreshButtons();
+    });
+    q(".redact-undo").addEventListener("click", () => { card._editor.undoBlackOut(); refreshButtons(); });
+    q(".edit-cancel").addEventListener("click", () => { stopEdit(card); q(".edit-start").focus(); });
+    q(".edit-save").addEventListener("click", async () => {
+      const ed = card._editor;
+      if (!ed.changed()) { stopEdit(card); return; }
+      const body = ed.edit();
+      card.dataset.lastEdit = JSON.stringify(body);
+      msg.textContent = "Saving the edit…";
+      q(".edit-save").disabled = true;
+      try {
+        const img = await call("POST", "/images/" + encodeURIComponent(card.dataset.id) + "/edit", body);
+        state.images.set(img.id, img);
+        stopEdit(card);
+        updateCard(card, img);
+        card.dataset.edits = String(+(card.dataset.edits || 0) + 1);
+        q(".edit-note").textContent = "Edit saved.";
+        q(".edit-start").focus();
+      } catch (e) {
+        msg.textContent = e.message;
+        card.dataset.editError = e.code || "";
+      } finally { q(".edit-save").disabled = false; }
+    });
+    q(".edit-reset").addEventListener("click", async () => {
+      try {
+        const img = await call("POST", "/images/" + encodeURIComponent(card.dataset.id) + "/reset");
+        state.images.set(img.id, img);
+        updateCard(card, img);
+        q(".edit-note").textContent = "The photo is as it was taken.";
+        q(".edit-start").focus();
+      } catch (e) { q(".edit-note").textContent = e.message; }
+    });
+  }
+
+  function stopEdit(card) {
+    if (!card._editor) return;
+    card._editor.close();
+    card._editor = null;
+    card.querySelector(".edit-area").hidden = true;
+    card.querySelector(".thumb").hidden = false;
+    card.querySelector(".tools").hidden = false;
+    card.querySelector(".editbar").hidden = true;
+    card.querySelector(".edit-msg").textContent = "";
+    delete card.dataset.editing;
+  }
+
+  // --- earlier photos (GET /history) ------------------------------------------
+  const historyThumbs = new Map(); // history item id -> blob: URL
+  async function loadHistory(card) {
+    const id = card.dataset.id;
+    const img = state.images.get(id);
+    const key = id + ":" + ((img && img.clinical && img.clinical.bodySite) || "") + ":" + ((img && img.clinical && img.clinical.laterality) || "");
+    if (state.historyKey === key) return;
+    state.historyKey = key;
+    const list = $("history-list"), status = $("history-status");
+    status.textContent = "Looking for earlier photos…";
+    delete $("history").dataset.items;
+    let items;
     try {
-      const list = await (await fetch("/bodysites?q=" + encodeURIComponent(query))).json();
-      if (select.dataset.seq !== seq) return;
-      const cur = selected || select.value;
-      select.length = 1;
-      for (const s of list) {
-        const o = new Option(s.name + (s.region ? " (" + s.region + ")" : ""), s.code);
-        o.dataset.paired = String(!!s.paired);
-        select.add(o);
-      }
-      if (cur) select.value = cur;
-      select.dataset.results = String(list.length);
-    } catch (e) { /* the picker keeps its last list */ }
+      items = (await call("GET", "/history?image=" + encodeURIComponent(id))).items || [];
+    } catch (e) {
+      if (state.historyKey !== key) return;
+      list.textContent = "";
+      status.textContent = "Earlier photos could not be read: " + e.message;
+      state.historyKey = "";
+      return;
+    }
+    if (state.historyKey !== key) return;
+    list.textContent = "";
+    status.textContent = items.length ? "" : "None in the patient's record.";
+    for (const it of items) {
+      const li = document.createElement("li");
+      li.dataset.id = it.id;
+      li.dataset.site = it.bodySite || "";
+      li.dataset.side = SIDE_SHORT[it.laterality] || "";
+      if (it.sameSite) li.classList.add("same");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "hist";
+      const when = it.created ? new Date(it.created).toLocaleDateString("en-NZ", { day: "numeric", month: "short", year: "numeric" }) : "Date unknown";
+      const im = document.createElement("img");
+      im.alt = "";
+      const cap = document.createElement("span");
+      cap.className = "hist-cap";
+      const where = [SIDE_SHORT[it.laterality] || "", siteName(it.bodySite)].filter(Boolean).join(" ");
+      cap.textContent = when + (where ? " · " + where : "");
+      const lead = document.createElement("span");
+      lead.className = "visually-hidden";
+      lead.textContent = "Compare with the earlier photo of ";
+      b.append(lead, im, cap);
+      if (it.sameSite) { const s = document.createElement("span"); s.className = "same-badge"; s.textContent = "Same site"; b.appendChild(s); }
+      b.title = it.title || "";
+      b.addEventListener("click", () => compare(state.cards.get(state.selected), it, when));
+      li.appendChild(b);
+      list.appendChild(li);
+      historyThumb(it.id).then((url) => { if (url) im.src = url; });
+    }
+    $("history").dataset.items = String(items.length);
+  }
+
+  async function historyThumb(id) {
+    if (historyThumbs.has(id)) return historyThumbs.get(id);
+    try {
+      const res = await fetch("/api/history/" + encodeURIComponent(id) + "/thumbnail", { headers: auth(), credentials: "omit" });
+      if (!res.ok) return "";
+      const url = URL.createObjectURL(await res.blob());
+      historyThumbs.set(id, url);
+      return url;
+    } catch (e) { return ""; }
+  }
+
+  async function compare(card, it, when) {
+    if (!card) return;
+    stopEdit(card);
+    const url = await historyThumb(it.id);
+    const then = card.querySelector(".then");
+    const im = card.querySelector(".then-img");
+    im.src = url || "";
+    im.alt = "Earlier photo: " + (it.title || "") + ", " + when;
+    card.querySelector(".then-cap").textContent = "Earlier, " + when + (it.title ? ": " + it.title : "");
+    then.hidden = false;
+    card.querySelector(".viewer").classList.add("comparing");
+    card.dataset.comparing = it.id;
+    $("history-list").querySelectorAll("li").forEach((li) => li.classList.toggle("shown", li.dataset.id === it.id));
+  }
+
+  function closeCompare(card) {
+    card.querySelector(".then").hidden = true;
+    card.querySelector(".viewer").classList.remove("comparing");
+    delete card.dataset.comparing;
+    $("history-list").querySelectorAll("li.shown").forEach((li) => li.classList.remove("shown"));
   }
 
   function updateCard(card, img) {
     card.dataset.state = img.state;
+    card.dataset.width = img.width;
+    card.dataset.height = img.height;
+    card.dataset.version = String(img.version);
+    card._strip.dataset.state = img.state;
+    loadPicture(card, img);
     // The title exactly as Medtech will show it (the server computes it).
     card.querySelector(".record-title-text").textContent = img.title || "";
     let text = STATE_TEXT[img.state] || img.state;
     if (img.state === "failed" && img.failReason) text += ": " + (card.dataset.message || "Medtech did not accept it. Try again.");
     card.querySelector(".state").textContent = text;
+    card._strip.querySelector(".mini-state").textContent = STATE_SHORT[img.state] || img.state;
+    // The strip's caption: site, side and view as saved.
+    const c = img.clinical || {};
+    const badges = card._strip.querySelector(".badges");
+    badges.textContent = "";
+    const add = (t, cls) => { const s = document.createElement("span"); s.className = "badge " + cls; s.textContent = t; badges.appendChild(s); };
+    if (c.laterality && SIDE_SHORT[c.laterality]) add(SIDE_SHORT[c.laterality], "side");
+    if (c.bodySite) add(siteName(c.bodySite) || "Site set", "site"); else add("No site", "nosite");
+    if (c.view) add(viewName(c.view), "view");
+    card._strip.querySelector(".pick-n").textContent = "Photo " + card.dataset.n + ":";
+    card.querySelector(".edit-reset").hidden = !img.edited;
     const locked = img.state === "committed" || img.state === "committing";
-    card.querySelectorAll("input, select, textarea, button").forEach((el) => { el.disabled = locked; });
+    card.querySelectorAll("input, select, textarea, button").forEach((el) => {
+      if (el.classList.contains("then-close")) return;
+      el.disabled = locked;
+    });
+    if (locked) stopEdit(card);
+    if (card.dataset.id === state.selected) loadHistory(card);
   }
 
   function details(card) {
@@ -381,7 +771,15 @@
       setTimeout(() => { delete btn.dataset.confirm; btn.textContent = "Remove"; }, 5000);
       return;
     }
-    try { await call("DELETE", "/images/" + encodeURIComponent(card.dataset.id)); refresh(); } catch (e) { showError(errorBox, e); }
+    // The neighbour is selected next, so the GP stays in the strip.
+    const ids = [...state.cards.keys()];
+    const i = ids.indexOf(card.dataset.id);
+    const next = ids[i + 1] || ids[i - 1] || "";
+    try {
+      await call("DELETE", "/images/" + encodeURIComponent(card.dataset.id));
+      if (next) select(next, false);
+      refresh();
+    } catch (e) { showError(errorBox, e); }
   }
 
   // --- uploads from this computer -----------------------------------------
@@ -469,8 +867,9 @@
     // Unsaved details go first: a photo must not land without what the GP typed.
     for (const card of state.cards.values()) {
       if (card.dataset.dirty === "true" && !(await save(card))) {
-        status.textContent = "Check the details of the highlighted photo first.";
-        card.querySelector(".saved").focus();
+        status.textContent = "Check the details of photo " + card.dataset.n + " first: " + card.querySelector(".saved").textContent;
+        select(card.dataset.id, false);
+        card.querySelector(".site-q").focus();
         btn.disabled = false;
         return;
       }
