@@ -410,12 +410,21 @@ func (s *Service) Recover(ctx context.Context) (recovered int, err error) {
 }
 
 // Run does the background work until ctx ends: every interval it recovers
-// stuck commits, announces expired sessions and sweeps retained bytes. Run it
-// on every instance; all of it is safe to run concurrently.
+// stuck commits, announces expired sessions and sweeps retained bytes, and
+// every PhonePresence.Check it announces lapsed phones gone
+// ([Service.CheckPhones]). Run it on every instance; all of it is safe to
+// run concurrently.
 func (s *Service) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		interval = time.Minute
 	}
+	// Phone presence needs seconds, not the sweep's minutes.
+	phones := make(chan struct{})
+	go func() {
+		defer close(phones)
+		s.watchPhones(ctx)
+	}()
+	defer func() { <-phones }()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

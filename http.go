@@ -153,6 +153,8 @@ func (a *api) routes() []route {
 		{"GET /phone", http.HandlerFunc(a.phone)},
 		{"GET /phone/patient", http.HandlerFunc(a.phonePatient)},
 		{"POST /phone/images", http.HandlerFunc(a.phoneUpload)},
+		{"POST /phone/heartbeat", http.HandlerFunc(a.phoneHeartbeat)},
+		{"POST /phone/done", http.HandlerFunc(a.phoneDone)},
 	}
 }
 
@@ -570,6 +572,41 @@ func (a *api) phonePatient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, c)
+}
+
+// phoneHeartbeat answers POST /phone/heartbeat (204): the phone is there.
+// An optional body {"capturing": true} says it is opening its camera.
+func (a *api) phoneHeartbeat(w http.ResponseWriter, r *http.Request) {
+	tok, ok := bearer(r)
+	if !ok {
+		a.fail(w, r, ErrUnauthenticated)
+		return
+	}
+	var body struct {
+		Capturing bool `json:"capturing"`
+	}
+	if r.ContentLength != 0 && !a.decode(w, r, &body, 1<<10) {
+		return
+	}
+	if err := a.s.PhoneHeartbeat(r.Context(), tok, body.Capturing); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// phoneDone answers POST /phone/done (204): the phone has finished.
+func (a *api) phoneDone(w http.ResponseWriter, r *http.Request) {
+	tok, ok := bearer(r)
+	if !ok {
+		a.fail(w, r, ErrUnauthenticated)
+		return
+	}
+	if err := a.s.PhoneDone(r.Context(), tok); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func phoneView(v session.PhoneView) map[string]any {

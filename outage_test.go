@@ -127,6 +127,8 @@ func TestEveryEndpointReportsAStoreOutageAs503(t *testing.T) {
 		"GET /phone":                  {"/phone", phone, nil},
 		"GET /phone/patient":          {"/phone/patient", phone, nil},
 		"POST /phone/images":          {"/phone/images", phone, photo(t, 300, 200, 3)},
+		"POST /phone/heartbeat":       {"/phone/heartbeat", phone, nil},
+		"POST /phone/done":            {"/phone/done", phone, nil},
 	}
 	// Endpoints that touch no store.
 	storeless := []string{"GET /healthz"}

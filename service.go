@@ -149,6 +149,7 @@ type Service struct {
 	limiter    session.Limiter
 	launchAge  time.Duration
 	launchZone *time.Location
+	phones     PhonePresence
 	creds      *credentials
 	closeHub   func() error
 	closeOnce  gosync.Once
@@ -156,26 +157,27 @@ type Service struct {
 }
 
 type options struct {
-	store        session.Store
-	blobs        session.BlobStore
-	events       Events
-	norm         *compress.Normalizer
-	normOpts     []compress.Option
-	builder      *media.Builder
-	idSystem     string
-	limits       Limits
-	now          func() time.Time
-	log          *slog.Logger
-	audit        AuditSink
-	metrics      Metrics
-	sessionOpts  []session.Option
-	launchKeys   []LaunchKey
-	audience     string
-	launchMaxAge time.Duration
-	launchZone   *time.Location
-	secret       []byte
-	inboxScan    bool
-	inboxFormat  media.DocumentFormat
+	store         session.Store
+	blobs         session.BlobStore
+	events        Events
+	norm          *compress.Normalizer
+	normOpts      []compress.Option
+	builder       *media.Builder
+	idSystem      string
+	limits        Limits
+	now           func() time.Time
+	log           *slog.Logger
+	audit         AuditSink
+	metrics       Metrics
+	sessionOpts   []session.Option
+	launchKeys    []LaunchKey
+	audience      string
+	launchMaxAge  time.Duration
+	launchZone    *time.Location
+	secret        []byte
+	inboxScan     bool
+	inboxFormat   media.DocumentFormat
+	phonePresence PhonePresence
 }
 
 // Option configures a Service.
@@ -451,6 +453,7 @@ func New(ac *alex.Client, opts ...Option) (*Service, error) {
 		_, _ = rand.Read(secret)
 	}
 	s.creds = &credentials{key: secret, now: o.now}
+	s.phones = o.phonePresence.withDefaults()
 	return s, nil
 }
 
@@ -629,9 +632,15 @@ func (s *Service) IssueHandoff(ctx context.Context, sessionID string) (code stri
 // AuthenticatePhone checks a phone token and returns what the phone may see
 // of its session. A wrong token fails with session.ErrInvalidToken, a
 // revoked one with session.ErrRevoked.
+//
+// It counts as the phone's heartbeat (see [Service.PhoneHeartbeat]).
 func (s *Service) AuthenticatePhone(ctx context.Context, token string) (session.PhoneView, error) {
 	v, err := s.sessions.AuthenticatePhone(ctx, token)
-	return v, storage(err)
+	if err != nil {
+		return v, storage(err)
+	}
+	s.phoneSeen(ctx, v.SessionID, s.phones.Lapse)
+	return v, nil
 }
 
 // ClaimHandoff exchanges a handoff code for a phone token, once.
@@ -641,6 +650,7 @@ func (s *Service) ClaimHandoff(ctx context.Context, code, device, clientAddr str
 		return "", view, storage(err)
 	}
 	s.publish(ctx, view.SessionID, sync.PhoneConnected, "", map[string]any{"device": truncate(device, 80)})
+	s.phoneSeen(ctx, view.SessionID, s.phones.Lapse)
 	// The claim hands back no launch; the record needs its practitioner.
 	sess, err := s.sessions.Get(ctx, view.SessionID)
 	if err != nil {
@@ -661,7 +671,10 @@ func (s *Service) RevokePhone(ctx context.Context, sessionID string) error {
 	if err := s.sessions.RevokePhone(ctx, sessionID); err != nil {
 		return storage(err)
 	}
-	s.publish(ctx, sessionID, sync.PhoneDisconnected, "", nil)
+	if err := s.roster.Leave(context.WithoutCancel(ctx), rosterPhones, sessionID); err != nil {
+		s.log.WarnContext(ctx, "phone presence: leave failed", "session", session.LogRef(sessionID), "error", err)
+	}
+	s.publish(ctx, sessionID, sync.PhoneDisconnected, "", map[string]any{"reason": PhoneGoneRevoked})
 	s.record(ctx, sess, AuditRecord{Event: "phone.revoked"})
 	return nil
 }
@@ -751,6 +764,10 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, n
 			return session.Image{}, false, storage(err)
 		}
 		sessionID = view.SessionID
+		// A photo on its way is the phone's heartbeat, and so is its
+		// arrival, however long the upload took.
+		s.phoneSeen(ctx, sessionID, s.phones.Lapse)
+		defer s.phoneSeen(ctx, sessionID, s.phones.Lapse)
 	} else {
 		sessionID = who.SessionID
 	}
@@ -1090,6 +1107,9 @@ func (s *Service) EndSession(ctx context.Context, sessionID string) error {
 	}
 	s.publish(ctx, sessionID, sync.SessionExpired, "", map[string]any{"reason": "ended"})
 	s.record(ctx, sess, AuditRecord{Event: "session.ended", Session: sessionID})
+	if err := s.roster.Leave(context.WithoutCancel(ctx), rosterPhones, sessionID); err != nil {
+		s.log.WarnContext(ctx, "phone presence: leave failed", "session", session.LogRef(sessionID), "error", err)
+	}
 	if err := s.dropHistory(ctx, sessionID); err != nil {
 		s.log.WarnContext(ctx, "deleting history thumbnails failed; the sweeper will", "session", session.LogRef(sessionID), "error", err)
 	}
