@@ -137,6 +137,8 @@ func TestPhoneDoneTellsTheDesktop(t *testing.T) {
 	ev := await(t, events, "phone.disconnected")
 	assert.Equal(t, ci.PhoneGoneFinished, ev.Reason)
 	assert.False(t, w.phonePresent(desktop))
+	_, p := w.call("GET", "/presence", desktop, nil)
+	assert.Equal(t, ci.PhoneGoneFinished, p["reason"], "GET /presence says why")
 	assert.Len(t, auditFor(audit, "phone.finished"), 1)
 
 	// Done twice announces once.
@@ -271,6 +273,8 @@ func TestPhonePresenceAcrossInstances(t *testing.T) {
 	ev := await(t, events, "phone.disconnected")
 	assert.Equal(t, ci.PhoneGoneFinished, ev.Reason)
 	assert.False(t, a.phonePresent(desktop))
+	_, p := a.call("GET", "/presence", desktop, nil)
+	assert.Equal(t, ci.PhoneGoneFinished, p["reason"], "GET /presence says why, across instances")
 
 	// Back on B, then silent: both instances look for lapsed phones.
 	ctx, cancel := context.WithCancel(context.Background())

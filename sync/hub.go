@@ -191,7 +191,7 @@ func (h *Hub) append(ev Event) (Event, error) {
 	case PhoneConnected:
 		s.presence = Presence{Phone: true, Since: now}
 	case PhoneDisconnected:
-		s.presence = Presence{Phone: false, Since: now}
+		s.presence = Presence{Phone: false, Since: now, Reason: PresenceReason(ev)}
 	}
 	if ev.Type == SessionExpired {
 		s.expires = now.Add(h.cfg.grace)

@@ -48,6 +48,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -105,6 +106,33 @@ type Presence struct {
 	Phone bool `json:"phone"`
 	// Since is when Phone last changed (zero if it never did).
 	Since time.Time `json:"since,omitzero"`
+	// Reason says why the phone is gone, when Phone is false and the
+	// phone.disconnected event said ({"reason": ...} in its data, see
+	// [PresenceReason]): the root Service sends "finished", "lapsed" or
+	// "revoked".
+	Reason string `json:"reason,omitempty"`
+}
+
+// PresenceReason returns the reason a phone.disconnected event gives in
+// its data ({"reason": "finished"}), or "" when it gives none or one that
+// is not a short lower-case token (at most 32 of a-z and _), so that
+// presence never carries free text.
+func PresenceReason(ev Event) string {
+	if ev.Type != PhoneDisconnected || len(ev.Data) == 0 {
+		return ""
+	}
+	var d struct {
+		Reason string `json:"reason"`
+	}
+	if json.Unmarshal(ev.Data, &d) != nil || d.Reason == "" || len(d.Reason) > 32 {
+		return ""
+	}
+	for _, c := range d.Reason {
+		if (c < 'a' || c > 'z') && c != '_' {
+			return ""
+		}
+	}
+	return d.Reason
 }
 
 // PresenceReader reports presence for a session. Hubs track it from the

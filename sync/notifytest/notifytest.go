@@ -460,18 +460,27 @@ func testPresence(t *testing.T, p Pair) {
 	require.NoError(t, err)
 	require.Equal(t, sync.Presence{}, got, "an unknown session has no phone")
 	steps := []struct {
-		name  string
-		typ   sync.EventType
-		phone bool
+		name   string
+		typ    sync.EventType
+		data   string
+		phone  bool
+		reason string
 	}{
-		{"connect", sync.PhoneConnected, true},
-		{"an unrelated event keeps it", sync.ImageAdded, true},
-		{"disconnect", sync.PhoneDisconnected, false},
-		{"reconnect", sync.PhoneConnected, true},
+		{"connect", sync.PhoneConnected, "", true, ""},
+		{"an unrelated event keeps it", sync.ImageAdded, "", true, ""},
+		{"disconnect", sync.PhoneDisconnected, "", false, ""},
+		{"reconnect", sync.PhoneConnected, `{"reason":"resumed"}`, true, ""},
+		{"finished", sync.PhoneDisconnected, `{"reason":"finished"}`, false, "finished"},
+		{"reconnect again", sync.PhoneConnected, "", true, ""},
+		{"free text is no reason", sync.PhoneDisconnected, `{"reason":"Left Mrs Smith's room"}`, false, ""},
 	}
 	var since time.Time
 	for _, st := range steps {
-		ev, err := p.Publisher.Publish(t.Context(), sync.Event{Session: session, Type: st.typ})
+		ev := sync.Event{Session: session, Type: st.typ}
+		if st.data != "" {
+			ev.Data = []byte(st.data)
+		}
+		ev, err := p.Publisher.Publish(t.Context(), ev)
 		require.NoError(t, err, st.name)
 		if st.typ != sync.ImageAdded {
 			since = ev.Time
@@ -479,6 +488,7 @@ func testPresence(t *testing.T, p Pair) {
 		got, err := pr.Presence(t.Context(), session)
 		require.NoError(t, err, st.name)
 		require.Equal(t, st.phone, got.Phone, st.name)
+		require.Equal(t, st.reason, got.Reason, st.name)
 		require.WithinDuration(t, since, got.Since, time.Millisecond, "%s: Since is when presence last changed", st.name)
 	}
 	got, err = pr.Presence(t.Context(), other)

@@ -272,7 +272,7 @@ var (
 //
 // KEYS: stream, presence. ARGV: entry JSON, maxlen, ttl ms, wake channel,
 // presence ("", "1" or "0"), presence time (unix ms), session, token for a
-// new stream. The wake-up message is "session\nid\ntoken\nentry JSON".
+// new stream, why the phone is gone (sync.PresenceReason, "" otherwise). The wake-up message is "session\nid\ntoken\nentry JSON".
 const publishScript = `
 local id = 1
 local gen = ARGV[8]
@@ -292,7 +292,7 @@ else
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[2], 'phone', ARGV[5], 'since', ARGV[6])
+  redis.call('HSET', KEYS[2], 'phone', ARGV[5], 'since', ARGV[6], 'reason', ARGV[9] or '')
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[7] .. '\n' .. id .. '\n' .. gen .. '\n' .. ARGV[1])
@@ -520,7 +520,7 @@ func (h *Hub) Publish(ctx context.Context, ev sync.Event) (sync.Event, error) {
 	stream, pres := h.keys(ev.Session)
 	gen := h.genBase + strconv.FormatUint(h.genSeq.Add(1), 36)
 	id, err := h.publish.Run(ctx, h.rdb, []string{stream, pres},
-		entry, h.cfg.history, ttl.Milliseconds(), h.wakeCh, presence, now.UnixMilli(), ev.Session, gen).Uint64()
+		entry, h.cfg.history, ttl.Milliseconds(), h.wakeCh, presence, now.UnixMilli(), ev.Session, gen, sync.PresenceReason(ev)).Uint64()
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return sync.Event{}, ctxErr
@@ -578,6 +578,9 @@ func (h *Hub) Presence(ctx context.Context, session string) (sync.Presence, erro
 	}
 	var p sync.Presence
 	p.Phone = m["phone"] == "1"
+	if !p.Phone {
+		p.Reason = m["reason"]
+	}
 	if ms, err := strconv.ParseInt(m["since"], 10, 64); err == nil {
 		p.Since = time.UnixMilli(ms)
 	}
