@@ -231,6 +231,8 @@ func TestBrowserDesktopCamera(t *testing.T) {
 	require.Equal(t, "dropped", dropped)
 	pollJS(t, desk, "the dropped photo", `document.querySelectorAll("#photos .photo[data-loaded=true]").length === 3`, 20*time.Second)
 	// Remove the third photo: one press arms the button, the second removes.
+	// The desktop shows one photo at a time: select the third in the strip.
+	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#strip li:nth-child(3) .pick"))))
 	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#photos .photo:nth-child(3) .remove"))))
 	assert.Equal(t, "3", evalJS(t, desk, `String(document.querySelectorAll("#photos .photo").length)`), "one press removes nothing")
 	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#photos .photo:nth-child(3) .remove"))))
@@ -316,10 +318,15 @@ func runStory(t *testing.T, s story) {
 	id := eval(desk, `[...document.querySelectorAll("#photos .photo")].find(c => +c.dataset.height > +c.dataset.width)?.dataset.id || ""`)
 	require.NotEmpty(t, id, "one photo is upright")
 	sel := func(cls string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf(`[id="%s-%s"]`, cls, id)) }
+	// The desktop shows one photo at a time: select it in the strip; the
+	// body site is one combobox (type, then pick from its list).
+	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#strip li[data-id="%s"] .pick`, id)))))
+	// The box shows the site chosen on the phone (Scalp): empty it first.
+	eval(desk, fmt.Sprintf(`document.getElementById("site-q-%s").value = "", ""`, id))
 	require.NoError(t, chromedp.Do(desk, chromedp.SendKeys(sel("site-q"), "forearm")))
-	poll(desk, "the body-site search", fmt.Sprintf(`!!document.querySelector('[id="site-%s"] option[value="%s"]')`, id, forearm), 10*time.Second)
+	poll(desk, "the body-site search", fmt.Sprintf(`!!document.querySelector('[id="site-list-%s"] [data-code="%s"]')`, id, forearm), 10*time.Second)
 	require.NoError(t, chromedp.Do(desk,
-		chromedp.SetValue(sel("site"), forearm),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`[id="site-list-%s"] [data-code="%s"]`, id, forearm))),
 		chromedp.SetValue(sel("laterality"), media.LateralityLeft),
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`.photo[data-id="%s"] .save`, id)))))
 	poll(desk, "the details to save", fmt.Sprintf(`!!document.querySelector('.photo[data-id="%s"]').dataset.saved`, id), 10*time.Second)
@@ -668,9 +675,10 @@ func TestBrowserOneTabOnePatient(t *testing.T) {
 	edit := func(tab context.Context, id string, site, side, title string) {
 		sel := func(cls string) chromedp.CSS { return chromedp.CSS(fmt.Sprintf(`[id="%s-%s"]`, cls, id)) }
 		if site != "" {
+			// One body-site combobox: type, then pick from its list.
 			require.NoError(t, chromedp.Do(tab, chromedp.SendKeys(sel("site-q"), "forearm")))
-			pollJS(t, tab, "the body-site search", fmt.Sprintf(`!!document.querySelector('[id="site-%s"] option[value="%s"]')`, id, site), 10*time.Second)
-			require.NoError(t, chromedp.Do(tab, chromedp.SetValue(sel("site"), site), chromedp.SetValue(sel("laterality"), side)))
+			pollJS(t, tab, "the body-site search", fmt.Sprintf(`!!document.querySelector('[id="site-list-%s"] [data-code="%s"]')`, id, site), 10*time.Second)
+			require.NoError(t, chromedp.Do(tab, chromedp.Click(chromedp.CSS(fmt.Sprintf(`[id="site-list-%s"] [data-code="%s"]`, id, site))), chromedp.SetValue(sel("laterality"), side)))
 		}
 		require.NoError(t, chromedp.Do(tab, chromedp.SetValue(sel("title"), title), chromedp.Click(sel("consent")),
 			chromedp.Click(chromedp.CSS(fmt.Sprintf(`.photo[data-id="%s"] .save`, id)))))
