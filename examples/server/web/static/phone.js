@@ -24,7 +24,10 @@
   const THUMB_SIDE = 320; // canvas pixels of a thumbnail's long side
   const BACKOFF_BASE_MS = 1000, BACKOFF_MAX_MS = 30000;
   const UPLOAD_TIMEOUT_MS = 90000;
-  const CHECK_EVERY_MS = 20000; // how often to ask whether the session still runs
+  // A heartbeat tells the server the phone is still here (the desktop shows
+  // it gone once the server has not heard from it for its lapse window, 10 s
+  // by default) and learns whether the session still runs.
+  const HEARTBEAT_MS = 3000;
   let token = "";
   let ended = false;
   let n = 0;
@@ -357,22 +360,38 @@
     document.body.dataset.unsent = String(left);
   }
 
-  // scheduleCheck asks now and then whether the session still runs, so the
-  // phone says so when the GP finishes on the desktop.
+  // scheduleCheck sends a heartbeat every few seconds, also while the page
+  // is hidden (a browser may slow hidden timers; the camera case is covered
+  // by heartbeat(true) before it opens), so the desktop knows the phone is
+  // here and the phone learns when the GP finishes on the desktop.
   function scheduleCheck() {
     clearTimeout(checkTimer);
     if (ended || !token) return;
-    checkTimer = setTimeout(checkSession, CHECK_EVERY_MS);
+    checkTimer = setTimeout(checkSession, HEARTBEAT_MS);
   }
 
   async function checkSession() {
-    if (ended || !token || document.visibilityState === "hidden") { scheduleCheck(); return; }
+    if (ended || !token) return;
     try {
-      await api("GET", "/phone", undefined, auth());
+      await heartbeat(false);
     } catch (e) {
       if (sessionGone(e)) { sessionEnded(); return; }
     }
     scheduleCheck();
+  }
+
+  // heartbeat tells the server the phone is here; capturing says the camera
+  // is about to open (the phone may be silent for a while: the server then
+  // waits longer before calling it gone).
+  function heartbeat(capturing) {
+    return api("POST", "/phone/heartbeat", capturing ? { capturing: true } : undefined, auth());
+  }
+
+  // sayDone tells the server the phone has finished, so the desktop shows it
+  // gone at once. keepalive lets it outlive the page.
+  function sayDone() {
+    if (!token) return;
+    fetch("/api/phone/done", { method: "POST", headers: auth(), keepalive: true, credentials: "same-origin" }).catch(() => {});
   }
 
   // sessionEnded ends the page when the server no longer accepts this
@@ -417,9 +436,13 @@
     for (const f of e.target.files) add(f);
     e.target.value = "";
   });
+  document.querySelector('label[for="camera"]').addEventListener("click", () => {
+    if (token && !ended) heartbeat(true).catch(() => {});
+  });
   $("done").addEventListener("click", () => {
     const left = unsent().length + count("failed");
     if (left > 0 && !confirm(left + (left === 1 ? " photo has" : " photos have") + " not been sent yet and will be lost. Finish anyway?")) return;
+    sayDone();
     const sent = count("sent");
     finish("Finished", sent + (sent === 1 ? " photo was" : " photos were") + " sent to the desktop." +
       (left > 0 ? " " + left + " not sent." : ""), left);
@@ -437,7 +460,11 @@
   window.addEventListener("beforeunload", (e) => {
     if (!ended && unsent().length > 0) { e.preventDefault(); e.returnValue = ""; }
   });
-  window.addEventListener("pagehide", (e) => { if (!e.persisted) token = ""; });
+  window.addEventListener("pagehide", (e) => {
+    if (e.persisted) return;
+    if (!ended) sayDone();
+    token = "";
+  });
 
   claim();
 })();
