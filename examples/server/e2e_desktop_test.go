@@ -152,12 +152,23 @@ func TestDesktopPhoneFinished(t *testing.T) {
 // picture, black where the box was, and the body map's site in its title.
 func TestDesktopEditBodyMapCompare(t *testing.T) {
 	t.Parallel()
+	for _, size := range [][2]int64{{1366, 768}, {1024, 700}} {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) { editBodyMapCompare(t, size[0], size[1]) })
+	}
+}
+
+// editBodyMapCompare is TestDesktopEditBodyMapCompare in a w x h window;
+// screenshots are taken at 1366 x 768 only.
+func editBodyMapCompare(t *testing.T, w, h int64) {
 	chromium := chromiumPath(t)
 	axe := axePath(t)
 	sim := alextest.NewTestServer(t)
 	seeded := sim.SeedEarlierMedia()
 	base := startServer(t, map[string]string{}, sim)
 	shots := desktopShots(t)
+	if w != 1366 {
+		shots = t.TempDir() // the docs keep the 1366 x 768 pictures
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	patient := sim.Patients()[0]
@@ -166,7 +177,7 @@ func TestDesktopEditBodyMapCompare(t *testing.T) {
 	writeHalves(t, src)
 
 	desk := newBrowser(ctx, t, chromium)
-	launchDesktop(t, desk, base, patient, 1366, 768)
+	launchDesktop(t, desk, base, patient, w, h)
 	require.NoError(t, chromedp.Do(desk, chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{src})))
 	pollJS(t, desk, "the photo", `document.querySelectorAll("#photos .photo[data-loaded=true]").length === 1`, 30*time.Second)
 	id := evalJS(t, desk, `document.body.dataset.selected`)
