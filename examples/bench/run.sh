@@ -235,7 +235,7 @@ if [ -z "${SKIP_LOAD:-}" ]; then
   row "  server peak RSS, largest instance" "${big:-?}" "per instance: ${rss:-?}" ""
   while IFS='|' read -r name p50 p99; do
     row "  $name" "p50 $p50" "p99 $p99" ""
-  done < <(awk '/^ *(launch|phone upload request|upload response|upload start|commit) / { n = $0; sub(/ +[0-9]+ +[0-9.]+ ms +[0-9.]+ ms +[0-9.]+ ms *$/, "", n); sub(/^ +/, "", n); print n "|" $(NF-5) " " $(NF-4) "|" $(NF-3) " " $(NF-2) }' "$L" 2>/dev/null)
+  done < <(awk '/^ *(launch|phone upload request|upload response|upload start|commit) / && / ms *$/ { n = $0; sub(/ +[0-9]+ +[0-9.]+ ms +[0-9.]+ ms +[0-9.]+ ms *$/, "", n); sub(/^ +/, "", n); print n "|" $(NF-5) " " $(NF-4) "|" $(NF-3) " " $(NF-2) }' "$L" 2>/dev/null)
   section "load: go run ./examples/bench/load -gps $LOAD_GPS" "$out"
 fi
 
