@@ -3,7 +3,6 @@ package clinicalimages
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/clinicpro/clinicalimages/session"
 )
@@ -21,26 +20,7 @@ type SlogAudit struct{ Logger *slog.Logger }
 
 // Audit implements AuditSink.
 func (a SlogAudit) Audit(ctx context.Context, r AuditRecord) {
-	attrs := []slog.Attr{slog.String("event", r.Event)}
-	if !r.Time.IsZero() {
-		attrs = append(attrs, slog.String("at", r.Time.UTC().Format(time.RFC3339Nano)))
-	}
-	add := func(k, v string) {
-		if v != "" {
-			attrs = append(attrs, slog.String(k, v))
-		}
-	}
-	add("practitioner", r.Practitioner)
-	add("session", r.Session)
-	add("image", r.Image)
-	add("facility", r.Facility)
-	add("source", r.Source)
-	add("sha256", r.SHA256)
-	add("media", r.MediaID)
-	add("outcome", r.Outcome)
-	add("reason", r.Reason)
-	add("detail", r.Detail)
-	a.Logger.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
+	a.Logger.LogAttrs(ctx, slog.LevelInfo, "audit", r.LogAttrs()...)
 }
 
 // record writes one audit record; every record the Service writes goes

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -22,6 +23,27 @@ type AuditRecord struct {
 	Outcome      string // "ok", "refused" or "failed"; empty reads as "ok"
 	Reason       string // a stable code for failures
 	Detail       string // free text without PHI
+}
+
+// LogAttrs is r as log attributes: "event", "at" when Time is set, then
+// every other field that is not empty (ids, hashes and codes only, as the
+// record holds). SlogAudit and a sink that logs a record it could not keep
+// write the same line.
+func (r AuditRecord) LogAttrs() []slog.Attr {
+	attrs := []slog.Attr{slog.String("event", r.Event)}
+	if !r.Time.IsZero() {
+		attrs = append(attrs, slog.String("at", r.Time.UTC().Format(time.RFC3339Nano)))
+	}
+	for _, f := range [...]struct{ k, v string }{
+		{"practitioner", r.Practitioner}, {"session", r.Session}, {"image", r.Image},
+		{"facility", r.Facility}, {"source", r.Source}, {"sha256", r.SHA256}, {"media", r.MediaID},
+		{"outcome", r.Outcome}, {"reason", r.Reason}, {"detail", r.Detail},
+	} {
+		if f.v != "" {
+			attrs = append(attrs, slog.String(f.k, f.v))
+		}
+	}
+	return attrs
 }
 
 // Outcomes of an AuditRecord.

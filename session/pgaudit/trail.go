@@ -392,22 +392,7 @@ func clean(s string) string {
 // record does).
 func (t *Trail) lose(r session.AuditRecord, cause string, err error) {
 	t.lost.Add(1)
-	attrs := []slog.Attr{slog.String("cause", cause), slog.String("at", r.Time.UTC().Format(time.RFC3339Nano)), slog.String("event", r.Event)}
-	add := func(k, v string) {
-		if v != "" {
-			attrs = append(attrs, slog.String(k, v))
-		}
-	}
-	add("practitioner", r.Practitioner)
-	add("session", r.Session)
-	add("image", r.Image)
-	add("facility", r.Facility)
-	add("source", r.Source)
-	add("sha256", r.SHA256)
-	add("media", r.MediaID)
-	add("outcome", r.Outcome)
-	add("reason", r.Reason)
-	add("detail", r.Detail)
+	attrs := append([]slog.Attr{slog.String("cause", cause)}, r.LogAttrs()...)
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	}

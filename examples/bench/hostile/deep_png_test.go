@@ -198,23 +198,7 @@ func BenchmarkDecodeBudgetPeakHeap(b *testing.B) {
 			var took time.Duration
 			for b.Loop() {
 				runtime.GC()
-				ctx, stop := context.WithCancel(context.Background())
-				sampled := make(chan struct{})
-				go func() {
-					defer close(sampled)
-					var ms runtime.MemStats
-					tick := time.NewTicker(time.Millisecond)
-					defer tick.Stop()
-					for {
-						runtime.ReadMemStats(&ms)
-						peak, sys = max(peak, ms.HeapInuse), max(sys, ms.Sys)
-						select {
-						case <-ctx.Done():
-							return
-						case <-tick.C:
-						}
-					}
-				}()
+				stop := samplePeaks()
 				start := time.Now()
 				var wg sync.WaitGroup
 				for range 4 {
@@ -228,8 +212,8 @@ func BenchmarkDecodeBudgetPeakHeap(b *testing.B) {
 				}
 				wg.Wait()
 				took = time.Since(start)
-				stop()
-				<-sampled
+				p, s := stop()
+				peak, sys = max(peak, p), max(sys, s)
 			}
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 			b.ReportMetric(float64(refused.Load()), "refused")
