@@ -6,12 +6,25 @@
 // A GP launches the widget from Evolution for the patient on screen. Photos
 // are captured on the desktop or, through a QR code, on the GP's phone. Each
 // photo is normalised (orientation fixed, location and camera metadata
-// stripped, resized and re-encoded under a byte budget), kept briefly in a
+// stripped, resized and re-encoded under a byte budget; a JPEG that already
+// meets the rules, as the phone page sends, keeps its coded data bit for
+// bit), kept briefly in a
 // blob store, listed in a capture session (10-minute inactivity expiry, kept
 // across restarts) and announced to the desktop in real time. The GP adds body
 // site, laterality, view and a title and commits: each photo becomes one FHIR
-// R4 Media POSTed to ALEX, authenticated with OAuth2 client credentials from
-// Azure AD.
+// R4 Media (or, with [WithInboxScan], an Inbox Scan DocumentReference with
+// the JPEG inside a TIFF) POSTed to ALEX, authenticated with OAuth2 client
+// credentials from Azure AD. Before committing the GP may rotate, crop and
+// redact a photo on the server ([Service.EditImage]; the captured photo is
+// kept until commit for [Service.ResetImage]) and compare it with the
+// patient's earlier photos from ALEX ([Service.History]).
+//
+// Uploads are idempotent: an upload that carries a key
+// ([Uploader.IdempotencyKey], the HTTP Idempotency-Key header) returns the
+// image already made for that key and those bytes, on any instance sharing
+// the store, so a retry after a lost reply never makes a second photo. The
+// phone's heartbeats and its "done" tell the desktop, within the lapse
+// window ([WithPhonePresence]), when the phone has gone.
 //
 //	phone/desktop --upload--> AcceptUpload --compress--> BlobStore.Put
 //	                               |               Store.AddImage --> Publisher.Publish
@@ -68,7 +81,9 @@
 // codes and field names only; image.metadata says how consent stands
 // ("consent=verbal", "consent=written", "consent=given", "consent=none").
 // Only session.expired found by recovery lacks the practitioner: the store
-// no longer hands back an expired record.
+// no longer hands back an expired record. session/pgaudit keeps the trail in
+// PostgreSQL (append-only, shared by every instance); SlogAudit, the
+// default, writes log lines.
 //
 // # Packages
 //
@@ -79,12 +94,14 @@
 //   - [github.com/clinicpro/clinicalimages/compress]: decoding, orientation,
 //     metadata stripping, resizing and JPEG encoding under a byte budget; one
 //     pure-Go engine (its own JPEG decoder, which shrinks in the DCT domain,
-//     and encoder); HEIC through the opt-in compress/heic.
+//     and encoder); lossless edits of a stored JPEG; HEIC through the opt-in
+//     compress/heic (the system libheif, else WebAssembly).
 //   - [github.com/clinicpro/clinicalimages/media]: FHIR Media and
 //     DocumentReference building, value sets and validation.
 //   - [github.com/clinicpro/clinicalimages/session]: capture sessions, handoff
-//     (QR) codes and blob stores, with memory, filesystem, Redis and S3
-//     implementations.
+//     (QR) codes, blob stores, idempotency records and the audit record, with
+//     memory, filesystem, Redis and S3 implementations; session/pgaudit, the
+//     audit trail in PostgreSQL.
 //   - [github.com/clinicpro/clinicalimages/sync]: real-time events to the
 //     desktop (in-memory hub; Redis fan-out that outlives a Redis restart;
 //     mirroring to Ably; Server-Sent Events).
