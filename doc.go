@@ -47,9 +47,9 @@
 // sessions and sweeps image bytes past retention.
 //
 // The files that run the flow (service.go, launch.go, launch_guard.go,
-// commit.go, audit.go, failure.go) import no net/http and speak in
-// [FailureCode]s; http.go, launch_http.go and http_errors.go are the
-// transport, the one place that maps codes to HTTP
+// commit.go, edit.go, history.go, presence.go, audit.go, failure.go) import
+// no net/http and speak in [FailureCode]s; http.go, http_history.go,
+// launch_http.go and http_errors.go are the transport, the one place that maps codes to HTTP
 // statuses (a store outage, [session.ErrUnavailable], is 503 with Retry-After
 // on every endpoint). [Service.Handler] builds the handler from
 // [HTTPOptions] and leaves the Service unchanged.
