@@ -414,20 +414,11 @@ func TestIdempotentUploads(t *testing.T, newManagers NewManagers) {
 		key := "key-" + session.NewID()
 		// The first upload's body blocks until the second has been refused:
 		// its claim is pending throughout.
-		release := make(chan struct{})
-		reading := make(chan struct{})
-		first := make(chan error, 1)
-		go func() {
-			u := body()
-			u.Body = &gateReader{r: u.Body, reading: reading, release: release}
-			_, _, err := a.AddImageOnce(t.Context(), sid, key, sumA, u)
-			first <- err
-		}()
-		<-reading
+		release, first := gatedUpload(t, a, sid, key, sumA, body())
 		_, _, err := b.AddImageOnce(t.Context(), sid, key, sumB, body())
 		require.ErrorIs(t, err, session.ErrKeyReused, "other bytes are refused without waiting")
-		close(release)
-		require.NoError(t, <-first)
+		release()
+		require.NoError(t, (<-first).err)
 		assert.Equal(t, 1, images(t, a, sid))
 	})
 	t.Run("WaitsForPending", func(t *testing.T) {
@@ -435,24 +426,11 @@ func TestIdempotentUploads(t *testing.T, newManagers NewManagers) {
 		a, b, _ := newManagers(t)
 		sid := start(t, a)
 		key := "key-" + session.NewID()
-		release := make(chan struct{})
-		reading := make(chan struct{})
-		type result struct {
-			img    session.Image
-			replay bool
-			err    error
-		}
-		first, second := make(chan result, 1), make(chan result, 1)
-		go func() {
-			u := body()
-			u.Body = &gateReader{r: u.Body, reading: reading, release: release}
-			img, replay, err := a.AddImageOnce(t.Context(), sid, key, sumA, u)
-			first <- result{img, replay, err}
-		}()
-		<-reading
+		release, first := gatedUpload(t, a, sid, key, sumA, body())
+		second := make(chan uploadResult, 1)
 		go func() {
 			img, replay, err := b.AddImageOnce(t.Context(), sid, key, sumA, body())
-			second <- result{img, replay, err}
+			second <- uploadResult{img, replay, err}
 		}()
 		// The second finds the claim pending and waits; it cannot finish
 		// before the first is let go.
@@ -461,7 +439,7 @@ func TestIdempotentUploads(t *testing.T, newManagers NewManagers) {
 			t.Fatalf("the second upload returned before the first finished: %+v", r)
 		default:
 		}
-		close(release)
+		release()
 		r1, r2 := <-first, <-second
 		require.NoError(t, r1.err)
 		require.NoError(t, r2.err)
@@ -475,24 +453,15 @@ func TestIdempotentUploads(t *testing.T, newManagers NewManagers) {
 		a, b, _ := newManagers(t)
 		sid := start(t, a)
 		key := "key-" + session.NewID()
-		release := make(chan struct{})
-		reading := make(chan struct{})
-		first := make(chan error, 1)
-		go func() {
-			u := body()
-			u.Body = &gateReader{r: u.Body, reading: reading, release: release}
-			_, _, err := a.AddImageOnce(t.Context(), sid, key, sumA, u)
-			first <- err
-		}()
-		<-reading
+		release, first := gatedUpload(t, a, sid, key, sumA, body())
 		// A request deadline shorter than UploadWait ends the wait with the
 		// retryable error, never a second image.
 		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 		defer cancel()
 		_, _, err := b.AddImageOnce(ctx, sid, key, sumA, body())
 		require.ErrorIs(t, err, session.ErrUploadInProgress)
-		close(release)
-		require.NoError(t, <-first)
+		release()
+		require.NoError(t, (<-first).err)
 		assert.Equal(t, 1, images(t, a, sid))
 	})
 	t.Run("FailureFreesKey", func(t *testing.T) {
@@ -555,6 +524,30 @@ func TestIdempotentUploads(t *testing.T, newManagers NewManagers) {
 
 // gateReader signals when its first Read begins and blocks it until
 // release is closed.
+// uploadResult is what AddImageOnce returned.
+type uploadResult struct {
+	img    session.Image
+	replay bool
+	err    error
+}
+
+// gatedUpload starts m.AddImageOnce with u on its own goroutine and returns
+// once its body is being read, so its claim on key is pending; the upload
+// finishes only after release is called, and its result arrives on the
+// channel.
+func gatedUpload(t *testing.T, m *session.Manager, sid, key, sum string, u session.Upload) (release func(), result <-chan uploadResult) {
+	t.Helper()
+	gate, reading := make(chan struct{}), make(chan struct{})
+	out := make(chan uploadResult, 1)
+	u.Body = &gateReader{r: u.Body, reading: reading, release: gate}
+	go func() {
+		img, replay, err := m.AddImageOnce(t.Context(), sid, key, sum, u)
+		out <- uploadResult{img, replay, err}
+	}()
+	<-reading
+	return func() { close(gate) }, out
+}
+
 type gateReader struct {
 	r        io.Reader
 	reading  chan struct{}
