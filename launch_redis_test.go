@@ -27,18 +27,7 @@ import (
 // start one session each, and the per-practitioner cap holds across them.
 func TestLaunchGuardsAcrossInstances(t *testing.T) {
 	t.Parallel()
-	opt, err := redis.ParseURL(testenv.RedisURL(t))
-	require.NoError(t, err)
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
-	prefix := "clinicalimages-test:" + testenv.Prefix(t) + ":"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
-			_ = rdb.Del(ctx, keys...).Err()
-		}
-	})
+	rdb, prefix := sharedRedis(t)
 	sim := alextest.NewTestServer(t)
 	secret := []byte("0123456789abcdef0123456789abcdef-shared")
 	var srvs []string
@@ -98,4 +87,24 @@ func TestLaunchGuardsAcrossInstances(t *testing.T) {
 		statuses = append(statuses, send(srvs[i%len(srvs)], map[string]string{"token": signToken(t, c)}))
 	}
 	assert.Equal(t, []int{201, 201, 429, 429}, statuses, "three live sessions per practitioner across instances")
+}
+
+// sharedRedis is a client of the test Redis and a key prefix of this
+// test's own, whose keys are deleted when the test ends: what instances
+// sharing one Redis are given.
+func sharedRedis(t *testing.T) (*redis.Client, string) {
+	t.Helper()
+	opt, err := redis.ParseURL(testenv.RedisURL(t))
+	require.NoError(t, err)
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	prefix := "clinicalimages-test:" + testenv.Prefix(t) + ":"
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
+			_ = rdb.Del(ctx, keys...).Err()
+		}
+	})
+	return rdb, prefix
 }

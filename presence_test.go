@@ -16,7 +16,6 @@ import (
 
 	ci "github.com/clinicpro/clinicalimages"
 	"github.com/clinicpro/clinicalimages/alex/alextest"
-	"github.com/clinicpro/clinicalimages/internal/testenv"
 	"github.com/clinicpro/clinicalimages/session/memory"
 	"github.com/clinicpro/clinicalimages/session/redisstore"
 	"github.com/clinicpro/clinicalimages/session/storetest"
@@ -245,18 +244,7 @@ func redisInstance(t *testing.T, rdb redis.UniversalClient, prefix string, sim *
 // instances' Run loops within the (short) lapse window, once for both.
 func TestPhonePresenceAcrossInstances(t *testing.T) {
 	t.Parallel()
-	opt, err := redis.ParseURL(testenv.RedisURL(t))
-	require.NoError(t, err)
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
-	prefix := "clinicalimages-test:" + testenv.Prefix(t) + ":"
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if keys, _ := rdb.Keys(ctx, prefix+"*").Result(); len(keys) > 0 {
-			_ = rdb.Del(ctx, keys...).Err()
-		}
-	})
+	rdb, prefix := sharedRedis(t)
 	sim := alextest.NewTestServer(t)
 	presence := ci.WithPhonePresence(ci.PhonePresence{Lapse: 400 * time.Millisecond, Check: 50 * time.Millisecond})
 	svcA, a := redisInstance(t, rdb, prefix, sim, presence)
