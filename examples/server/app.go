@@ -84,6 +84,7 @@ func newApp(ctx context.Context, c *config, log *slog.Logger, deps appDeps) (_ *
 			MaxSessionsPerPractitioner: c.SessionsPerPractitioner, MaxSessionsPerFacility: c.SessionsPerFacility}),
 		ci.WithSessionOptions(session.WithCommitLease(c.CommitLease), session.WithRetention(c.Retention)),
 		ci.WithMetrics(a.metrics.hook()),
+		ci.WithPhonePresence(ci.PhonePresence{Lapse: c.PhoneLapse}),
 	}
 	// The normaliser is built here, as the SDK would build its default one,
 	// so the decode budget can be watched. Add compress options to this

@@ -4,10 +4,12 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	ci "github.com/clinicpro/clinicalimages"
 	"github.com/clinicpro/clinicalimages/compress"
 )
 
@@ -42,4 +44,19 @@ func TestDecodeBudgetFromConfig(t *testing.T) {
 		_, err := parseConfig(nil, envOf(env), io.Discard)
 		assert.ErrorContains(t, err, "DECODE_BUDGET_MB", "%v", env)
 	}
+}
+
+// TestPhoneLapseFromConfig: PHONE_LAPSE sets how long a silent phone is
+// still shown as connected (the SDK's default otherwise); one the phone
+// page's 3-second heartbeat could not keep up with is refused at start.
+func TestPhoneLapseFromConfig(t *testing.T) {
+	t.Parallel()
+	c, err := parseConfig(nil, envOf(nil), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, ci.DefaultPhoneLapse, c.PhoneLapse)
+	c, err = parseConfig(nil, envOf(map[string]string{"PHONE_LAPSE": "30s"}), io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, 30*time.Second, c.PhoneLapse)
+	_, err = parseConfig(nil, envOf(map[string]string{"PHONE_LAPSE": "2s"}), io.Discard)
+	assert.ErrorContains(t, err, "PHONE_LAPSE")
 }

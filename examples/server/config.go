@@ -34,6 +34,7 @@ type config struct {
 	ShutdownTimeout time.Duration
 	SweepInterval   time.Duration
 	CommitLease     time.Duration
+	PhoneLapse      time.Duration // silence after which the desktop is told the phone has gone
 
 	Simulate     bool
 	ALEXBaseURL  string
@@ -109,6 +110,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	level := fs.String("log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", durEnv(getenv, "SHUTDOWN_TIMEOUT", 30*time.Second), "how long shutdown waits for uploads and commits in flight (SHUTDOWN_TIMEOUT)")
 	fs.DurationVar(&c.SweepInterval, "sweep-interval", durEnv(getenv, "SWEEP_INTERVAL", time.Minute), "how often background recovery and sweeping run (SWEEP_INTERVAL)")
+	fs.DurationVar(&c.PhoneLapse, "phone-lapse", durEnv(getenv, "PHONE_LAPSE", ci.DefaultPhoneLapse), "how long a phone may stay silent before the desktop is told it has gone; the phone page sends a heartbeat every 3 s (PHONE_LAPSE)")
 	fs.DurationVar(&c.CommitLease, "commit-lease", durEnv(getenv, "COMMIT_LEASE", session.DefaultCommitLease), "how long a commit is exclusive before another instance may recover it; longer than the slowest ALEX upload (COMMIT_LEASE)")
 
 	simEnv, simErr := strconv.ParseBool(env("SIMULATE", "false"))
@@ -236,6 +238,9 @@ func (c *config) validate() error {
 	}
 	if c.ShutdownTimeout <= 0 || c.SweepInterval <= 0 || c.CommitLease <= 0 || c.Retention <= 0 {
 		return errors.New("SHUTDOWN_TIMEOUT, SWEEP_INTERVAL, COMMIT_LEASE and RETENTION must be positive")
+	}
+	if c.PhoneLapse < 5*time.Second {
+		return errors.New("PHONE_LAPSE must be at least 5s: the phone page sends a heartbeat every 3s")
 	}
 	if c.ReadHeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
 		return errors.New("READ_HEADER_TIMEOUT, BODY_TIMEOUT, WRITE_TIMEOUT and IDLE_TIMEOUT must be positive")

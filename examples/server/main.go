@@ -63,6 +63,7 @@
 //	-max-sessions-per-facility     MAX_SESSIONS_PER_FACILITY     500
 //	-allowed-origins        ALLOWED_ORIGINS      none (same-origin only)
 //	-retention              RETENTION            1h (image bytes are deleted this long after upload at the latest)
+//	-phone-lapse            PHONE_LAPSE          10s (silence after which the desktop is told the phone has gone; at least 5s)
 //	-read-header-timeout    READ_HEADER_TIMEOUT  10s (a request's line and headers)
 //	-body-timeout           BODY_TIMEOUT         10s (a whole non-upload body; the grace before an upload's minimum rate counts)
 //	-min-upload-rate        MIN_UPLOAD_RATE      8192 (bytes/s an upload body must average after the grace, else it is cut)
@@ -205,6 +206,8 @@ import (
 	"runtime/debug"
 	"syscall"
 	"time"
+
+	"github.com/clinicpro/clinicalimages/compress/heic"
 )
 
 func main() {
@@ -255,6 +258,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	} else {
 		log.Info("startup sweep", "blobs_deleted", rep.BlobsDeleted, "blobs_kept", rep.BlobsKept, "sessions_purged", rep.SessionsPurged)
 	}
+	// Which HEIC decoder runs: the system libheif (apt-get install
+	// libheif1) or the slower WebAssembly one, and why.
+	log.Info("heic decoder", "backend", heic.Active().String())
 	announce(stdout, a, ln.Addr())
 	if err := a.serve(ctx, ln); err != nil {
 		fmt.Fprintln(stderr, "server:", err)
