@@ -236,16 +236,7 @@ func (b *Builder) checkDocumentInput(ps *problems, in DocumentInput) {
 		if pg.Orientation < 0 || pg.Orientation > 8 {
 			ps.add(f+".Orientation", "EXIF orientation must be 1 to 8 (or 0 for upright)")
 		}
-		md := pg.Metadata
-		if _, ok := LookupBodySite(md.BodySite); md.BodySite != "" && !ok {
-			ps.add(f+".Metadata.BodySite", "body site code is not in the body-site value set")
-		}
-		if _, ok := LookupLaterality(md.Laterality); md.Laterality != "" && !ok {
-			ps.add(f+".Metadata.Laterality", "laterality code is not in the laterality value set")
-		}
-		if _, ok := LookupView(md.View); md.View != "" && !ok {
-			ps.add(f+".Metadata.View", "view code is not in the view value set")
-		}
+		checkMetadata(pg.Metadata, func(fld metadataField, msg string) { ps.add(f+"."+inputFieldOf[fld], msg) })
 	}
 }
 

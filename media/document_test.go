@@ -178,6 +178,10 @@ func TestBuildDocumentProblems(t *testing.T) {
 		{"page problems", func(in *DocumentInput) {
 			in.Pages = []DocumentPage{{Orientation: 9, Metadata: Metadata{BodySite: "1", Laterality: "2", View: "3"}}}
 		}, []string{"Input.Pages[0].JPEG", "Input.Pages[0].Orientation", "Input.Pages[0].Metadata.BodySite", "Input.Pages[0].Metadata.Laterality", "Input.Pages[0].Metadata.View"}},
+		{"page metadata checked as CheckMetadata checks it", func(in *DocumentInput) {
+			in.Pages = []DocumentPage{page()}
+			in.Pages[0].Metadata = Metadata{Laterality: LateralityLeft, Title: strings.Repeat("t", MaxTitleLength+1), Note: strings.Repeat("n", MaxNoteLength+1)}
+		}, []string{"Input.Pages[0].Metadata.Laterality", "Input.Pages[0].Metadata.Title", "Input.Pages[0].Metadata.Note"}},
 		{"long title", func(in *DocumentInput) { in.Title = strings.Repeat("t", MaxTitleLength+1) }, []string{"DocumentReference.content[0].attachment.title"}},
 		{"consent without record", func(in *DocumentInput) {
 			in.Consent = &Consent{Purposes: []ConsentPurpose{ConsentTeaching}, RecordedBy: "p 1"}
