@@ -216,17 +216,18 @@ func TestPhoneLapseOnTheClock(t *testing.T) {
 }
 
 // redisInstance is a Service on a shared Redis (sessions, roster, events)
-// with its own memory blob store, serving HTTP.
-func redisInstance(t *testing.T, rdb redis.UniversalClient, prefix string, sim *alextest.Server, opts ...ci.Option) (*ci.Service, *world) {
+// with its own memory blob store, serving HTTP; it and its store tell time
+// by now.
+func redisInstance(t *testing.T, rdb redis.UniversalClient, prefix string, sim *alextest.Server, now func() time.Time, opts ...ci.Option) (*ci.Service, *world) {
 	t.Helper()
-	store, err := redisstore.New(rdb, redisstore.WithPrefix(prefix+"s:"))
+	store, err := redisstore.New(rdb, redisstore.WithPrefix(prefix+"s:"), redisstore.WithClock(now))
 	require.NoError(t, err)
 	blobs, err := memory.NewBlobStore()
 	require.NoError(t, err)
 	hub, err := redisnotify.New(t.Context(), rdb, redisnotify.WithPrefix(prefix+"e:"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = hub.Close() })
-	all := append([]ci.Option{ci.WithStore(store), ci.WithBlobStore(blobs), ci.WithEvents(hub),
+	all := append([]ci.Option{ci.WithStore(store), ci.WithBlobStore(blobs), ci.WithEvents(hub), ci.WithClock(now),
 		ci.WithSecret([]byte("0123456789abcdef0123456789abcdef-shared"))}, opts...)
 	svc, err := ci.New(alexClient(t, sim, discardLogger()), all...)
 	require.NoError(t, err)
@@ -241,14 +242,18 @@ func redisInstance(t *testing.T, rdb redis.UniversalClient, prefix string, sim *
 // TestPhonePresenceAcrossInstances: the desktop watches instance A, the
 // phone talks to instance B, both on one Redis. The phone's "done" on B
 // reaches A's stream; a phone whose requests stop is announced gone by the
-// instances' Run loops within the (short) lapse window, once for both.
+// instances' Run loops once its lapse window has passed, once for both.
+// Both instances share a fake clock, so however slowly the machine runs the
+// phone cannot lapse before the test moves the clock past its window.
 func TestPhonePresenceAcrossInstances(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := sharedRedis(t)
 	sim := alextest.NewTestServer(t)
-	presence := ci.WithPhonePresence(ci.PhonePresence{Lapse: 400 * time.Millisecond, Check: 50 * time.Millisecond})
-	svcA, a := redisInstance(t, rdb, prefix, sim, presence)
-	svcB, b := redisInstance(t, rdb, prefix, sim, presence)
+	clk := storetest.NewClock(time.Now())
+	const lapse = 10 * time.Second
+	presence := ci.WithPhonePresence(ci.PhonePresence{Lapse: lapse, Check: 50 * time.Millisecond})
+	svcA, a := redisInstance(t, rdb, prefix, sim, clk.Now, presence)
+	svcB, b := redisInstance(t, rdb, prefix, sim, clk.Now, presence)
 
 	desktop, _ := a.launch()
 	events := stream(t, a.srv.URL, desktop)
@@ -273,6 +278,7 @@ func TestPhonePresenceAcrossInstances(t *testing.T) {
 	require.Equal(t, 200, st)
 	ev = await(t, events, "phone.connected")
 	assert.Equal(t, "resumed", ev.Reason)
+	clk.Advance(lapse + time.Second)
 	ev = await(t, events, "phone.disconnected")
 	assert.Equal(t, ci.PhoneGoneLapsed, ev.Reason)
 	cancel()
