@@ -167,7 +167,7 @@ func TestAblyMirror(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Contains(names, "phone.connected")
-	}, 10*time.Second, 20*time.Millisecond, "the event reached Ably")
+	}, time.Minute, 20*time.Millisecond, "the event reached Ably")
 }
 
 // launchVia opens a session through the development launch link and

@@ -66,7 +66,7 @@ func newPhoneRig(t *testing.T, ctx context.Context, chromium, base string, sim *
 func (r *phoneRig) commitAll(t *testing.T, want int) {
 	t.Helper()
 	pollJS(t, r.desk, "the photos on the desktop", fmt.Sprintf(`document.querySelectorAll("#photos .photo[data-loaded=true]").length === %d`, want), 20*time.Second)
-	pollJS(t, r.desk, "the commit button", `!document.getElementById("commit").disabled`, 10*time.Second)
+	pollJS(t, r.desk, "the commit button", `!document.getElementById("commit").disabled`, 20*time.Second)
 	require.NoError(t, chromedp.Do(r.desk, chromedp.Click(chromedp.CSS("#commit"))))
 	pollJS(t, r.desk, "the commit", `[...document.querySelectorAll("#photos .photo")].every(c => c.dataset.state === "committed")`, 30*time.Second)
 }
@@ -159,7 +159,7 @@ func TestBrowserPhoneQueue(t *testing.T) {
 	setOffline(t, phone, true)
 	require.NoError(t, chromedp.Do(phone, chromedp.SetUploadFiles(chromedp.CSS("#camera"), []string{jpegPath, pngPath})))
 	pollJS(t, phone, "two photos waiting", `document.body.dataset.waiting === "2"`, 20*time.Second)
-	pollJS(t, phone, "the thumbnails", `document.querySelectorAll("#uploads canvas").length === 3`, 10*time.Second)
+	pollJS(t, phone, "the thumbnails", `document.querySelectorAll("#uploads canvas").length === 3`, 20*time.Second)
 	assert.Contains(t, evalJS(t, phone, `document.getElementById("queue").textContent`), "2 waiting for network")
 	assert.Empty(t, evalJS(t, phone, `[...document.querySelectorAll("#uploads button")].map(b => b.textContent).join(",")`), "no tap needed")
 	screenshot(t, phone, r.shots, "phone-waiting-for-network")
@@ -191,7 +191,7 @@ func TestBrowserPhoneQueue(t *testing.T) {
 	// nothing.
 	assert.Equal(t, "3", evalJS(t, phone, `String(document.querySelectorAll("#uploads li[data-state=sent] canvas").length)`))
 	require.NoError(t, chromedp.Do(phone, chromedp.Click(chromedp.CSS("#done"))))
-	pollJS(t, phone, "the phone's end state", `document.body.dataset.ended === "true"`, 10*time.Second)
+	pollJS(t, phone, "the phone's end state", `document.body.dataset.ended === "true"`, 20*time.Second)
 	assert.Equal(t, "0|0|", evalJS(t, phone, `localStorage.length + "|" + sessionStorage.length + "|" + document.cookie`))
 	assert.Equal(t, "0", evalJS(t, phone, `String(document.querySelectorAll("canvas, img").length)`), "no photo left on the page")
 }
@@ -269,7 +269,7 @@ func TestBrowserPhoneLostReply(t *testing.T) {
 	require.NoError(t, chromedp.Do(phone, chromedp.SetUploadFiles(chromedp.CSS("#camera"), []string{jpegPath})))
 	pollJS(t, phone, "the photo waiting", `document.body.dataset.waiting === "1"`, 20*time.Second)
 	require.NoError(t, chromedp.Do(r.desk, chromedp.Click(chromedp.CSS("#disconnect"))))
-	pollJS(t, r.desk, "the phone disconnected", `document.getElementById("presence").dataset.connected === "false"`, 10*time.Second)
+	pollJS(t, r.desk, "the phone disconnected", `document.getElementById("presence").dataset.connected === "false"`, 20*time.Second)
 	setOffline(t, phone, false)
 	pollJS(t, phone, "the phone's end state", `document.body.dataset.ended === "true"`, 30*time.Second)
 	assert.Contains(t, evalJS(t, phone, `document.getElementById("end-title").textContent`), "1 photo was not sent")
