@@ -270,6 +270,7 @@ func TestBrowserPhoneLostReply(t *testing.T) {
 	pollJS(t, phone, "the photo waiting", `document.body.dataset.waiting === "1"`, 20*time.Second)
 	require.NoError(t, chromedp.Do(r.desk, chromedp.Click(chromedp.CSS("#disconnect"))))
 	pollJS(t, r.desk, "the phone disconnected", `document.getElementById("presence").dataset.connected === "false"`, 20*time.Second)
+	pollPhoneRevoked(t, r.desk)
 	setOffline(t, phone, false)
 	pollJS(t, phone, "the phone's end state", `document.body.dataset.ended === "true"`, 30*time.Second)
 	assert.Contains(t, evalJS(t, phone, `document.getElementById("end-title").textContent`), "1 photo was not sent")

@@ -163,10 +163,22 @@ func TestBrowserErrorsInPlainLanguage(t *testing.T) {
 	// next upload is refused with an explanation and a clear end.
 	require.NoError(t, chromedp.Do(desk, chromedp.Click(chromedp.CSS("#disconnect"))))
 	pollJS(t, desk, "the phone disconnected", `document.getElementById("presence").dataset.connected === "false"`, 20*time.Second)
+	pollPhoneRevoked(t, desk)
 	require.NoError(t, chromedp.Do(first, chromedp.SetUploadFiles(chromedp.CSS("#camera"), []string{jpegPath})))
 	pollJS(t, first, "the phone's end state", `document.body.dataset.ended === "true"`, 20*time.Second)
 	assert.Contains(t, evalJS(t, first, `document.getElementById("end-msg").textContent`), "disconnected")
 	assert.Equal(t, "2", evalJS(t, desk, `String(document.querySelectorAll("#photos .photo").length)`), "nothing more arrived")
+}
+
+// pollPhoneRevoked waits until the server holds the session's phone as
+// revoked, read through the desktop tab: the GP's Disconnect has landed.
+// The desktop showing the phone gone is no proof of that: a phone quiet for
+// longer than the lapse window (PHONE_LAPSE, 10 s by default; an offline or
+// slow phone) is shown gone before the click's request arrives.
+func pollPhoneRevoked(t *testing.T, desk context.Context) {
+	t.Helper()
+	pollJS(t, desk, "the phone revoked on the server", `fetch("/api/session", {headers: {Authorization: "Bearer " + sessionStorage.getItem("ci_credential")}, cache: "no-store"})
+		.then(r => r.json()).then(s => s.phone?.state === "revoked")`, 20*time.Second)
 }
 
 // setOffline cuts the page's network (as a phone losing signal does) or
