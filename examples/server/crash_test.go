@@ -53,7 +53,9 @@ func serverBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "server")
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		// A bound, not a budget: on a 2-core CI machine this build shares
+		// the cores with every other package's test build.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, "go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
@@ -103,7 +105,7 @@ func startBinary(t *testing.T, env map[string]string) *process {
 	select {
 	case a := <-addr:
 		p.base = "http://" + a
-	case <-time.After(60 * time.Second):
+	case <-time.After(2 * time.Minute): // a bound; a ready server answers in well under a second
 		t.Fatalf("the server did not start: %s", p.stderr.String())
 	}
 	return p
