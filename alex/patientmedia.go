@@ -97,9 +97,12 @@ func WithMediaBytes(n int64) PatientMediaOption {
 // Bounds: at most [WithMediaPages] pages are read (the search then stops
 // without error), and of what was read the newest [WithMediaLimit] Media
 // are returned. Content: ALEX sends content.data inline, and it is kept as
-// ALEX sent it (base64), newest first, for each Media whose decoded content
-// still fits in what is left of [WithMediaBytes]; the others come with
-// content.data nil. A Media that
+// ALEX sent it (base64), newest first, while the decoded content fits in
+// what is left of [WithMediaBytes]: from the first Media that does not fit
+// on, older Media come with content.data nil (a single Media larger than
+// the whole bound comes without data and does not stop the others). Data
+// past the bound is dropped as the pages arrive, so memory stays near
+// WithMediaBytes whatever ALEX holds. A Media that
 // carries content.url instead of data has it fetched (GET with the client's
 // token) only when the URL is on the ALEX base URL's scheme and host, and
 // then its data set; a URL elsewhere is never fetched (it would receive the
@@ -132,7 +135,10 @@ func (c *Client) PatientMedia(ctx context.Context, nhi string, opts ...PatientMe
 	next := c.resolve("Media")
 	next.RawQuery = url.Values{"patient.identifier": {c.nhiSystem + "|" + n}}.Encode()
 
-	var kept []fhir.Media
+	var (
+		kept []fhir.Media
+		held int64 // decoded bytes of the data kept holds
+	)
 	for page := 0; next != nil && page < cfg.pages; page++ {
 		rep, err := c.do(ctx, request{method: http.MethodGet, url: next})
 		if err != nil {
@@ -140,12 +146,11 @@ func (c *Client) PatientMedia(ctx context.Context, nhi string, opts ...PatientMe
 		}
 		links, err := decodeMediaPage(rep, func(m fhir.Media) {
 			kept = append(kept, m)
-			if len(kept) >= 2*cfg.limit {
-				// Keep memory to about twice the limit whatever the
-				// number of pages.
-				sortNewestFirst(kept)
-				clear(kept[cfg.limit:])
-				kept = kept[:cfg.limit]
+			held += dataSize(&m)
+			if len(kept) >= 2*cfg.limit || held > cfg.bytes {
+				// Keep memory to about twice the limit in Media and the
+				// byte bound in data, whatever the number of pages.
+				kept, held = c.keepNewest(ctx, kept, cfg, false)
 			}
 		})
 		if err != nil {
@@ -155,28 +160,55 @@ func (c *Client) PatientMedia(ctx context.Context, nhi string, opts ...PatientMe
 			return nil, err
 		}
 	}
-	sortNewestFirst(kept)
-	if len(kept) > cfg.limit {
-		clear(kept[cfg.limit:])
-		kept = kept[:cfg.limit]
+	kept, _ = c.keepNewest(ctx, kept, cfg, true)
+	return kept, nil
+}
+
+// keepNewest sorts ms newest first, cuts it to the limit and spends the
+// byte bound on the newest Media's data: a Media larger than the whole
+// bound comes without data, and once one does not fit in what is left, all
+// older ones come without data. That rule lets the search drop data as it
+// goes: a Media read later only ever pushes older ones further past the
+// bound. With fetch, a kept Media that has content.url and no data has its
+// content fetched (see fetchContent) while the bound lasts. It returns ms
+// and the decoded bytes of the data it still holds.
+func (c *Client) keepNewest(ctx context.Context, ms []fhir.Media, cfg patientMediaConfig, fetch bool) ([]fhir.Media, int64) {
+	sortNewestFirst(ms)
+	if len(ms) > cfg.limit {
+		clear(ms[cfg.limit:])
+		ms = ms[:cfg.limit]
 	}
-	left := cfg.bytes
-	for i := range kept {
-		m := &kept[i]
-		if (m.Content.Data == nil || *m.Content.Data == "") && m.Content.Url != nil && left > 0 {
+	left, held := cfg.bytes, int64(0)
+	for i := range ms {
+		m := &ms[i]
+		if fetch && (m.Content.Data == nil || *m.Content.Data == "") && m.Content.Url != nil && left > 0 {
 			m.Content.Data = c.fetchContent(ctx, *m.Content.Url, left)
 		}
-		if m.Content.Data == nil {
-			continue
-		}
-		size := int64(base64.StdEncoding.DecodedLen(len(*m.Content.Data)))
-		if size > left {
+		switch size := dataSize(m); {
+		case size > cfg.bytes:
 			m.Content.Data = nil
-			continue
+		case size > left:
+			m.Content.Data, left = nil, 0
+		default:
+			left -= size
+			held += size
 		}
-		left -= size
 	}
-	return kept, nil
+	return ms, held
+}
+
+// dataSize is the decoded size of m's inline content (padding counted
+// out), 0 without data.
+func dataSize(m *fhir.Media) int64 {
+	if m.Content.Data == nil {
+		return 0
+	}
+	d := *m.Content.Data
+	n := int64(base64.StdEncoding.DecodedLen(len(d)))
+	for i := len(d) - 1; i >= 0 && i >= len(d)-2 && d[i] == '='; i-- {
+		n--
+	}
+	return n
 }
 
 // decodeMediaPage reads a searchset Bundle entry by entry, calling each
