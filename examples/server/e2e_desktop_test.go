@@ -49,14 +49,9 @@ func TestDesktopFitsScreen(t *testing.T) {
 
 	desk := newBrowser(ctx, t, chromium)
 	launchDesktop(t, desk, base, sim.Patients()[0], 1366, 768)
-	phoneURL := evalJS(t, desk, `document.getElementById("phone-link").dataset.phoneUrl`)
 
 	// The phone joins and sends one photo; five more from this computer.
-	phone, cancelPhone := chromedp.NewContext(desk, chromedp.WithNewBrowserContext())
-	defer cancelPhone()
-	require.NoError(t, chromedp.Do(phone, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1)), chromedp.Navigate(phoneURL)))
-	pollJS(t, phone, "the phone to claim the code", `document.body.dataset.claimed === "true"`, 20*time.Second)
-	pollJS(t, desk, "phone connected", `document.getElementById("presence").dataset.connected === "true"`, 20*time.Second)
+	phone := joinPhone(t, desk)
 	require.NoError(t, chromedp.Do(phone, chromedp.SetUploadFiles(chromedp.CSS("#camera"), photos[:1])))
 	pollJS(t, phone, "the phone's upload", `document.body.dataset.sent === "1"`, 30*time.Second)
 	screenshot(t, phone, shots, "phone-390x844")
@@ -130,12 +125,7 @@ func TestDesktopPhoneFinished(t *testing.T) {
 	defer cancel()
 	desk := newBrowser(ctx, t, chromium)
 	launchDesktop(t, desk, base, sim.Patients()[0], 1024, 700)
-	phoneURL := evalJS(t, desk, `document.getElementById("phone-link").dataset.phoneUrl`)
-	phone, cancelPhone := chromedp.NewContext(desk, chromedp.WithNewBrowserContext())
-	defer cancelPhone()
-	require.NoError(t, chromedp.Do(phone, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1)), chromedp.Navigate(phoneURL)))
-	pollJS(t, phone, "the phone to claim the code", `document.body.dataset.claimed === "true"`, 20*time.Second)
-	pollJS(t, desk, "phone connected", `document.getElementById("presence").dataset.connected === "true"`, 20*time.Second)
+	phone := joinPhone(t, desk)
 	require.NoError(t, chromedp.Do(phone, chromedp.Click(chromedp.CSS("#done"))))
 	pollJS(t, phone, "the phone's end state", `document.body.dataset.ended === "true"`, 20*time.Second)
 	pollJS(t, desk, "the desktop to show the phone finished", `document.getElementById("presence").dataset.connected === "false" && document.getElementById("presence").dataset.phone === "finished"`, 20*time.Second)
@@ -288,6 +278,20 @@ func launchDesktop(t *testing.T, desk context.Context, base string, p alextest.P
 	pollJS(t, desk, "the patient banner", fmt.Sprintf(`document.getElementById("patient-name").textContent.includes(%q)`, p.Given), 20*time.Second)
 	pollJS(t, desk, "the QR code", `document.getElementById("qr").dataset.ready === "true"`, 20*time.Second)
 	pollJS(t, desk, "the event stream", `document.body.dataset.events === "open"`, 20*time.Second)
+}
+
+// joinPhone opens the desktop's phone link in a phone-sized tab of its own
+// browser context and waits until the desktop shows the phone connected.
+// The tab ends with the test.
+func joinPhone(t *testing.T, desk context.Context) context.Context {
+	t.Helper()
+	phoneURL := evalJS(t, desk, `document.getElementById("phone-link").dataset.phoneUrl`)
+	phone, cancel := chromedp.NewContext(desk, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	require.NoError(t, chromedp.Do(phone, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1)), chromedp.Navigate(phoneURL)))
+	pollJS(t, phone, "the phone to claim the code", `document.body.dataset.claimed === "true"`, 20*time.Second)
+	pollJS(t, desk, "phone connected", `document.getElementById("presence").dataset.connected === "true"`, 20*time.Second)
+	return phone
 }
 
 // assertOnScreen checks that the page does not scroll and that the loop's

@@ -42,10 +42,7 @@ func newPhoneRig(t *testing.T, ctx context.Context, chromium, base string, sim *
 	t.Helper()
 	r := &phoneRig{patient: sim.Patients()[0], shots: shots}
 	r.desk = newBrowser(ctx, t, chromium)
-	require.NoError(t, chromedp.Do(r.desk, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/dev/launch?patient="+r.patient.ID)))
-	pollJS(t, r.desk, "the patient banner", fmt.Sprintf(`document.getElementById("patient-name").textContent.includes(%q)`, r.patient.Given), 20*time.Second)
-	pollJS(t, r.desk, "the QR code", `document.getElementById("qr").dataset.ready === "true"`, 20*time.Second)
-	pollJS(t, r.desk, "the event stream", `document.body.dataset.events === "open"`, 20*time.Second)
+	launchDesktop(t, r.desk, base, r.patient, 1280, 900)
 	phoneURL := evalJS(t, r.desk, `document.getElementById("phone-link").dataset.phoneUrl`)
 
 	phone, cancel := chromedp.NewContext(r.desk, chromedp.WithNewBrowserContext())
