@@ -270,24 +270,6 @@ func vmHWM(pid int) (int64, error) {
 	return 0, errors.New("no VmHWM line")
 }
 
-// launchSession launches a GP session on base and returns its cookies and
-// CSRF token.
-func launchSession(t *testing.T, ctx context.Context, base string) ([]*http.Cookie, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, "POST", base+"/api/launch", bytes.NewReader(launchBody(devLaunchPair(t, ctx, base))))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	var out struct {
-		CSRF string `json:"csrf"`
-	}
-	require.Equal(t, http.StatusCreated, res.StatusCode)
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
-	return res.Cookies(), out.CSRF
-}
-
 // issueCode has the desktop of a session issue a phone handoff code.
 func issueCode(t *testing.T, ctx context.Context, base string, cookies []*http.Cookie, csrf string) string {
 	t.Helper()
@@ -336,7 +318,7 @@ func TestAbuseBig16BitPNGs(t *testing.T) {
 	}
 	var ups []uploader
 	for i := range uploads {
-		cookies, csrf := launchSession(t, ctx, p.base)
+		cookies, csrf := launchVia(t, p.base)
 		if i%2 == 0 {
 			st, tok, err := claimCode(ctx, p.base, issueCode(t, ctx, p.base, cookies, csrf))
 			require.NoError(t, err)
@@ -487,7 +469,7 @@ func TestAbusePairingLockout(t *testing.T) {
 	p := startAbuseServer(t, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), abuseBound)
 	defer cancel()
-	cookies, csrf := launchSession(t, ctx, p.base)
+	cookies, csrf := launchVia(t, p.base)
 	code := issueCode(t, ctx, p.base, cookies, csrf)
 	sid, secret, ok := strings.Cut(code, ".")
 	require.True(t, ok, "a handoff code is <session id>.<secret>")

@@ -24,27 +24,6 @@ import (
 	"github.com/clinicpro/clinicalimages/media"
 )
 
-// serveApp runs the real handler and serve loop (timeouts, connection cap)
-// on a loopback listener until the test ends.
-func serveApp(t *testing.T, env map[string]string) (*app, string) {
-	t.Helper()
-	cfg, err := parseConfig(nil, envOf(env), io.Discard)
-	require.NoError(t, err)
-	a, err := newApp(t.Context(), cfg, discardLogger(), appDeps{Sim: alextest.NewTestServer(t)})
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		assert.NoError(t, <-done)
-		assert.NoError(t, a.Close())
-	})
-	return a, "http://" + ln.Addr().String()
-}
-
 // gpFlow is a GP's whole visit: launch, one upload, body site and consent,
 // commit. It returns the first thing that went wrong.
 func gpFlow(ctx context.Context, base string) error {
@@ -149,7 +128,7 @@ func parseFragment(frag string) (map[string]string, error) {
 // served meanwhile.
 func TestSlowBodiesAreCut(t *testing.T) {
 	t.Parallel()
-	_, base := serveApp(t, map[string]string{"BODY_TIMEOUT": "300ms", "MIN_UPLOAD_RATE": "1000", "MAX_CONNECTIONS": "64"})
+	base := startServer(t, map[string]string{"BODY_TIMEOUT": "300ms", "MIN_UPLOAD_RATE": "1000", "MAX_CONNECTIONS": "64"}, alextest.NewTestServer(t))
 	addr := strings.TrimPrefix(base, "http://")
 	// Half the attackers hold a desktop credential, so their uploads reach
 	// the handler that reads the body (the minimum-rate path).
@@ -231,7 +210,7 @@ func TestSlowBodiesAreCut(t *testing.T) {
 // minimum rate is not cut (the deadline moves as bytes arrive).
 func TestUploadAboveMinimumRateNotCut(t *testing.T) {
 	t.Parallel()
-	_, base := serveApp(t, map[string]string{"BODY_TIMEOUT": "200ms", "MIN_UPLOAD_RATE": "1000"})
+	base := startServer(t, map[string]string{"BODY_TIMEOUT": "200ms", "MIN_UPLOAD_RATE": "1000"}, alextest.NewTestServer(t))
 	cookies, csrf := launchVia(t, base)
 	var pic bytes.Buffer
 	require.NoError(t, png.Encode(&pic, image.NewRGBA(image.Rect(0, 0, 64, 64))))
@@ -275,7 +254,7 @@ func TestUploadAboveMinimumRateNotCut(t *testing.T) {
 // credential is unaffected, and closing a stream frees its place.
 func TestEventStreamsCappedPerCredential(t *testing.T) {
 	t.Parallel()
-	a, base := serveApp(t, map[string]string{"MAX_STREAMS_PER_CREDENTIAL": "2"})
+	base := startServer(t, map[string]string{"MAX_STREAMS_PER_CREDENTIAL": "2"}, alextest.NewTestServer(t))
 	cookies, _ := launchVia(t, base)
 	other, _ := launchVia(t, base)
 	open := func(cs []*http.Cookie) (*http.Response, context.CancelFunc) {
@@ -319,7 +298,6 @@ func TestEventStreamsCappedPerCredential(t *testing.T) {
 	// At least the refusal above (the polling loop may add more).
 	assert.GreaterOrEqual(t, metricValue(t, body, "clinicalimages_rate_limited_total", `limit="event_streams"`), 1.0)
 	assert.Positive(t, metricValue(t, body, "clinicalimages_event_streams"), "the open streams are counted")
-	_ = a
 }
 
 // scrape fetches /metrics (with token as bearer when set).

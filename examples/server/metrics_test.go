@@ -42,7 +42,7 @@ func metricValue(t *testing.T, body, name string, labels ...string) float64 {
 // outcomes, launches, ALEX calls by status with latency.
 func TestMetricsMoveWithTheFlow(t *testing.T) {
 	t.Parallel()
-	_, base := serveApp(t, nil)
+	base := startServer(t, nil, alextest.NewTestServer(t))
 	before := scrape(t, base, "")
 	require.NoError(t, gpFlow(t.Context(), base))
 	after := scrape(t, base, "")
