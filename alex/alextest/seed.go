@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"slices"
 	"strings"
 	"time"
 
@@ -150,7 +151,7 @@ func (s *Server) seeded(patientID string, i int, sm SeedMedia) (*storedMedia, er
 	if sm.Facility == "" {
 		sm.Facility = s.Facility()
 	}
-	if !containsString(s.cfg.facilities, sm.Facility) {
+	if !slices.Contains(s.cfg.facilities, sm.Facility) {
 		return nil, fmt.Errorf("facility is not linked")
 	}
 	if (sm.BodySite != "" && !digits(sm.BodySite)) || (sm.Laterality != "" && (!digits(sm.Laterality) || sm.BodySite == "")) {
@@ -280,15 +281,6 @@ func digits(s string) bool {
 		}
 	}
 	return s != "" && len(s) <= 18
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func ptrTo[T any](v T) *T { return &v }
