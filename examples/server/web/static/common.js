@@ -34,6 +34,16 @@ async function api(method, path, body, headers) {
   return data;
 }
 
+// idempotencyKey makes the key of one photo's uploads: 128 random bits, hex.
+// A page makes it once per photo and sends it with every attempt, so an
+// attempt whose reply was lost and is sent again returns the image already
+// made, never a second.
+function idempotencyKey() {
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
 // upload sends a body with XMLHttpRequest so progress can be shown.
 // onProgress gets a fraction 0..1. It resolves to the parsed JSON reply.
 function upload(path, blob, headers, onProgress) {

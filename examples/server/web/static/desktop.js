@@ -791,9 +791,7 @@
   // sent with every attempt (Retry included), so an attempt whose reply was
   // lost and is sent again returns the image already made, never a second.
   function uploadOne(file) {
-    const keyBytes = new Uint8Array(16);
-    crypto.getRandomValues(keyBytes);
-    const key = Array.from(keyBytes, (x) => x.toString(16).padStart(2, "0")).join("");
+    const key = idempotencyKey();
     const li = document.createElement("li");
     const name = document.createElement("span");
     name.textContent = file.name || "photo";

@@ -42,13 +42,6 @@
   const unsent = () => items.filter((i) => i.state === "queued" || i.state === "sending" || i.state === "waiting");
   const count = (state) => items.filter((i) => i.state === state).length;
 
-  // newKey makes a photo's idempotency key: 128 random bits, hex.
-  function newKey() {
-    const b = new Uint8Array(16);
-    crypto.getRandomValues(b);
-    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  }
-
   async function claim() {
     const code = new URLSearchParams(location.hash.slice(1)).get("code");
     // The single-use code must not stay in the address bar or history.
@@ -146,7 +139,7 @@
     msg.className = "msg";
     li.append(frame, name, bar, msg);
     $("uploads").appendChild(li);
-    const item = { n: i, key: newKey(), file, blob: null, hint: hintQuery(), li, frame, bar, msg, attempts: 0, due: 0, why: "" };
+    const item = { n: i, key: idempotencyKey(), file, blob: null, hint: hintQuery(), li, frame, bar, msg, attempts: 0, due: 0, why: "" };
     setState(item, "queued", "Waiting to send…");
     items.push(item);
     makeThumb(item);
