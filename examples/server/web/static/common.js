@@ -45,21 +45,32 @@ function idempotencyKey() {
 }
 
 // upload sends a body with XMLHttpRequest so progress can be shown.
-// onProgress gets a fraction 0..1. It resolves to the parsed JSON reply.
-function upload(path, blob, headers, onProgress) {
+// onProgress gets a fraction 0..1. It resolves to the parsed JSON reply and
+// rejects with an ApiError: status 0 when the network failed, the request
+// timed out or was aborted; else the server's, with its Retry-After header
+// (if any) as retryAfter. opts, all optional: timeout in milliseconds; lost,
+// the message for status 0; started(xhr), called before sending, so the
+// caller can abort it.
+function upload(path, blob, headers, onProgress, opts) {
+  const o = opts || {};
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api" + path);
+    if (o.timeout) xhr.timeout = o.timeout;
     for (const [k, v] of Object.entries(headers || {})) xhr.setRequestHeader(k, v);
     if (blob.type) xhr.setRequestHeader("Content-Type", blob.type);
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
     xhr.onload = () => {
       let data = null;
       try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
-      if (xhr.status >= 200 && xhr.status < 300) { onProgress(1); resolve(data); }
-      else reject(new ApiError(xhr.status, data));
+      if (xhr.status >= 200 && xhr.status < 300) { onProgress(1); resolve(data); return; }
+      const err = new ApiError(xhr.status, data);
+      err.retryAfter = xhr.getResponseHeader("Retry-After") || "";
+      reject(err);
     };
-    xhr.onerror = () => reject(new ApiError(0, { error: { code: "network", message: "The upload was interrupted. Check the network and retry." } }));
+    xhr.onerror = xhr.ontimeout = xhr.onabort = () =>
+      reject(new ApiError(0, { error: { code: "network", message: o.lost || "The upload was interrupted. Check the network and retry." } }));
+    if (o.started) o.started(xhr);
     xhr.send(blob);
   });
 }

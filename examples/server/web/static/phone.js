@@ -288,37 +288,18 @@
     render();
   }
 
-  // post sends one photo with its idempotency key and reports progress. It
+  // post sends one photo with its idempotency key (common.js's upload). It
   // rejects with an ApiError (status 0 for no network), carrying the
   // server's Retry-After in milliseconds when given.
   function post(path, blob, key, onProgress) {
-    return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      inflight = xhr;
-      xhr.open("POST", "/api" + path);
-      xhr.timeout = UPLOAD_TIMEOUT_MS;
-      for (const [k, v] of Object.entries(auth())) xhr.setRequestHeader(k, v);
-      xhr.setRequestHeader("Idempotency-Key", '"' + key + '"');
-      if (blob.type) xhr.setRequestHeader("Content-Type", blob.type);
-      xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
-      const lost = () => {
-        inflight = null;
-        reject(new ApiError(0, { error: { code: "network", message: "No network. The photo will be sent when the connection is back." } }));
-      };
-      xhr.onerror = lost;
-      xhr.ontimeout = lost;
-      xhr.onabort = lost;
-      xhr.onload = () => {
-        inflight = null;
-        let data = null;
-        try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
-        if (xhr.status >= 200 && xhr.status < 300) { onProgress(1); resolve(data); return; }
-        const err = new ApiError(xhr.status, data);
-        err.retryAfterMs = retryAfter(xhr.getResponseHeader("Retry-After"));
-        reject(err);
-      };
-      xhr.send(blob);
-    });
+    return upload(path, blob, Object.assign({ "Idempotency-Key": '"' + key + '"' }, auth()), onProgress, {
+      timeout: UPLOAD_TIMEOUT_MS,
+      lost: "No network. The photo will be sent when the connection is back.",
+      started: (xhr) => { inflight = xhr; },
+    }).catch((e) => {
+      e.retryAfterMs = retryAfter(e.retryAfter);
+      throw e;
+    }).finally(() => { inflight = null; });
   }
 
   // retryAfter reads a Retry-After header (seconds or an HTTP date) as
