@@ -221,6 +221,9 @@ func (m *Manager) addImageOnce(ctx context.Context, sessionID, key, sum string, 
 		cur, claimed, err := idem.ClaimUpload(ctx, sessionID, key,
 			UploadRecord{SHA256: sum, Token: token, Lease: now.Add(UploadLease), Expires: expires})
 		if err != nil {
+			if waited != nil && ctx.Err() != nil {
+				err = waitEnded(ctx)
+			}
 			return Image{}, false, fmt.Errorf("session: add image: %w", err)
 		}
 		if claimed {
@@ -239,7 +242,7 @@ func (m *Manager) addImageOnce(ctx context.Context, sessionID, key, sum string, 
 		}
 		select {
 		case <-ctx.Done():
-			return Image{}, false, fmt.Errorf("session: add image: %w", ctx.Err())
+			return Image{}, false, fmt.Errorf("session: add image: %w", waitEnded(ctx))
 		case <-waited:
 			return Image{}, false, fmt.Errorf("session: add image: %w", ErrUploadInProgress)
 		case <-time.After(uploadPoll):
@@ -277,6 +280,18 @@ func waitBound(ctx context.Context) time.Duration {
 		d = min(d, max(time.Until(dl)-uploadPoll, 0))
 	}
 	return d
+}
+
+// waitEnded is the error of a wait for another request's upload that ctx
+// ended. A deadline that passed while waiting (waitBound leaves a margin, but
+// a busy machine can overrun it) still means the other upload is in
+// progress: the retryable error, as waitBound intends. A cancellation is
+// the caller's own error.
+func waitEnded(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ErrUploadInProgress
+	}
+	return ctx.Err()
 }
 
 // replayed returns the image a finished upload made, checking a phone's
