@@ -433,11 +433,13 @@ func TestIdempotentUploads(t *testing.T, newManagers NewManagers) {
 			second <- uploadResult{img, replay, err}
 		}()
 		// The second finds the claim pending and waits; it cannot finish
-		// before the first is let go.
+		// before the first is let go. Several poll rounds give a broken
+		// implementation time to return early (a slow machine only makes
+		// this check weaker, never wrong).
 		select {
 		case r := <-second:
 			t.Fatalf("the second upload returned before the first finished: %+v", r)
-		default:
+		case <-time.After(300 * time.Millisecond):
 		}
 		release()
 		r1, r2 := <-first, <-second
@@ -455,8 +457,10 @@ func TestIdempotentUploads(t *testing.T, newManagers NewManagers) {
 		key := "key-" + session.NewID()
 		release, first := gatedUpload(t, a, sid, key, sumA, body())
 		// A request deadline shorter than UploadWait ends the wait with the
-		// retryable error, never a second image.
-		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		// retryable error, never a second image. The deadline leaves room
+		// for the store's round trips on a loaded machine: spent before the
+		// wait, it would end the call with the deadline's own error.
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 		defer cancel()
 		_, _, err := b.AddImageOnce(ctx, sid, key, sumA, body())
 		require.ErrorIs(t, err, session.ErrUploadInProgress)
@@ -522,8 +526,6 @@ func TestIdempotentUploads(t *testing.T, newManagers NewManagers) {
 	})
 }
 
-// gateReader signals when its first Read begins and blocks it until
-// release is closed.
 // uploadResult is what AddImageOnce returned.
 type uploadResult struct {
 	img    session.Image
@@ -548,6 +550,8 @@ func gatedUpload(t *testing.T, m *session.Manager, sid, key, sum string, u sessi
 	return func() { close(gate) }, out
 }
 
+// gateReader signals when its first Read begins and blocks it until
+// release is closed.
 type gateReader struct {
 	r        io.Reader
 	reading  chan struct{}
