@@ -10,6 +10,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -206,28 +207,41 @@ func TestSlowBodiesAreCut(t *testing.T) {
 	assert.Equal(t, attackers, cut, "every slow connection was closed by the server")
 }
 
-// TestFastUploadOverGrace: an upload slower than the grace but above the
-// minimum rate is not cut (the deadline moves as bytes arrive).
+// TestUploadAboveMinimumRateNotCut: an upload that takes several times the
+// grace but stays above the minimum rate is not cut (the deadline moves as
+// bytes arrive).
 func TestUploadAboveMinimumRateNotCut(t *testing.T) {
 	t.Parallel()
-	base := startServer(t, map[string]string{"BODY_TIMEOUT": "200ms", "MIN_UPLOAD_RATE": "1000"}, alextest.NewTestServer(t))
+	const grace, piece = time.Second, 8192
+	base := startServer(t, map[string]string{"BODY_TIMEOUT": grace.String(), "MIN_UPLOAD_RATE": "1000"}, alextest.NewTestServer(t))
 	cookies, csrf := launchVia(t, base)
+	// Noise does not compress, so the photo comes in several pieces (an
+	// empty picture would be one piece, sent whole inside the grace).
+	img := image.NewRGBA(image.Rect(0, 0, 96, 96))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(rng.Uint32())
+	}
 	var pic bytes.Buffer
-	require.NoError(t, png.Encode(&pic, image.NewRGBA(image.Rect(0, 0, 64, 64))))
+	require.NoError(t, png.Encode(&pic, img))
 	data := pic.Bytes()
+	require.Greater(t, len(data), 3*piece, "a body of several pieces")
 	pr, pw := io.Pipe()
 	go func() {
-		// Send in pieces over several grace periods, each far above the
-		// minimum rate; with a fixed deadline this upload would be cut.
-		tick := time.NewTicker(100 * time.Millisecond)
+		// The first piece at once, then one every half grace, with one
+		// pause of three halves after the first: the body takes several
+		// graces, so a fixed deadline would cut it, while each piece (8 KiB
+		// at 1000 B/s) moves the deadline far past the next gap.
+		tick := time.NewTicker(grace / 2)
 		defer tick.Stop()
-		for off := 0; off < len(data); off += 4096 {
-			<-tick.C
-			if _, err := pw.Write(data[off:min(off+4096, len(data))]); err != nil {
+		for off := 0; off < len(data); off += piece {
+			if off > 0 {
+				<-tick.C
+			}
+			if _, err := pw.Write(data[off:min(off+piece, len(data))]); err != nil {
 				return
 			}
 			if off == 0 {
-				// and pause once well past the grace, covered by what arrived
 				<-tick.C
 				<-tick.C
 				<-tick.C
