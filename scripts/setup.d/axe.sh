@@ -1,5 +1,7 @@
 # shellcheck shell=bash
-# axe: the accessibility checker the phone page's browser test injects.
+# axe: the accessibility checker the browser tests inject into the phone and
+# desktop pages (TestBrowserPhoneQueue, TestDesktopFitsScreen,
+# TestDesktopEditBodyMapCompare).
 #  - axe-core from npm (pinned), installed into $TOOLS/node-axe. The test
 #    reads the script's path from AXE_CORE_JS, injects it into the page
 #    through chromedp and fails on any serious or critical violation.
