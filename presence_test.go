@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -189,6 +190,13 @@ func TestPhoneLapseOnTheClock(t *testing.T) {
 	require.Equal(t, http.StatusCreated, st)
 	clk.Advance(9 * time.Second)
 	assert.Zero(t, check(), "an upload is a heartbeat")
+	// An upload whose body takes most of the window to arrive: its
+	// arrival is a heartbeat too.
+	slow := &clockedReader{r: bytesReader(photo(t, 200, 150, 2)), clk: clk, d: 9 * time.Second}
+	_, err = w.svc.AcceptUpload(t.Context(), ci.Uploader{PhoneToken: strings.TrimPrefix(phone, "Bearer ")}, slow)
+	require.NoError(t, err)
+	clk.Advance(9 * time.Second)
+	assert.Zero(t, check(), "a slow upload's arrival is a heartbeat")
 
 	st, _ = w.call("POST", "/phone/heartbeat", phone, map[string]bool{"capturing": true})
 	require.Equal(t, http.StatusNoContent, st)
@@ -213,6 +221,23 @@ func TestPhoneLapseOnTheClock(t *testing.T) {
 	clk.Advance(time.Minute)
 	assert.Zero(t, check())
 	assert.Equal(t, 1, w.phoneDisconnects(desktop, ci.PhoneGoneLapsed))
+}
+
+// clockedReader moves clk on by d at its first read: a body that is slow
+// to arrive.
+type clockedReader struct {
+	r     io.Reader
+	clk   *storetest.Clock
+	d     time.Duration
+	moved bool
+}
+
+func (c *clockedReader) Read(p []byte) (int, error) {
+	if !c.moved {
+		c.moved = true
+		c.clk.Advance(c.d)
+	}
+	return c.r.Read(p)
 }
 
 // redisInstance is a Service on a shared Redis (sessions, roster, events)

@@ -765,9 +765,16 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, n
 		}
 		sessionID = view.SessionID
 		// A photo on its way is the phone's heartbeat, and so is its
-		// arrival, however long the upload took.
+		// arrival when the upload took long enough for the first to run
+		// low (a slow network): the second costs store round trips that a
+		// quick upload, still well within its window, does not need.
+		seen := s.now()
 		s.phoneSeen(ctx, sessionID, s.phones.Lapse)
-		defer s.phoneSeen(ctx, sessionID, s.phones.Lapse)
+		defer func() {
+			if s.now().Sub(seen) >= s.phones.Lapse/2 {
+				s.phoneSeen(ctx, sessionID, s.phones.Lapse)
+			}
+		}()
 	} else {
 		sessionID = who.SessionID
 	}
