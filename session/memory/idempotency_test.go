@@ -13,11 +13,7 @@ import (
 
 func TestIdempotencyConformance(t *testing.T) {
 	t.Parallel()
-	storetest.TestIdempotency(t, func(t *testing.T, now func() time.Time) session.Store {
-		st, err := memory.NewStore(memory.WithClock(now))
-		require.NoError(t, err)
-		return st
-	})
+	storetest.TestIdempotency(t, newStore)
 }
 
 // TestIdempotentUploads runs the Manager's idempotent uploads on one

@@ -11,22 +11,28 @@ import (
 	"github.com/clinicpro/clinicalimages/session/storetest"
 )
 
+// newStore is the memory Store on now, for the conformance suites.
+func newStore(t *testing.T, now func() time.Time) session.Store {
+	st, err := memory.NewStore(memory.WithClock(now))
+	require.NoError(t, err)
+	return st
+}
+
+// newBlobStore is a memory BlobStore, for the conformance suites.
+func newBlobStore(t *testing.T) session.BlobStore {
+	b, err := memory.NewBlobStore()
+	require.NoError(t, err)
+	return b
+}
+
 func TestStoreConformance(t *testing.T) {
 	t.Parallel()
-	storetest.TestStore(t, func(t *testing.T, now func() time.Time) session.Store {
-		st, err := memory.NewStore(memory.WithClock(now))
-		require.NoError(t, err)
-		return st
-	})
+	storetest.TestStore(t, newStore)
 }
 
 func TestBlobStoreConformance(t *testing.T) {
 	t.Parallel()
-	storetest.TestBlobStore(t, func(t *testing.T) session.BlobStore {
-		b, err := memory.NewBlobStore()
-		require.NoError(t, err)
-		return b
-	}, storetest.WithLargeSize(8<<20), storetest.WithoutMemoryBound())
+	storetest.TestBlobStore(t, newBlobStore, storetest.WithLargeSize(8<<20), storetest.WithoutMemoryBound())
 }
 
 func TestOptionsValidate(t *testing.T) {
@@ -53,20 +59,11 @@ func TestOptionsValidate(t *testing.T) {
 
 func TestSweep(t *testing.T) {
 	t.Parallel()
-	storetest.TestBlobSweep(t, func(t *testing.T) session.BlobStore {
-		b, err := memory.NewBlobStore()
-		require.NoError(t, err)
-		return b
-	})
+	storetest.TestBlobSweep(t, newBlobStore)
 }
 
 func TestLaunchRecordsConformance(t *testing.T) {
 	t.Parallel()
-	newStore := func(t *testing.T, now func() time.Time) session.Store {
-		st, err := memory.NewStore(memory.WithClock(now))
-		require.NoError(t, err)
-		return st
-	}
 	t.Run("SingleUse", func(t *testing.T) { t.Parallel(); storetest.TestSingleUse(t, newStore) })
 	t.Run("Roster", func(t *testing.T) { t.Parallel(); storetest.TestRoster(t, newStore) })
 }
