@@ -113,21 +113,6 @@ func ReadCoefficients(data []byte) (*Coefficients, error) {
 	return c, nil
 }
 
-// restartCheck handles the restart marker due before the next MCU.
-func (d *decoder) restartCheck(r *reader, st *restartState) error {
-	if d.restart == 0 {
-		return nil
-	}
-	if st.left == 0 {
-		if err := d.restartAt(r, st.next); err != nil {
-			return err
-		}
-		st.next, st.left = (st.next+1)&7, d.restart
-	}
-	st.left--
-	return nil
-}
-
 func (d *decoder) coefHeader() *Coefficients {
 	c := &Coefficients{Width: d.width, Height: d.height}
 	for _, comp := range d.comps {

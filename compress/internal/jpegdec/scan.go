@@ -155,14 +155,8 @@ func (d *decoder) entropy(r *reader, st *restartState, rows, mcuCols int, coef [
 	off := 0
 	for range rows {
 		for range mcuCols {
-			if d.restart > 0 {
-				if st.left == 0 {
-					if err := d.restartAt(r, st.next); err != nil {
-						return err
-					}
-					st.next, st.left = (st.next+1)&7, d.restart
-				}
-				st.left--
+			if err := d.restartCheck(r, st); err != nil {
+				return err
 			}
 			for i := range d.comps {
 				c := &d.comps[i]
@@ -204,14 +198,28 @@ func (d *decoder) inverse(my0, rows, mcuCols, bs int, coef []int32, idct func([]
 	}
 }
 
+// restartCheck handles the restart marker due before the next MCU, for
+// the pixel decoder and the coefficient reader alike. Small enough to be
+// inlined into their per-MCU loops.
+func (d *decoder) restartCheck(r *reader, st *restartState) error {
+	if d.restart > 0 {
+		if st.left == 0 {
+			return d.restartAt(r, st)
+		}
+		st.left--
+	}
+	return nil
+}
+
 // restartAt checks that the interval just decoded ended cleanly at the
-// expected RSTn marker, then resets the reader and the DC predictions.
-func (d *decoder) restartAt(r *reader, n int) error {
+// expected RSTn marker, then resets the reader and the DC predictions and
+// starts the next interval with its first MCU.
+func (d *decoder) restartAt(r *reader, st *restartState) error {
 	if r.overrun() {
 		return FormatError("truncated restart interval")
 	}
 	m, next := nextMarker(r.data, r.pos)
-	if m != 0xD0+byte(n) {
+	if m != 0xD0+byte(st.next) {
 		return FormatError("missing restart marker")
 	}
 	r.pos = next
@@ -219,6 +227,7 @@ func (d *decoder) restartAt(r *reader, n int) error {
 	for i := range d.comps {
 		d.comps[i].pred = 0
 	}
+	st.next, st.left = (st.next+1)&7, d.restart-1
 	return nil
 }
 
