@@ -69,11 +69,7 @@ func (n *Normalizer) reclaim() {
 	if g, ok := n.cfg.engine.(*GoEngine); ok {
 		g.pool.drain()
 	}
-	for range 64 { // the input and candidate buffers too
-		if n.bufs.Get() == nil {
-			break
-		}
-	}
+	drainPool(&n.bufs) // the input and candidate buffers too
 	runtime.GC()
 	n.rc.collections.Add(1)
 }
@@ -81,11 +77,16 @@ func (n *Normalizer) reclaim() {
 // drain drops every buffer pp holds, so the next collection frees them.
 func (pp *planePool) drain() {
 	for i := range pp.classes {
-		// Bounded: buffers put back meanwhile by other goroutines stay.
-		for range 64 {
-			if pp.classes[i].Get() == nil {
-				break
-			}
+		drainPool(&pp.classes[i])
+	}
+}
+
+// drainPool takes what p holds, so the next collection frees it. Bounded:
+// buffers other goroutines put back meanwhile stay.
+func drainPool(p *sync.Pool) {
+	for range 64 {
+		if p.Get() == nil {
+			return
 		}
 	}
 }
