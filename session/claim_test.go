@@ -13,8 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clinicpro/clinicalimages/session"
-	"github.com/clinicpro/clinicalimages/session/memory"
-	"github.com/clinicpro/clinicalimages/session/storetest"
 )
 
 // TestClaimLogsLeadToNoQRCode runs the pairing path, wrong guesses past both
@@ -25,11 +23,7 @@ func TestClaimLogsLeadToNoQRCode(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	clk := storetest.NewClock(time.Now())
-	st, err := memory.NewStore(memory.WithClock(clk.Now))
-	require.NoError(t, err)
-	blobs, err := memory.NewBlobStore(memory.WithClock(clk.Now))
-	require.NoError(t, err)
+	clk, st, blobs := clockedStores(t)
 	// The session starts on a silent Manager: "session started" may carry
 	// the id; only the pairing path is under test.
 	quiet, err := session.New(st, blobs, session.WithClock(clk.Now))

@@ -23,11 +23,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	clk := storetest.NewClock(time.Now())
-	st, err := memory.NewStore(memory.WithClock(clk.Now))
-	require.NoError(t, err)
-	blobs, err := memory.NewBlobStore(memory.WithClock(clk.Now))
-	require.NoError(t, err)
+	clk, st, blobs := clockedStores(t)
 	m, err := session.New(st, blobs, session.WithLogger(logger), session.WithClock(clk.Now), session.WithRetention(time.Minute))
 	require.NoError(t, err)
 	ctx := t.Context()
@@ -101,4 +97,16 @@ func FuzzAuthenticatePhone(f *testing.F) {
 			require.Equal(t, token, candidate)
 		}
 	})
+}
+
+// clockedStores is a memory Store and BlobStore on one test clock, which
+// the test moves.
+func clockedStores(t *testing.T) (*storetest.Clock, *memory.Store, *memory.BlobStore) {
+	t.Helper()
+	clk := storetest.NewClock(time.Now())
+	st, err := memory.NewStore(memory.WithClock(clk.Now))
+	require.NoError(t, err)
+	blobs, err := memory.NewBlobStore(memory.WithClock(clk.Now))
+	require.NoError(t, err)
+	return clk, st, blobs
 }
