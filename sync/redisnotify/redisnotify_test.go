@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -455,17 +456,26 @@ func TestWakeUpsCarryTheEvent(t *testing.T) {
 	// The first event may race the subscription's first read of the
 	// stream (and then be read from Redis).
 	publishAndReceive(0)
-	before := counter.get()
-	require.Positive(t, before, "the subscription read the stream when it started")
+	require.Positive(t, counter.get(), "the subscription read the stream when it started")
 
-	const n = 20
-	for i := range n {
-		publishAndReceive(i + 1)
+	// Without the wake-up cache every event costs at least one XRANGE, in
+	// every burst. A wake-up that races a read empties the cache (see
+	// ForgetNewerThan), which on a loaded machine can cost reads, so a
+	// burst may be repeated: a working cache needs one clean burst of the
+	// three, a missing one fails all three.
+	const n, bursts = 20, 3
+	var reads []int
+	for b := range bursts {
+		before := counter.get()
+		for i := range n {
+			publishAndReceive(1 + b*n + i)
+		}
+		reads = append(reads, counter.get()-before)
+		if reads[b] <= 2 {
+			break
+		}
 	}
-	// Without the wake-up cache every event costs at least one XRANGE. A
-	// wake-up that races a read empties the cache (see forgetNewerThan),
-	// which under a loaded machine can cost a read or two.
-	assert.LessOrEqual(t, counter.get()-before, 2, "live events came from the wake-ups, not from XRANGE")
+	assert.LessOrEqual(t, slices.Min(reads), 2, "live events came from the wake-ups, not from XRANGE (XRANGE reads per burst of %d: %v)", n, reads)
 }
 
 // TestLostWakeUpFoundAtRecheck: an event whose wake-up message never arrives
