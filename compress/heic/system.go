@@ -69,6 +69,10 @@ type libheif struct {
 	imageGetPlaneReadonly  func(img uintptr, channel int32, stride *int32) *byte
 	imageRelease           func(img uintptr)
 	imageBitsPerPixelRange func(img uintptr, channel int32) int32
+
+	// de265 decodes the pictures parseHEIF understands without libheif
+	// (see libde265); nil when libde265 did not load.
+	de265 *libde265
 }
 
 // heifError is the first register of a returned struct heif_error {int
@@ -132,6 +136,7 @@ func openSystem() (lib *libheif, err error) {
 	reg(&lib.imageRelease, "heif_image_release")
 	reg(&lib.imageBitsPerPixelRange, "heif_image_get_bits_per_pixel_range")
 	lib.version = cString(lib.getVersion())
+	lib.de265 = openDe265()
 	return lib, nil
 }
 
@@ -172,6 +177,20 @@ func (l *libheif) decode(data []byte) (image.Image, error) {
 	if len(data) == 0 {
 		return nil, fmt.Errorf("%w: empty input", ErrDecode)
 	}
+	if l.de265 != nil {
+		// The fast path; on any failure libheif decodes the file from the
+		// start, so what it cannot decode fails with libheif's error.
+		if pic, err := parseHEIF(data); err == nil {
+			if img, err := l.de265.decodePicture(pic); err == nil {
+				return img, nil
+			}
+		}
+	}
+	return l.decodeLibheif(data)
+}
+
+// decodeLibheif decodes data with libheif alone.
+func (l *libheif) decodeLibheif(data []byte) (image.Image, error) {
 	ctx := l.contextAlloc()
 	if ctx == 0 {
 		return nil, fmt.Errorf("%w: libheif: out of memory", ErrDecode)
