@@ -808,36 +808,73 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, n
 	h := sha256.New()
 	in := io.TeeReader(io.LimitReader(br, s.limits.MaxUploadBytes+1), h)
 	// The normalised JPEG is small (the byte budget, 1 MB by default), so it
-	// is kept in memory between compress and the blob store.
-	var out bytes.Buffer
+	// is kept in memory between compress and the blob store. A JPEG that
+	// takes compress's lossless passthrough is stored while compress
+	// checks that it decodes, and listed only once it does.
 	started := time.Now()
-	res, err := s.norm.Normalize(ctx, in, &out)
+	out, err := s.norm.Start(ctx, in)
 	*normalize = time.Since(started)
 	if err != nil {
 		s.record(ctx, sess, AuditRecord{Event: "image.rejected", Outcome: session.AuditRefused, Reason: string(CodeOf(err))})
 		return session.Image{}, false, err
 	}
-	up := session.Upload{Body: &out, Size: int64(out.Len()), ContentType: "image/jpeg", Width: res.OutWidth, Height: res.OutHeight}
-	var img session.Image
-	switch {
-	case key != "":
+	var checkErr error // the check's own error, not the store's
+	up := session.Upload{Body: bytes.NewReader(out.Bytes()), Size: int64(len(out.Bytes())), ContentType: "image/jpeg",
+		Check: func(ctx context.Context) error {
+			waited := time.Now()
+			replaced, err := out.Check(ctx)
+			*normalize += time.Since(waited)
+			switch {
+			case err != nil:
+				checkErr = err
+			case replaced:
+				checkErr = errReplaced
+			}
+			return checkErr
+		}}
+	add := func(up session.Upload) (session.Image, bool, error) {
+		res := out.Result()
+		up.Width, up.Height = res.OutWidth, res.OutHeight
+		if key != "" {
+			return s.addOnce(ctx, who, sess, sessionID, key, hex.EncodeToString(h.Sum(nil)), up, &res, hint)
+		}
+		var img session.Image
+		var err error
+		if who.PhoneToken != "" {
+			img, err = s.sessions.AddPhoneImage(ctx, who.PhoneToken, up)
+		} else {
+			img, err = s.sessions.AddImage(ctx, sessionID, up)
+		}
+		if err != nil {
+			return session.Image{}, false, storage(err)
+		}
+		img, err = s.listed(ctx, sess, sessionID, img, &res, hint)
+		return img, false, err
+	}
+	if key != "" {
 		// Whatever the normaliser left unread (bytes after the image's
 		// end) belongs to the body too.
 		if _, err := io.Copy(io.Discard, in); err != nil {
 			return session.Image{}, false, err
 		}
-		return s.addOnce(ctx, who, sess, sessionID, key, hex.EncodeToString(h.Sum(nil)), up, &res, hint)
-	case who.PhoneToken != "":
-		img, err = s.sessions.AddPhoneImage(ctx, who.PhoneToken, up)
-	default:
-		img, err = s.sessions.AddImage(ctx, sessionID, up)
 	}
-	if err != nil {
-		return session.Image{}, false, storage(err)
+	img, replayed, err := add(up)
+	switch {
+	case errors.Is(checkErr, errReplaced):
+		// The passthrough's check failed and compress normalised the
+		// input afresh: store that instead (the first copy was deleted).
+		checkErr = nil
+		return add(session.Upload{Body: bytes.NewReader(out.Bytes()), Size: int64(len(out.Bytes())), ContentType: "image/jpeg"})
+	case checkErr != nil:
+		s.record(ctx, sess, AuditRecord{Event: "image.rejected", Outcome: session.AuditRefused, Reason: string(CodeOf(checkErr))})
+		return session.Image{}, false, checkErr
 	}
-	img, err = s.listed(ctx, sess, sessionID, img, &res, hint)
-	return img, false, err
+	return img, replayed, err
 }
+
+// errReplaced is what an Upload's check returns when compress replaced the
+// stored bytes: the image is stored again.
+var errReplaced = errors.New("clinicalimages: normalised output replaced")
 
 // listed finishes a new upload: the hint set, image.added announced and the
 // upload audited.

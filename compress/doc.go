@@ -49,12 +49,16 @@
 // Every other APPn (EXIF with GPS, XMP, ICC, MPF, maker data), every COM and
 // anything after EOI is dropped. Metadata alone does not force a re-encode,
 // since dropping it is lossless; an orientation other than 1 does, since
-// the pixels must be turned. Before storing the rebuilt file Normalize
-// decodes it completely with its own decoder at 1/8 scale: every Huffman
-// code, restart marker and the end of the data are checked exactly as at
-// full scale (only the inverse DCT, which cannot fail, is reduced), so
-// corrupt or truncated data is never passed through; it takes the normal
-// path, which refuses or normalises it. Progressive, arithmetic-coded or
+// the pixels must be turned. Before the rebuilt file is used Normalize
+// checks that it decodes completely: its own decoder reads every block's
+// entropy-coded data, checking every Huffman code, restart marker and the
+// end of the data exactly as a decode at any scale does (and the baseline
+// coefficient range a lossless edit needs), while storing nothing; corrupt
+// or truncated data is never passed through, it takes the normal path,
+// which refuses or normalises it. [Normalizer.Start] lets a caller store
+// the rebuilt file while that check runs and learn its verdict from
+// [Output.Check] before listing it: the server's upload path does this, so
+// the check costs the upload no time beyond the blob store's own. Progressive, arithmetic-coded or
 // multi-scan files, a second frame, or a marker after the scan other than
 // EOI also take the normal path. [Result.Passthrough] says which path was
 // taken and [WithPassthrough](false) turns the lossless path off. On a

@@ -137,13 +137,121 @@ func (n *Normalizer) putBuf(b *bytes.Buffer) {
 // (the format and declared size, when known) and nothing was written to w.
 // For the same input and options the output bytes are the same.
 func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (Result, error) {
+	o, err := n.start(ctx, r)
+	if err != nil {
+		return o.res, err
+	}
+	if _, err := o.Check(ctx); err != nil {
+		return o.res, err
+	}
+	if _, err := w.Write(o.data); err != nil {
+		return o.res, fmtErr("compress: write output: %w", err)
+	}
+	return o.res, nil
+}
+
+// Start is [Normalizer.Normalize] for a caller that stores the output
+// while its last check runs. For an input that takes the lossless
+// passthrough (see the package documentation), the complete decode that
+// proves its coded data sound (a few milliseconds for a phone photo) runs
+// on a goroutine of its own, and Start returns as soon as the rebuilt file
+// is ready; every other input is normalised in full before Start returns,
+// exactly as by Normalize. Its errors are Normalize's.
+//
+// The caller may store [Output.Bytes] meanwhile, but must call
+// [Output.Check] before it treats them as the image (before listing,
+// sending or showing them): when the check fails, Check normalises the
+// input the normal way and reports that the bytes were replaced, and the
+// stored copy must be discarded. Check also returns the input's buffer for
+// reuse; an Output never checked leaves it to the garbage collector.
+func (n *Normalizer) Start(ctx context.Context, r io.Reader) (*Output, error) {
+	o, err := n.start(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// Output is one image from [Normalizer.Start]: its bytes and [Result], and
+// the check of a passed-through JPEG that may still be running.
+type Output struct {
+	n    *Normalizer
+	res  Result
+	data []byte
+	// For a passthrough: done is closed when the check ends, with ok its
+	// verdict; src (in the pooled buffer in) stays for the normal path
+	// until Check has the verdict.
+	done  chan struct{}
+	ok    bool
+	src   Source
+	in    *bytes.Buffer
+	check sync.Mutex // serialises Check
+}
+
+// Bytes returns the normalised JPEG. It is only final once
+// [Output.Check] has returned: a failed check replaces it.
+func (o *Output) Bytes() []byte { return o.data }
+
+// Result describes the image; like [Output.Bytes], it is final once
+// [Output.Check] has returned.
+func (o *Output) Result() Result { return o.res }
+
+// Check waits for the check of a passed-through JPEG to finish (it returns
+// at once for any other input). When the check fails, the input is
+// normalised the normal way: replaced is then true, and [Output.Bytes] and
+// [Output.Result] describe the new output (Result.Passthrough false). An
+// error is the normal path's ([ErrCorrupt] for an input that does not
+// decode) or ctx's. Check may be called more than once; later calls return
+// the first's answer, with replaced false.
+func (o *Output) Check(ctx context.Context) (replaced bool, err error) {
+	o.check.Lock()
+	defer o.check.Unlock()
+	if o.done == nil {
+		return false, nil
+	}
+	select {
+	case <-o.done:
+	case <-ctx.Done():
+		return false, fmtErr("compress: waiting for the passthrough check: %w", ctx.Err())
+	}
+	o.done = nil
+	defer o.release()
+	if o.ok {
+		o.n.logResult(ctx, o.res)
+		return false, nil
+	}
+	res := o.res
+	res.Passthrough, res.Quality = false, 0
+	data, err := o.n.normal(ctx, o.src, &res)
+	o.res = res
+	if err != nil {
+		return false, err
+	}
+	o.data = data
+	o.n.logResult(ctx, o.res)
+	return true, nil
+}
+
+// release returns the input's buffer to the pool.
+func (o *Output) release() {
+	if o.in != nil {
+		o.n.putBuf(o.in)
+		o.in, o.src = nil, Source{}
+	}
+}
+
+// start reads and normalises one image; for a passthrough it leaves the
+// check running. On error the returned Output (never nil) holds the
+// Result learned so far.
+func (n *Normalizer) start(ctx context.Context, r io.Reader) (*Output, error) {
+	o := &Output{n: n}
 	in := n.getBuf()
-	defer n.putBuf(in)
 	src, info, err := n.read(ctx, r, in)
 	if err != nil {
-		return Result{}, err
+		n.putBuf(in)
+		return o, err
 	}
-	res := Result{
+	o.res = Result{
 		Format:      src.Format,
 		Engine:      n.cfg.engine.Name(),
 		InBytes:     int64(len(src.Data)),
@@ -153,48 +261,60 @@ func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (R
 		Stripped:    info.meta,
 	}
 	if len(src.ICC) > 0 && parseICC(src.ICC) != nil {
-		res.ColourConverted = true
+		o.res.ColourConverted = true
 	}
 	if n.passthroughCandidate(src, info) {
-		kept, q, ok, err := n.passthrough(ctx, src)
+		kept, q, verify, err := n.passthrough(ctx, src)
 		if err != nil {
-			return res, err
+			n.putBuf(in)
+			return o, err
 		}
-		if ok {
-			res.Passthrough = true
-			res.OutWidth, res.OutHeight = src.Width, src.Height
-			res.Quality = q
-			res.OutBytes = int64(len(kept))
-			if _, err := w.Write(kept); err != nil {
-				return res, fmtErr("compress: write output: %w", err)
-			}
-			n.logResult(ctx, res)
-			return res, nil
+		if verify != nil {
+			o.res.Passthrough = true
+			o.res.OutWidth, o.res.OutHeight = src.Width, src.Height
+			o.res.Quality = q
+			o.res.OutBytes = int64(len(kept))
+			o.data, o.src, o.in = kept, src, in
+			o.done = make(chan struct{})
+			go func() {
+				defer close(o.done)
+				o.ok = verify()
+			}()
+			return o, nil
 		}
 	}
+	defer n.putBuf(in)
+	data, err := n.normal(ctx, src, &o.res)
+	if err != nil {
+		return o, err
+	}
+	o.data = data
+	n.logResult(ctx, o.res)
+	return o, nil
+}
+
+// normal decodes src and encodes it within the budget, filling res's
+// output fields; the bytes returned are the caller's.
+func (n *Normalizer) normal(ctx context.Context, src Source, res *Result) ([]byte, error) {
 	cost, err := n.checkBudget(src)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	release, err := n.slot(ctx, cost)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	out := n.getBuf()
 	defer n.putBuf(out)
 	q, w2, h2, err := n.decodeAndFit(ctx, src, out)
 	release()
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	res.OutWidth, res.OutHeight = w2, h2
 	res.Quality = q
 	res.OutBytes = int64(out.Len())
-	if _, err := w.Write(out.Bytes()); err != nil {
-		return res, fmtErr("compress: write output: %w", err)
-	}
-	n.logResult(ctx, res)
-	return res, nil
+	return bytes.Clone(out.Bytes()), nil
 }
 
 // slot takes a concurrency slot and then cost bytes of the decode budget,

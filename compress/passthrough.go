@@ -129,52 +129,49 @@ func (n *Normalizer) passthroughCandidate(src Source, info sourceInfo) bool {
 	return true
 }
 
-// passthrough rebuilds a candidate and checks it decodes completely. It
-// returns the bytes to store, or ok false for the normal path. The check is
-// a decode by internal/jpegdec at 1/8 scale: the entropy decoding (every
-// Huffman code, every restart marker, the end of the data) is the same at
-// every scale and is where corrupt or truncated data fails; only the
-// inverse DCT, which cannot fail, is reduced. It needs a concurrency slot
-// and its (small) share of the decode budget, like any other decode.
-func (n *Normalizer) passthrough(ctx context.Context, src Source) (out []byte, quality int, ok bool, err error) {
+// passthrough rebuilds a candidate and prepares the check that it decodes
+// completely. It returns the bytes to store and verify, which runs the
+// check and reports whether they may be kept; verify nil means the normal
+// path. The check is internal/jpegdec's Verify: the entropy decoding of
+// every block, with every Huffman code, restart marker and the end of the
+// data checked as by a decode at any scale (and the baseline coefficient
+// range that a lossless edit needs), storing nothing. It needs a
+// concurrency slot and its (small) share of the decode budget, like any
+// other decode: passthrough takes them, verify gives them back.
+func (n *Normalizer) passthrough(ctx context.Context, src Source) (out []byte, quality int, verify func() bool, err error) {
 	out, rerr := rebuildJPEG(src.Data)
 	if rerr != nil || int64(len(out)) > n.cfg.budget {
-		return nil, 0, false, nil
+		return nil, 0, nil, nil
 	}
-	opts := jpegdec.Options{Scale: 8}
-	lay, perr := jpegdec.Probe(out, opts)
+	lay, perr := jpegdec.Probe(out, jpegdec.Options{Scale: 8})
 	if perr != nil || lay.Width != src.Width || lay.Height != src.Height {
-		return nil, 0, false, nil
+		return nil, 0, nil, nil
 	}
-	cost := int64(cap(src.Data)) + int64(len(out)) + int64(lay.CoefBytes) + fixedOverhead
-	for _, p := range lay.Planes {
-		cost += int64(p.Stride) * int64(p.Rows)
-	}
+	cost := int64(cap(src.Data)) + int64(len(out)) + fixedOverhead
 	if cost > n.cfg.decodeBudget {
 		// Never wait for more than the whole budget (it would wait
 		// forever); the normal path refuses such an input.
-		return nil, 0, false, nil
+		return nil, 0, nil, nil
 	}
 	release, err := n.slot(ctx, cost)
 	if err != nil {
-		return nil, 0, false, err
+		return nil, 0, nil, err
 	}
-	defer release()
-	if _, derr := decodeQuietly(out, opts); derr != nil {
-		return nil, 0, false, nil
-	}
-	return out, estimateQuality(out), true, nil
+	return out, estimateQuality(out), func() bool {
+		defer release()
+		return verifyQuietly(out) == nil
+	}, nil
 }
 
-// decodeQuietly runs jpegdec.Decode, turning a panic (none is known) into
+// verifyQuietly runs jpegdec.Verify, turning a panic (none is known) into
 // an error.
-func decodeQuietly(d []byte, opts jpegdec.Options) (img *jpegdec.Image, err error) {
+func verifyQuietly(d []byte) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			img, err = nil, fmt.Errorf("jpeg decoder panic: %v", r)
+			err = fmt.Errorf("jpeg verify panic: %v", r)
 		}
 	}()
-	return jpegdec.Decode(d, opts)
+	return jpegdec.Verify(d)
 }
 
 // ijgLuma is the IJG (libjpeg, image/jpeg) luminance table at quality 50,

@@ -227,3 +227,64 @@ func TestPassthroughWithinDecodeBudget(t *testing.T) {
 	assert.False(t, res.Passthrough)
 	assert.ErrorIs(t, err, compress.ErrTooManyPixels, "refused as over the decode budget")
 }
+
+// TestStartChecksWhileTheCallerStores: Start gives the passthrough's bytes
+// before their check; Check confirms them, and they are Normalize's output.
+// Any other input is final when Start returns.
+func TestStartChecksWhileTheCallerStores(t *testing.T) {
+	t.Parallel()
+	n, err := compress.New()
+	require.NoError(t, err)
+	for name, c := range map[string]struct {
+		orientation int
+		passthrough bool
+	}{"compliant": {1, true}, "turned": {6, false}} {
+		t.Run(name, func(t *testing.T) {
+			in, _ := phoneJPEG(400, 300, c.orientation)
+			want, wantBytes, err := normalizeBytes(t, n, in)
+			require.NoError(t, err)
+			o, err := n.Start(t.Context(), bytes.NewReader(in))
+			require.NoError(t, err)
+			assert.Equal(t, c.passthrough, o.Result().Passthrough)
+			replaced, err := o.Check(t.Context())
+			require.NoError(t, err)
+			assert.False(t, replaced)
+			assert.Equal(t, want, o.Result())
+			assert.Equal(t, wantBytes, o.Bytes())
+			replaced, err = o.Check(t.Context())
+			require.NoError(t, err, "Check again")
+			assert.False(t, replaced)
+		})
+	}
+}
+
+// TestStartReplacesWhatFailsTheCheck: a file whose structure passes the
+// rebuild but whose scan is cut short gets the passthrough's bytes from
+// Start; Check then refuses them and either normalises the input the
+// normal way (replaced, no longer a passthrough) or reports it corrupt,
+// exactly as Normalize does.
+func TestStartReplacesWhatFailsTheCheck(t *testing.T) {
+	t.Parallel()
+	_, clean := phoneJPEG(400, 300, 1)
+	sos := len(clean) - len(scanData(t, clean))
+	in := append(bytes.Clone(clean[:sos+len(scanData(t, clean))/2]), 0xFF, 0xD9)
+	n, err := compress.New()
+	require.NoError(t, err)
+	o, err := n.Start(t.Context(), bytes.NewReader(in))
+	require.NoError(t, err)
+	require.True(t, o.Result().Passthrough, "a candidate until checked")
+	first := bytes.Clone(o.Bytes())
+	replaced, err := o.Check(t.Context())
+	want, wantBytes, werr := normalizeBytes(t, n, in)
+	if werr != nil {
+		assert.ErrorIs(t, err, compress.ErrCorrupt)
+		assert.ErrorIs(t, werr, compress.ErrCorrupt)
+		return
+	}
+	require.NoError(t, err)
+	assert.True(t, replaced)
+	assert.False(t, o.Result().Passthrough)
+	assert.Equal(t, want, o.Result())
+	assert.Equal(t, wantBytes, o.Bytes())
+	assert.NotEqual(t, first, o.Bytes())
+}

@@ -267,6 +267,12 @@ type Upload struct {
 	ContentType string    // for example "image/jpeg"
 	Width       int
 	Height      int
+	// Check, when set, is waited for once the bytes are stored and
+	// before the image is listed. An error deletes the stored bytes, lists
+	// nothing and is returned (wrapped). It lets a check of the bytes run
+	// while they are stored, such as compress's decode of a passed-through
+	// JPEG ([compress.Output.Check]).
+	Check func(context.Context) error
 }
 
 // AddImage streams u.Body into the blob store under a new key and lists the
@@ -302,6 +308,11 @@ func (m *Manager) addImage(ctx context.Context, sessionID string, u Upload, src 
 		return Image{}, fmt.Errorf("session: add image: %w", err)
 	}
 	info, err := m.blobs.Put(ctx, key, &capReader{r: u.Body, left: m.maxImageSize}, u.Size, u.ContentType)
+	if err == nil && u.Check != nil {
+		if err = u.Check(ctx); err != nil {
+			m.deleteUnlisted(ctx, sessionID, imageID, key)
+		}
+	}
 	if err != nil {
 		return Image{}, fmt.Errorf("session: add image: %w", err)
 	}
@@ -331,17 +342,23 @@ func (m *Manager) addImage(ctx context.Context, sessionID string, u Upload, src 
 		return nil
 	})
 	if err != nil {
-		// Best effort with a context of its own: the caller's may be done.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if derr := m.blobs.Delete(dctx, key); derr != nil {
-			m.log.WarnContext(ctx, "deleting bytes of an unlisted image failed; the sweeper will retry",
-				"session", sessionID, "image", imageID, "error", derr)
-		}
+		m.deleteUnlisted(ctx, sessionID, imageID, key)
 		return Image{}, fmt.Errorf("session: add image: %w", err)
 	}
 	m.log.DebugContext(ctx, "image added", "session", sessionID, "image", imageID, "source", string(src), "size", info.Size)
 	return img, nil
+}
+
+// deleteUnlisted deletes the stored bytes of an image that was not listed,
+// best effort, with a context of its own (the caller's may be done); the
+// sweeper deletes what this cannot.
+func (m *Manager) deleteUnlisted(ctx context.Context, sessionID, imageID string, key BlobKey) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if derr := m.blobs.Delete(dctx, key); derr != nil {
+		m.log.WarnContext(ctx, "deleting bytes of an unlisted image failed; the sweeper will retry",
+			"session", sessionID, "image", imageID, "error", derr)
+	}
 }
 
 // updateImage runs fn on one image of a session, atomically, bumps the

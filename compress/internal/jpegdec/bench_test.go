@@ -41,3 +41,25 @@ func BenchmarkDecode12MP(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkVerify12MP is the passthrough's check of a kept JPEG, against
+// the 1/8-scale decode it replaces.
+func BenchmarkVerify12MP(b *testing.B) {
+	in := enginetest.Phone12MP()
+	b.Run("verify", func(b *testing.B) {
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			if err := jpegdec.Verify(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode-eighth", func(b *testing.B) {
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			if _, err := jpegdec.Decode(in, jpegdec.Options{Scale: 8}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

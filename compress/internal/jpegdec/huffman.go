@@ -2,7 +2,7 @@ package jpegdec
 
 // lookBits is how many bits one table lookup decodes; longer codes take
 // the canonical slow path.
-const lookBits = 9
+const lookBits = 10
 
 type huffman struct {
 	// lookup holds len<<8 | symbol for codes of at most lookBits bits,
