@@ -135,9 +135,10 @@ func (n *Normalizer) passthroughCandidate(src Source, info sourceInfo) bool {
 // path. The check is internal/jpegdec's Verify: the entropy decoding of
 // every block, with every Huffman code, restart marker and the end of the
 // data checked as by a decode at any scale (and the baseline coefficient
-// range that a lossless edit needs), storing nothing. It needs a
-// concurrency slot and its (small) share of the decode budget, like any
-// other decode: passthrough takes them, verify gives them back.
+// range that a lossless edit needs), storing nothing; on two cores
+// (VerifyConcurrent, same verdict) when another concurrency slot is free.
+// It needs a concurrency slot and its (small) share of the decode budget,
+// like any other decode: passthrough takes them, verify gives them back.
 func (n *Normalizer) passthrough(ctx context.Context, src Source) (out []byte, quality int, verify func() bool, err error) {
 	out, rerr := rebuildJPEG(src.Data)
 	if rerr != nil || int64(len(out)) > n.cfg.budget {
@@ -159,18 +160,26 @@ func (n *Normalizer) passthrough(ctx context.Context, src Source) (out []byte, q
 	}
 	return out, estimateQuality(out), func() bool {
 		defer release()
-		return verifyQuietly(out) == nil
+		return verifyQuietly(out, n.idle()) == nil
 	}, nil
 }
 
-// verifyQuietly runs jpegdec.Verify, turning a panic (none is known) into
-// an error.
-func verifyQuietly(d []byte) (err error) {
+// idle reports whether a concurrency slot is free: a check may then use a
+// second core (jpegdec.VerifyConcurrent) without taking one from another
+// image.
+func (n *Normalizer) idle() bool { return len(n.sem) < cap(n.sem) }
+
+// verifyQuietly runs jpegdec.Verify, or VerifyConcurrent, turning a panic
+// (none is known) into an error.
+func verifyQuietly(d []byte, concurrent bool) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("jpeg verify panic: %v", r)
 		}
 	}()
+	if concurrent {
+		return jpegdec.VerifyConcurrent(d)
+	}
 	return jpegdec.Verify(d)
 }
 

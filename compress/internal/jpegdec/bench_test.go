@@ -42,14 +42,22 @@ func BenchmarkDecode12MP(b *testing.B) {
 	}
 }
 
-// BenchmarkVerify12MP is the passthrough's check of a kept JPEG, against
-// the 1/8-scale decode it replaces.
+// BenchmarkVerify12MP is the passthrough's check of a kept JPEG, on one
+// goroutine and on two, against the 1/8-scale decode it replaces.
 func BenchmarkVerify12MP(b *testing.B) {
 	in := enginetest.Phone12MP()
 	b.Run("verify", func(b *testing.B) {
 		b.SetBytes(int64(len(in)))
 		for b.Loop() {
 			if err := jpegdec.Verify(in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("verify-concurrent", func(b *testing.B) {
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			if err := jpegdec.VerifyConcurrent(in); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -73,6 +73,10 @@ type reader struct {
 	acc  uint64 // next bits, most significant first
 	n    uint   // valid bits in acc
 	fake uint   // zero bits supplied past the real data
+	// loaded counts every bit put into acc, real or fake: loaded-n is
+	// the position of the next bit in the unstuffed data (Verify's
+	// coordinate for a block's start).
+	loaded int
 }
 
 const (
@@ -90,6 +94,7 @@ func (r *reader) fill() {
 			r.acc |= x >> (64 - 8*k) << (64 - r.n - 8*k)
 			r.n += 8 * k
 			r.pos += int(k)
+			r.loaded += int(8 * k)
 			return
 		}
 	}
@@ -109,6 +114,7 @@ func (r *reader) fill() {
 		}
 		r.acc |= c << (56 - r.n)
 		r.n += 8
+		r.loaded += 8
 	}
 }
 

@@ -1,6 +1,10 @@
 package jpegdec
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+	"sync/atomic"
+)
 
 // Verify reports whether data decodes completely, exactly as
 // [ReadCoefficients] would (and therefore [Decode], at any scale): the
@@ -9,239 +13,455 @@ import "encoding/binary"
 // nothing and allocates only the decoder's tables: it is the check for a
 // file that is kept as coded, about as costly as the entropy decoding
 // alone. Its errors are ReadCoefficients'.
-func Verify(data []byte) error {
+func Verify(data []byte) error { return verify(data, -1) }
+
+// VerifyConcurrent is [Verify] on two goroutines for a scan of more than
+// 64 KiB without restart markers (what phones and browsers write), with
+// the same verdict and errors: it takes about half the time when a second
+// core is free, a little more CPU in all.
+//
+// A Huffman-coded scan can only be read from its start, so the second
+// goroutine guesses: it starts reading halfway, as if a block started
+// there, and records where each block it reads starts and which
+// component's it is. Such a reading falls into step with the true one
+// after a few blocks, in practice, and then stays in step. When the first
+// goroutine, reading from the start, reaches a block start the second
+// recorded with the same component, everything after it has already been
+// read correctly by the second and the first stops there. Only a clean
+// result is taken from the second goroutine (every remaining block read
+// without error, nothing read past the data, the DC values in range); in
+// every other case, including a guess that never falls into step, the
+// first goroutine reads on to the end itself, so the verdict and error are
+// Verify's.
+func VerifyConcurrent(data []byte) error { return verify(data, minConcurrent) }
+
+// verify is Verify, on two goroutines when the entropy-coded data is at
+// least split bytes long (never when split is negative).
+func verify(data []byte, split int) error {
 	d, pos, err := parseHeaders(data)
 	if err != nil {
 		return err
 	}
+	s := d.plan()
 	r := &reader{data: data, pos: pos}
-	var mcus, perBlock int
+	var sp *speculation
+	if split >= 0 && d.restart == 0 && len(data)-pos >= split {
+		sp = d.speculate(data, pos, s)
+		defer sp.stop.Store(true)
+	}
+	return d.verifyScan(r, s, sp)
+}
+
+// minConcurrent is the shortest entropy-coded data VerifyConcurrent splits:
+// below it the second goroutine's start-up and guess cost more than they
+// save.
+const minConcurrent = 64 << 10
+
+// scanPlan is the order of blocks in a scan.
+type scanPlan struct {
+	phases []int // component index of each block of an MCU, in order
+	blocks int   // blocks in the scan: MCUs x len(phases)
+}
+
+func (d *decoder) plan() scanPlan {
 	if len(d.comps) == 1 {
 		// A lone component's scan is not interleaved: one block an MCU.
-		mcus = ceilDiv(d.width, 8) * ceilDiv(d.height, 8)
-		perBlock = 1
+		return scanPlan{phases: []int{0}, blocks: ceilDiv(d.width, 8) * ceilDiv(d.height, 8)}
+	}
+	var p scanPlan
+	for i, c := range d.comps {
+		for range c.h * c.v {
+			p.phases = append(p.phases, i)
+		}
+	}
+	p.blocks = ceilDiv(d.width, 8*d.hmax) * ceilDiv(d.height, 8*d.vmax) * len(p.phases)
+	return p
+}
+
+// bits is a reader's bit buffer as verifyBlock carries it: passed and
+// returned by value, it stays in registers.
+type bits struct {
+	acc    uint64
+	n      uint
+	pos    int
+	loaded int
+}
+
+func (r *reader) bits() bits     { return bits{r.acc, r.n, r.pos, r.loaded} }
+func (r *reader) setBits(b bits) { r.acc, r.n, r.pos, r.loaded = b.acc, b.n, b.pos, b.loaded }
+
+// verifyBlock reads one block as ReadCoefficients does, with the same
+// checks, keeping nothing but the DC prediction. The common cases (a
+// lookup that decodes a whole code, eight bytes without a 0xFF to load)
+// are written out on b; every other goes through r, synced before and
+// after.
+func verifyBlock(r *reader, b bits, dc, ac *huffman, pred int32) (bits, int32, error) {
+	data := r.data
+	// DC: a size category and its magnitude bits.
+	if b.n < 32 {
+		if b.pos+8 <= len(data) {
+			x := binary.BigEndian.Uint64(data[b.pos:])
+			if nx := ^x; (nx-ones)&^nx&highs == 0 {
+				k := (64 - b.n) / 8
+				b.acc |= x >> (64 - 8*k) << (64 - b.n - 8*k)
+				b.n += 8 * k
+				b.pos += int(k)
+				b.loaded += int(8 * k)
+			} else {
+				r.setBits(b)
+				r.fill()
+				b = r.bits()
+			}
+		} else {
+			r.setBits(b)
+			r.fill()
+			b = r.bits()
+		}
+	}
+	var t uint
+	if e := dc.lookup[b.acc>>(64-lookBits)]; e != 0 {
+		l := uint(e >> 8)
+		b.acc <<= l
+		b.n -= l
+		t = uint(e & 0xFF)
 	} else {
-		mcus = ceilDiv(d.width, 8*d.hmax) * ceilDiv(d.height, 8*d.vmax)
+		r.setBits(b)
+		v, err := r.decode(dc)
+		if err != nil {
+			return b, pred, err
+		}
+		b = r.bits()
+		t = uint(v)
 	}
-	if err := d.verifyScan(r, mcus, perBlock); err != nil {
-		return err
+	if t > 11 {
+		return b, pred, FormatError("bad DC difference size")
 	}
+	if t > 0 {
+		// At least 32-16 bits are left after the code: enough for 11.
+		v := int32(b.acc >> (64 - t))
+		b.acc <<= t
+		b.n -= t
+		if v < 1<<(t-1) {
+			v += -1<<t + 1
+		}
+		pred += v
+	}
+	if pred < -2047 || pred > 2047 {
+		return b, pred, errRange
+	}
+	// AC: run/size symbols to the end of the block.
+	for k := 1; k < 64; {
+		if b.n < 16 {
+			if b.pos+8 <= len(data) {
+				x := binary.BigEndian.Uint64(data[b.pos:])
+				if nx := ^x; (nx-ones)&^nx&highs == 0 {
+					m := (64 - b.n) / 8
+					b.acc |= x >> (64 - 8*m) << (64 - b.n - 8*m)
+					b.n += 8 * m
+					b.pos += int(m)
+					b.loaded += int(8 * m)
+				} else {
+					r.setBits(b)
+					r.fill()
+					b = r.bits()
+				}
+			} else {
+				r.setBits(b)
+				r.fill()
+				b = r.bits()
+			}
+		}
+		if f := ac.fastAC[b.acc>>(64-lookBits)]; f != 0 {
+			l := uint(f & 0xFF)
+			b.acc <<= l
+			b.n -= l
+			k += int(f>>8)&0xFF + 1
+			if k > 64 {
+				return b, pred, FormatError("too many coefficients in a block")
+			}
+			continue
+		}
+		var rs int
+		if e := ac.lookup[b.acc>>(64-lookBits)]; e != 0 {
+			l := uint(e >> 8)
+			b.acc <<= l
+			b.n -= l
+			rs = int(e & 0xFF)
+		} else {
+			r.setBits(b)
+			v, err := r.decode(ac)
+			if err != nil {
+				return b, pred, err
+			}
+			b = r.bits()
+			rs = v
+		}
+		run, s := rs>>4, uint(rs&15)
+		if s == 0 {
+			if run != 15 {
+				break // end of block
+			}
+			k += 16
+			if k > 64 {
+				return b, pred, FormatError("too many coefficients in a block")
+			}
+			continue
+		}
+		if s > 10 {
+			return b, pred, errRange
+		}
+		k += run + 1
+		if k > 64 {
+			return b, pred, FormatError("too many coefficients in a block")
+		}
+		if b.n < s {
+			r.setBits(b)
+			r.fill()
+			b = r.bits()
+		}
+		b.acc <<= s
+		b.n -= s
+	}
+	return b, pred, nil
+}
+
+// verifyScan reads the scan's blocks from the start and checks that the
+// last did not read past the data. With sp, once past the point where sp's
+// guess began, it looks for the block start where the guess fell into
+// step, and returns there when the guess read everything after it
+// cleanly.
+func (d *decoder) verifyScan(r *reader, s scanPlan, sp *speculation) error {
+	st := restartState{left: d.restart}
+	b := r.bits()
+	var preds [maxComps]int32
+	var w *window // sp's record, once this reader is past its start
+	wi := 0
+	for blk, ph := 0, 0; blk < s.blocks; blk++ {
+		if ph == 0 && d.restart > 0 {
+			if st.left == 0 {
+				r.setBits(b)
+				if err := d.restartAt(r, &st); err != nil {
+					return err
+				}
+				b = r.bits()
+				preds = [maxComps]int32{}
+			} else {
+				st.left--
+			}
+		}
+		if sp != nil {
+			at := b.loaded - int(b.n)
+			if w == nil && at >= sp.from {
+				if w = sp.await(); w == nil {
+					sp = nil // no usable guess: read on alone
+				}
+			}
+			if w != nil {
+				for wi < len(w.starts) && w.starts[wi].at < at {
+					wi++
+				}
+				switch {
+				case wi == len(w.starts):
+					sp, w = nil, nil // past the guess's record: read on alone
+				case w.starts[wi].at == at && int(w.starts[wi].phase) == ph && r.fake <= b.n:
+					// (Not once this reader has read past the data, at a
+					// marker: its positions are no longer the data's.)
+					if sp.cleanFrom(w, wi, s.blocks-blk, preds) {
+						tookGuess.Add(1)
+						return nil
+					}
+					sp, w = nil, nil // not clean: read on alone, for the error
+				}
+			}
+		}
+		c := s.phases[ph]
+		comp := &d.comps[c]
+		var err error
+		b, preds[c], err = verifyBlock(r, b, d.dc[comp.td], d.ac[comp.ta], preds[c])
+		if err != nil {
+			return err
+		}
+		if ph++; ph == len(s.phases) {
+			ph = 0
+		}
+	}
+	r.setBits(b)
 	if r.overrun() {
 		return FormatError("truncated entropy-coded data")
 	}
 	return nil
 }
 
-// verifyScan reads mcus MCUs as skipBlock would, block by block, with the
-// reader's bit buffer in local variables and the common cases (a lookup
-// that decodes the whole code, eight bytes without a 0xFF to load) written
-// out in place: the compiler keeps them in registers, which the calls
-// through the reader do not allow. Every other case goes through the
-// reader, with the buffer synced before and reloaded after.
-func (d *decoder) verifyScan(r *reader, mcus, perBlock int) error {
-	st := restartState{left: d.restart}
-	data := r.data
-	acc, n, pos := r.acc, r.n, r.pos
-	for range mcus {
-		if d.restart > 0 {
-			r.acc, r.n, r.pos = acc, n, pos
-			if err := d.restartCheck(r, &st); err != nil {
-				return err
-			}
-			acc, n, pos = r.acc, r.n, r.pos
-		}
-		for i := range d.comps {
-			c := &d.comps[i]
-			dc, ac := d.dc[c.td], d.ac[c.ta]
-			blocks := c.h * c.v
-			if perBlock != 0 {
-				blocks = perBlock
-			}
-			pred := c.pred
-			for range blocks {
-				// DC: a size category and its magnitude bits.
-				if n < 32 {
-					if pos+8 <= len(data) {
-						x := binary.BigEndian.Uint64(data[pos:])
-						if nx := ^x; (nx-ones)&^nx&highs == 0 {
-							k := (64 - n) / 8
-							acc |= x >> (64 - 8*k) << (64 - n - 8*k)
-							n += 8 * k
-							pos += int(k)
-						} else {
-							r.acc, r.n, r.pos = acc, n, pos
-							r.fill()
-							acc, n, pos = r.acc, r.n, r.pos
-						}
-					} else {
-						r.acc, r.n, r.pos = acc, n, pos
-						r.fill()
-						acc, n, pos = r.acc, r.n, r.pos
-					}
-				}
-				var t uint
-				if e := dc.lookup[acc>>(64-lookBits)]; e != 0 {
-					l := uint(e >> 8)
-					acc <<= l
-					n -= l
-					t = uint(e & 0xFF)
-				} else {
-					r.acc, r.n, r.pos = acc, n, pos
-					v, err := r.decode(dc)
-					if err != nil {
-						return err
-					}
-					acc, n, pos = r.acc, r.n, r.pos
-					t = uint(v)
-				}
-				if t > 11 {
-					return FormatError("bad DC difference size")
-				}
-				if t > 0 {
-					// n >= 32 - 16 after the code, enough for 11 bits.
-					v := int32(acc >> (64 - t))
-					acc <<= t
-					n -= t
-					if v < 1<<(t-1) {
-						v += -1<<t + 1
-					}
-					pred += v
-				}
-				if pred < -2047 || pred > 2047 {
-					return errRange
-				}
-				// AC: run/size symbols to the end of the block.
-				for k := 1; k < 64; {
-					if n < 16 {
-						if pos+8 <= len(data) {
-							x := binary.BigEndian.Uint64(data[pos:])
-							if nx := ^x; (nx-ones)&^nx&highs == 0 {
-								k := (64 - n) / 8
-								acc |= x >> (64 - 8*k) << (64 - n - 8*k)
-								n += 8 * k
-								pos += int(k)
-							} else {
-								r.acc, r.n, r.pos = acc, n, pos
-								r.fill()
-								acc, n, pos = r.acc, r.n, r.pos
-							}
-						} else {
-							r.acc, r.n, r.pos = acc, n, pos
-							r.fill()
-							acc, n, pos = r.acc, r.n, r.pos
-						}
-					}
-					if f := ac.fastAC[acc>>(64-lookBits)]; f != 0 {
-						l := uint(f & 0xFF)
-						acc <<= l
-						n -= l
-						k += int(f>>8)&0xFF + 1
-						if k > 64 {
-							return FormatError("too many coefficients in a block")
-						}
-						continue
-					}
-					var rs int
-					if e := ac.lookup[acc>>(64-lookBits)]; e != 0 {
-						l := uint(e >> 8)
-						acc <<= l
-						n -= l
-						rs = int(e & 0xFF)
-					} else {
-						r.acc, r.n, r.pos = acc, n, pos
-						v, err := r.decode(ac)
-						if err != nil {
-							return err
-						}
-						acc, n, pos = r.acc, r.n, r.pos
-						rs = v
-					}
-					run, s := rs>>4, uint(rs&15)
-					if s == 0 {
-						if run != 15 {
-							break // end of block
-						}
-						k += 16
-						if k > 64 {
-							return FormatError("too many coefficients in a block")
-						}
-						continue
-					}
-					if s > 10 {
-						return errRange
-					}
-					k += run + 1
-					if k > 64 {
-						return FormatError("too many coefficients in a block")
-					}
-					if n < s {
-						r.acc, r.n, r.pos = acc, n, pos
-						r.fill()
-						acc, n, pos = r.acc, r.n, r.pos
-					}
-					acc <<= s
-					n -= s
-				}
-			}
-			c.pred = pred
-		}
-	}
-	r.acc, r.n, r.pos = acc, n, pos
-	return nil
+// tookGuess counts the verifications finished by a guess, for tests.
+var tookGuess atomic.Int64
+
+// maxComps is the most components a baseline frame the decoder takes has.
+const maxComps = 4
+
+// windowLen is the most block starts the guess records: it must fall into
+// step within them (within a few dozen, in practice).
+const windowLen = 1024
+
+// blockStart is where one block of the guess starts: the position of its
+// first bit in the unstuffed entropy-coded data, its phase in the MCU, and
+// the DC predictions before it, relative to the guess's start.
+type blockStart struct {
+	at    int
+	phase uint8
+	preds [maxComps]int32
 }
 
-// skipBlock reads one block as blockRaw does, with the same checks, and
-// keeps nothing but the DC prediction.
-func skipBlock(r *reader, dc, ac *huffman, pred *int32) error {
-	t, err := r.decode(dc)
-	if err != nil {
-		return err
+// window is the guess's record: the starts of the first blocks of its
+// last run without error.
+type window struct {
+	starts []blockStart
+}
+
+// speculation is the second goroutine's guess and, once it ends, its
+// result.
+type speculation struct {
+	from int           // the first goroutine waits for the window from here
+	win  chan *window  // the window, once recorded (nil: no usable guess)
+	done chan struct{} // closed when the guess has read to its end
+	stop atomic.Bool   // set by the first goroutine when it needs no more
+	plan scanPlan
+	wlen int // block starts to record
+	// Known once done is closed: how many blocks the run read cleanly
+	// (no error, nothing past the data), and the range of its DC
+	// predictions, relative to its start, after each clean block from
+	// block wlen-1 on.
+	clean    int
+	min, max [maxComps]int32
+}
+
+// speculate starts the guess at the middle of the entropy-coded data from
+// pos, moved off a stuffed zero byte. Its position in the unstuffed data
+// discounts the stuffed zeros before it.
+func (d *decoder) speculate(data []byte, pos int, s scanPlan) *speculation {
+	mid := pos + (len(data)-pos)/2
+	for mid < len(data) && data[mid-1] == 0xFF {
+		mid++
 	}
-	if t > 11 {
-		return FormatError("bad DC difference size")
-	}
-	if t > 0 {
-		*pred += r.receive(uint(t))
-	}
-	if *pred < -2047 || *pred > 2047 {
-		return errRange
-	}
-	k := 1
-	for k < 64 {
-		if r.n < 16 {
-			r.fill()
+	at := 8 * (mid - pos - bytes.Count(data[pos:mid], []byte{0xFF, 0x00}))
+	sp := &speculation{from: at, win: make(chan *window, 1), done: make(chan struct{}), plan: s,
+		wlen: max(min(windowLen, s.blocks/8), 1)}
+	go sp.run(d, data, mid, at)
+	return sp
+}
+
+// run reads from byte start (at bits into the unstuffed data) as if a
+// block of phase 0 started there. Until wlen block starts are recorded, an
+// error starts a new run at the reader's next byte (a wrong guess runs
+// into errors; the record must hold one run that reads on cleanly), up to
+// a bound; then the window is published and the run reads on to an error,
+// the end of the data, or a stop.
+func (sp *speculation) run(d *decoder, data []byte, start, at int) {
+	defer close(sp.done)
+	const maxRuns = 64
+	w := &window{starts: make([]blockStart, 0, sp.wlen)}
+	published := false
+	defer func() {
+		if !published {
+			sp.win <- nil
 		}
-		if f := ac.fastAC[r.acc>>(64-lookBits)]; f != 0 {
-			l := uint(f & 0xFF)
-			r.acc <<= l
-			r.n -= l
-			k += int(f>>8)&0xFF + 1
-			continue
+	}()
+	defer func() {
+		// A panic (none is known) here could not be recovered by the
+		// caller: it leaves the guess unused, and the first goroutine
+		// reads on alone.
+		if recover() != nil {
+			sp.clean = 0
 		}
-		rs, err := r.decode(ac)
+	}()
+	r := &reader{data: data, pos: start, loaded: at}
+	b := r.bits()
+	var preds [maxComps]int32
+	ph, runs := 0, 1
+	for blk := 0; ; blk++ {
+		if blk&255 == 0 && sp.stop.Load() {
+			return
+		}
+		if !published {
+			w.starts = append(w.starts, blockStart{at: b.loaded - int(b.n), phase: uint8(ph), preds: preds})
+		}
+		c := sp.plan.phases[ph]
+		comp := &d.comps[c]
+		// The predictions are relative to the guess's start: read each
+		// difference alone (never out of range) and add it here.
+		var diff int32
+		var err error
+		b, diff, err = verifyBlock(r, b, d.dc[comp.td], d.ac[comp.ta], 0)
+		r.setBits(b)
+		if err == nil && r.overrun() {
+			err = errOverrun
+		}
 		if err != nil {
-			return err
-		}
-		run, s := rs>>4, uint(rs&15)
-		if s == 0 {
-			if run != 15 {
-				return nil // end of block
+			if published {
+				sp.clean = blk
+				return
 			}
-			k += 16
+			// A wrong guess: start a new run at the next byte.
+			if runs++; runs > maxRuns || r.fake > 0 {
+				return
+			}
+			r = &reader{data: data, pos: r.pos, loaded: r.loaded}
+			b = r.bits()
+			w.starts, preds, ph, blk = w.starts[:0], [maxComps]int32{}, 0, -1
 			continue
 		}
-		if s > 10 {
-			return errRange
+		preds[c] += diff
+		switch {
+		case blk == sp.wlen-1:
+			sp.min, sp.max = preds, preds
+			published = true
+			sp.win <- w
+		case published:
+			for i := range preds {
+				sp.min[i] = min(sp.min[i], preds[i])
+				sp.max[i] = max(sp.max[i], preds[i])
+			}
 		}
-		k += run + 1
-		if r.n < s {
-			r.fill()
+		if ph++; ph == len(sp.plan.phases) {
+			ph = 0
 		}
-		r.acc <<= s
-		r.n -= s
 	}
-	if k > 64 {
-		return FormatError("too many coefficients in a block")
+}
+
+// errOverrun ends a guess that read past the data.
+var errOverrun = FormatError("read past the data")
+
+// await waits for the guess's window; nil means there is none.
+func (sp *speculation) await() *window { return <-sp.win }
+
+// cleanFrom waits for the guess to end and reports whether, in step from
+// its recorded block start j, it read the remaining blocks cleanly with
+// the first goroutine's DC predictions preds at that point: every block
+// without error, nothing past the data, and every prediction within ±2047
+// (checked on the range of the predictions after the recorded blocks,
+// which may refuse a sound file, never accept an unsound one).
+func (sp *speculation) cleanFrom(w *window, j, remaining int, preds [maxComps]int32) bool {
+	<-sp.done
+	end := j + remaining // blocks j..end-1 of the guess are the rest of the scan
+	if sp.clean < end {
+		return false
 	}
-	return nil
+	base := w.starts[j].preds
+	in := func(rel [maxComps]int32) bool {
+		for c := range rel {
+			if v := preds[c] + rel[c] - base[c]; v < -2047 || v > 2047 {
+				return false
+			}
+		}
+		return true
+	}
+	// The predictions after block i are those before block i+1.
+	for i := j; i < end && i+1 < len(w.starts); i++ {
+		if !in(w.starts[i+1].preds) {
+			return false
+		}
+	}
+	if end > len(w.starts)-1 {
+		return in(sp.min) && in(sp.max)
+	}
+	return true
 }

@@ -18,12 +18,17 @@ func agree(t *testing.T, data []byte, what string) {
 	_, cerr := ReadCoefficients(data)
 	if cerr == nil {
 		require.NoError(t, verr, "%s: ReadCoefficients accepts it", what)
+		require.NoError(t, verify(data, 0), "%s: concurrent", what)
 		_, derr := Decode(data, Options{Scale: 8})
 		require.NoError(t, derr, "%s: Verify accepted what Decode refuses", what)
 		return
 	}
 	require.Error(t, verr, "%s: ReadCoefficients refuses it (%v)", what, cerr)
 	require.Equal(t, cerr.Error(), verr.Error(), what)
+	// The concurrent check, made to split however small the data.
+	cverr := verify(data, 0)
+	require.Error(t, cverr, "%s: concurrent", what)
+	require.Equal(t, verr.Error(), cverr.Error(), "%s: concurrent", what)
 }
 
 // TestVerifyAgreesWithReadCoefficients damages every test file (cut short,
