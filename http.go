@@ -346,6 +346,15 @@ func (a *api) phoneUpload(w http.ResponseWriter, r *http.Request) {
 	a.upload(w, r, Uploader{PhoneToken: tok, Hint: hintFrom(r), IdempotencyKey: r.Header.Get("Idempotency-Key")})
 }
 
+// sizedReader is a body with its declared length as Len, a size hint for
+// the reader's consumer (bytes.Reader's Len, read as one).
+type sizedReader struct {
+	io.Reader
+	n int
+}
+
+func (s sizedReader) Len() int { return s.n }
+
 // upload streams the body (raw image, or the "file" part of a multipart
 // form) into AcceptUploadOnce, with the byte limit applied before reading.
 // An upload that made an image answers 201; a replay of one (the same
@@ -359,6 +368,10 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request, who Uploader) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit+64<<10)
 	var body io.Reader = r.Body
+	if r.ContentLength > 0 {
+		// The declared length sizes the normaliser's buffer at once.
+		body = sizedReader{r.Body, int(r.ContentLength)}
+	}
 	if mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
 		part, err := filePart(multipart.NewReader(r.Body, params["boundary"]))
 		if err != nil {

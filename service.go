@@ -799,14 +799,23 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, n
 		return session.Image{}, false, ErrTooManyImages
 	}
 
+	size := 0 // the body's length, when it tells (a hint for compress)
+	if l, ok := r.(interface{ Len() int }); ok {
+		size = l.Len()
+	}
 	br := bufio.NewReader(r)
 	if _, err := br.Peek(1); err != nil {
 		return session.Image{}, false, fmt.Errorf("%w: empty body", compress.ErrUnsupportedFormat)
 	}
-	// Every byte received is hashed on its way to the normaliser, so a
-	// retry of this upload can be told from another photo under its key.
+	// With a key, every byte received is hashed on its way to the
+	// normaliser, so a retry of this upload can be told from another photo
+	// under its key.
+	body := io.LimitReader(br, s.limits.MaxUploadBytes+1)
 	h := sha256.New()
-	in := io.TeeReader(io.LimitReader(br, s.limits.MaxUploadBytes+1), h)
+	if key != "" {
+		body = io.TeeReader(body, h)
+	}
+	in := sizedReader{body, size}
 	// The normalised JPEG is small (the byte budget, 1 MB by default), so it
 	// is kept in memory between compress and the blob store. A JPEG that
 	// takes compress's lossless passthrough is stored while compress
@@ -818,7 +827,8 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, n
 		s.record(ctx, sess, AuditRecord{Event: "image.rejected", Outcome: session.AuditRefused, Reason: string(CodeOf(err))})
 		return session.Image{}, false, err
 	}
-	var checkErr error // the check's own error, not the store's
+	defer out.Release() // its bytes are stored (or refused) when this returns
+	var checkErr error  // the check's own error, not the store's
 	up := session.Upload{Body: bytes.NewReader(out.Bytes()), Size: int64(len(out.Bytes())), ContentType: "image/jpeg",
 		Check: func(ctx context.Context) error {
 			waited := time.Now()

@@ -70,6 +70,12 @@ func (n *Normalizer) reclaim() {
 		g.pool.drain()
 	}
 	drainPool(&n.bufs) // the input and candidate buffers too
+	for len(n.warm) > 0 {
+		select {
+		case <-n.warm:
+		default:
+		}
+	}
 	runtime.GC()
 	n.rc.collections.Add(1)
 }

@@ -65,8 +65,9 @@ type Result struct {
 // CPU they use by [WithMaxConcurrent].
 type Normalizer struct {
 	cfg   config
-	bufs  sync.Pool     // *bytes.Buffer for inputs and encoded candidates
-	sem   chan struct{} // one token per image being decoded or encoded
+	bufs  sync.Pool          // *bytes.Buffer for inputs and encoded candidates
+	warm  chan *bytes.Buffer // a few of them kept across collections; see getBuf
+	sem   chan struct{}      // one token per image being decoded or encoded
 	mem   *semaphore.Weighted
 	inUse atomic.Int64 // bytes of mem taken, for DecodeBudget
 	rc    reclaimer    // collects what finished images freed; see acquire
@@ -90,7 +91,8 @@ func New(opts ...Option) (*Normalizer, error) {
 	if c.concurrent == 0 {
 		c.concurrent = runtime.GOMAXPROCS(0)
 	}
-	return &Normalizer{cfg: c, sem: make(chan struct{}, c.concurrent), mem: semaphore.NewWeighted(c.decodeBudget)}, nil
+	return &Normalizer{cfg: c, sem: make(chan struct{}, c.concurrent), mem: semaphore.NewWeighted(c.decodeBudget),
+		warm: make(chan *bytes.Buffer, 2*c.concurrent)}, nil
 }
 
 // Engine returns the engine in use.
@@ -110,7 +112,19 @@ func (n *Normalizer) Formats() []Format {
 	return fs
 }
 
+// getBuf returns an empty buffer: one of the warm ones, else one from the
+// pool, else a new one. A sync.Pool is emptied by every other collection,
+// and a fresh megabyte costs its page faults again (about 2 ms for a phone
+// photo's input on a virtual machine, more than reading it); the warm
+// buffers, two per concurrency slot and at most warmMax each, outlive
+// collections. The decode budget's reclaim empties both.
 func (n *Normalizer) getBuf() *bytes.Buffer {
+	select {
+	case b := <-n.warm:
+		b.Reset()
+		return b
+	default:
+	}
 	if b, ok := n.bufs.Get().(*bytes.Buffer); ok {
 		b.Reset()
 		return b
@@ -118,7 +132,18 @@ func (n *Normalizer) getBuf() *bytes.Buffer {
 	return new(bytes.Buffer)
 }
 
+// warmMax is the largest buffer kept warm: a phone photo's input and
+// output, or a 12 MP camera JPEG's input.
+const warmMax = 8 << 20
+
 func (n *Normalizer) putBuf(b *bytes.Buffer) {
+	if b.Cap() <= warmMax {
+		select {
+		case n.warm <- b:
+			return
+		default:
+		}
+	}
 	if b.Cap() <= 64<<20 {
 		n.bufs.Put(b)
 	}
@@ -144,6 +169,7 @@ func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (R
 	if _, err := o.Check(ctx); err != nil {
 		return o.res, err
 	}
+	defer o.Release()
 	if _, err := w.Write(o.data); err != nil {
 		return o.res, fmtErr("compress: write output: %w", err)
 	}
@@ -185,12 +211,31 @@ type Output struct {
 	ok    bool
 	src   Source
 	in    *bytes.Buffer
-	check sync.Mutex // serialises Check
+	out   *bytes.Buffer // pooled, holding data; returned by Release
+	check sync.Mutex    // serialises Check and Release
 }
 
 // Bytes returns the normalised JPEG. It is only final once
-// [Output.Check] has returned: a failed check replaces it.
+// [Output.Check] has returned (a failed check replaces it), and valid until
+// [Output.Release].
 func (o *Output) Bytes() []byte { return o.data }
+
+// Release returns the Output's buffers to the Normalizer for reuse, once
+// any check has finished; Bytes must not be used afterwards. Not calling it
+// only leaves them to the garbage collector.
+func (o *Output) Release() {
+	o.check.Lock()
+	defer o.check.Unlock()
+	if o.done != nil {
+		<-o.done
+		o.done = nil
+	}
+	o.release()
+	if o.out != nil {
+		o.n.putBuf(o.out)
+		o.out, o.data = nil, nil
+	}
+}
 
 // Result describes the image; like [Output.Bytes], it is final once
 // [Output.Check] has returned.
@@ -222,12 +267,13 @@ func (o *Output) Check(ctx context.Context) (replaced bool, err error) {
 	}
 	res := o.res
 	res.Passthrough, res.Quality = false, 0
-	data, err := o.n.normal(ctx, o.src, &res)
+	out, err := o.n.normal(ctx, o.src, &res)
 	o.res = res
 	if err != nil {
 		return false, err
 	}
-	o.data = data
+	o.n.putBuf(o.out)
+	o.out, o.data = out, out.Bytes()
 	o.n.logResult(ctx, o.res)
 	return true, nil
 }
@@ -273,8 +319,8 @@ func (n *Normalizer) start(ctx context.Context, r io.Reader) (*Output, error) {
 			o.res.Passthrough = true
 			o.res.OutWidth, o.res.OutHeight = src.Width, src.Height
 			o.res.Quality = q
-			o.res.OutBytes = int64(len(kept))
-			o.data, o.src, o.in = kept, src, in
+			o.res.OutBytes = int64(kept.Len())
+			o.out, o.data, o.src, o.in = kept, kept.Bytes(), src, in
 			o.done = make(chan struct{})
 			go func() {
 				defer close(o.done)
@@ -284,18 +330,18 @@ func (n *Normalizer) start(ctx context.Context, r io.Reader) (*Output, error) {
 		}
 	}
 	defer n.putBuf(in)
-	data, err := n.normal(ctx, src, &o.res)
+	out, err := n.normal(ctx, src, &o.res)
 	if err != nil {
 		return o, err
 	}
-	o.data = data
+	o.out, o.data = out, out.Bytes()
 	n.logResult(ctx, o.res)
 	return o, nil
 }
 
 // normal decodes src and encodes it within the budget, filling res's
-// output fields; the bytes returned are the caller's.
-func (n *Normalizer) normal(ctx context.Context, src Source, res *Result) ([]byte, error) {
+// output fields, into a pooled buffer that is the caller's.
+func (n *Normalizer) normal(ctx context.Context, src Source, res *Result) (*bytes.Buffer, error) {
 	cost, err := n.checkBudget(src)
 	if err != nil {
 		return nil, err
@@ -305,16 +351,16 @@ func (n *Normalizer) normal(ctx context.Context, src Source, res *Result) ([]byt
 		return nil, err
 	}
 	out := n.getBuf()
-	defer n.putBuf(out)
 	q, w2, h2, err := n.decodeAndFit(ctx, src, out)
 	release()
 	if err != nil {
+		n.putBuf(out)
 		return nil, err
 	}
 	res.OutWidth, res.OutHeight = w2, h2
 	res.Quality = q
 	res.OutBytes = int64(out.Len())
-	return bytes.Clone(out.Bytes()), nil
+	return out, nil
 }
 
 // slot takes a concurrency slot and then cost bytes of the decode budget,

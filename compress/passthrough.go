@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -19,7 +20,8 @@ var errNoPassthrough = errors.New("compress: not a single-scan baseline JPEG")
 // density units, 1:1 pixels, no thumbnail.
 var jfifAPP0 = []byte{0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00}
 
-// rebuildJPEG writes a baseline JPEG again from its coding segments alone:
+// rebuildJPEG writes a baseline JPEG again, appended to out[:0], from its
+// coding segments alone:
 // SOI, a fresh JFIF APP0, then DQT, SOF0, DHT and DRI in their order, the
 // SOS header and its entropy-coded data byte for byte, and EOI. Every other
 // APPn (EXIF, XMP, ICC, MPF, vendor data) and every COM is dropped, and
@@ -27,13 +29,12 @@ var jfifAPP0 = []byte{0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0x00, 0x01, 0x
 // file it will not rebuild: anything but one baseline (SOF0) frame coded
 // in one scan that ends at EOI. It checks structure only; the caller
 // decodes the result to check its entropy-coded data.
-func rebuildJPEG(d []byte) ([]byte, error) {
+func rebuildJPEG(out, d []byte) ([]byte, error) {
 	fail := func(why string) ([]byte, error) { return nil, fmt.Errorf("%w: %s", errNoPassthrough, why) }
 	if len(d) < 4 || d[0] != 0xFF || d[1] != 0xD8 {
 		return fail("no SOI")
 	}
-	out := make([]byte, 0, len(d)+len(jfifAPP0))
-	out = append(out, 0xFF, 0xD8)
+	out = append(out[:0], 0xFF, 0xD8)
 	out = append(out, jfifAPP0...)
 	frame := false
 	pos := 2
@@ -96,7 +97,13 @@ func rebuildJPEG(d []byte) ([]byte, error) {
 func scanEnd(d []byte, pos int) (int, error) {
 	for i := pos; i+1 < len(d); i++ {
 		if d[i] != 0xFF {
-			continue
+			k := bytes.IndexByte(d[i:], 0xFF)
+			if k < 0 {
+				break
+			}
+			if i += k; i+1 >= len(d) {
+				break
+			}
 		}
 		switch m := d[i+1]; {
 		case m == 0x00, m >= 0xD0 && m <= 0xD7, m == 0xFF:
@@ -130,20 +137,29 @@ func (n *Normalizer) passthroughCandidate(src Source, info sourceInfo) bool {
 }
 
 // passthrough rebuilds a candidate and prepares the check that it decodes
-// completely. It returns the bytes to store and verify, which runs the
+// completely. It returns the bytes to store (in a pooled buffer) and verify, which runs the
 // check and reports whether they may be kept; verify nil means the normal
 // path. The check is internal/jpegdec's Verify: the entropy decoding of
 // every block, with every Huffman code, restart marker and the end of the
 // data checked as by a decode at any scale (and the baseline coefficient
 // range that a lossless edit needs), storing nothing; on two cores
-// (VerifyConcurrent, same verdict) when another concurrency slot is free.
+// (VerifyConcurrent, same verdict, yielding often to whatever else is
+// runnable) when another concurrency slot is free.
 // It needs a concurrency slot and its (small) share of the decode budget,
 // like any other decode: passthrough takes them, verify gives them back.
-func (n *Normalizer) passthrough(ctx context.Context, src Source) (out []byte, quality int, verify func() bool, err error) {
-	out, rerr := rebuildJPEG(src.Data)
+func (n *Normalizer) passthrough(ctx context.Context, src Source) (_ *bytes.Buffer, quality int, verify func() bool, err error) {
+	buf := n.getBuf()
+	defer func() {
+		if verify == nil {
+			n.putBuf(buf)
+		}
+	}()
+	buf.Grow(len(src.Data) + len(jfifAPP0))
+	out, rerr := rebuildJPEG(buf.AvailableBuffer(), src.Data)
 	if rerr != nil || int64(len(out)) > n.cfg.budget {
 		return nil, 0, nil, nil
 	}
+	buf.Write(out) // in place: out is buf's own free space
 	lay, perr := jpegdec.Probe(out, jpegdec.Options{Scale: 8})
 	if perr != nil || lay.Width != src.Width || lay.Height != src.Height {
 		return nil, 0, nil, nil
@@ -158,7 +174,7 @@ func (n *Normalizer) passthrough(ctx context.Context, src Source) (out []byte, q
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	return out, estimateQuality(out), func() bool {
+	return buf, estimateQuality(out), func() bool {
 		defer release()
 		return verifyQuietly(out, n.idle()) == nil
 	}, nil

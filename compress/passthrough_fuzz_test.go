@@ -46,7 +46,7 @@ func FuzzRebuildJPEG(f *testing.F) {
 	f.Add([]byte("\xFF\xD8\xFF\xDA\x00\x02\xFF\xD9"))
 	f.Add([]byte("\xFF\xD8\xFF\xFF\xFF"))
 	f.Fuzz(func(t *testing.T, d []byte) {
-		out, err := rebuildJPEG(d)
+		out, err := rebuildJPEG(nil, d)
 		if err != nil {
 			return
 		}
@@ -63,7 +63,7 @@ func FuzzRebuildJPEG(f *testing.F) {
 		if sos < 0 || !bytes.Contains(d, out[sos:len(out)-2]) {
 			t.Fatal("scan data not kept byte for byte")
 		}
-		again, err := rebuildJPEG(out)
+		again, err := rebuildJPEG(nil, out)
 		if err != nil || !bytes.Equal(again, out) {
 			t.Fatalf("rebuilding the rebuilt file: err %v, same %v", err, bytes.Equal(again, out))
 		}

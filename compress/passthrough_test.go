@@ -288,3 +288,24 @@ func TestStartReplacesWhatFailsTheCheck(t *testing.T) {
 	assert.Equal(t, wantBytes, o.Bytes())
 	assert.NotEqual(t, first, o.Bytes())
 }
+
+// TestReleaseWaitsForTheCheck: an Output released before its check ends
+// gives its buffers back only once the check is done with them; run with
+// -race, a buffer reused while the check still reads it is reported.
+func TestReleaseWaitsForTheCheck(t *testing.T) {
+	t.Parallel()
+	n, err := compress.New()
+	require.NoError(t, err)
+	in, _ := phoneJPEG(1200, 900, 1)
+	for range 20 {
+		o, err := n.Start(t.Context(), bytes.NewReader(in))
+		require.NoError(t, err)
+		require.True(t, o.Result().Passthrough)
+		o.Release()
+		assert.Nil(t, o.Bytes(), "no bytes after Release")
+		// The next image takes the released buffers at once.
+		_, out, err := normalizeBytes(t, n, in)
+		require.NoError(t, err)
+		require.NotEmpty(t, out)
+	}
+}

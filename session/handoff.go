@@ -171,18 +171,27 @@ func checkToken(s *Session, tokenHash string) error {
 // session. Errors: ErrInvalidToken (malformed or not the paired phone's),
 // ErrRevoked, ErrExpired or ErrNotFound (the session is gone).
 func (m *Manager) AuthenticatePhone(ctx context.Context, token string) (PhoneView, error) {
-	sessionID, secret, ok := splitCredential(token)
-	if !ok {
-		return PhoneView{}, ErrInvalidToken
-	}
-	s, err := m.store.Get(ctx, sessionID)
+	s, err := m.phoneSession(ctx, token)
 	if err != nil {
-		return PhoneView{}, fmt.Errorf("session: authenticate phone: %w", err)
-	}
-	if err := checkToken(s, hashSecret(secret)); err != nil {
 		return PhoneView{}, err
 	}
 	return phoneView(s), nil
+}
+
+// phoneSession returns the session of the phone holding token, checked.
+func (m *Manager) phoneSession(ctx context.Context, token string) (*Session, error) {
+	sessionID, secret, ok := splitCredential(token)
+	if !ok {
+		return nil, ErrInvalidToken
+	}
+	s, err := m.store.Get(ctx, sessionID)
+	if err != nil {
+		return nil, fmt.Errorf("session: authenticate phone: %w", err)
+	}
+	if err := checkToken(s, hashSecret(secret)); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // AddPhoneImage adds an image from the phone holding token: the only thing a
@@ -191,11 +200,12 @@ func (m *Manager) AuthenticatePhone(ctx context.Context, token string) (PhoneVie
 // nothing. The returned Image is for the server (to announce it to the
 // desktop); it holds no patient details.
 func (m *Manager) AddPhoneImage(ctx context.Context, token string, u Upload) (Image, error) {
-	if _, err := m.AuthenticatePhone(ctx, token); err != nil {
+	s, err := m.phoneSession(ctx, token)
+	if err != nil {
 		return Image{}, err
 	}
 	sessionID, secret, _ := splitCredential(token)
-	return m.addImage(ctx, sessionID, u, SourcePhone, hashSecret(secret))
+	return m.addImage(ctx, sessionID, u, SourcePhone, hashSecret(secret), s)
 }
 
 // RevokePhone cuts the paired phone off and withdraws any unclaimed handoff

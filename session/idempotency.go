@@ -179,21 +179,24 @@ func (m *Manager) UploadDone(ctx context.Context, sessionID, key string) (rec Up
 // A replayed image that the GP has since removed comes back with only its
 // ID set. Without a Store [Idempotency] this is AddImage (no key is kept).
 func (m *Manager) AddImageOnce(ctx context.Context, sessionID, key, sum string, u Upload) (img Image, replay bool, err error) {
-	return m.addImageOnce(ctx, sessionID, key, sum, u, SourceDesktop, "")
+	return m.addImageOnce(ctx, sessionID, key, sum, u, SourceDesktop, "", nil)
 }
 
 // AddPhoneImageOnce is [Manager.AddPhoneImage] under an idempotency key,
 // with the promises of [Manager.AddImageOnce]. The token is checked before
 // anything, on replays too.
 func (m *Manager) AddPhoneImageOnce(ctx context.Context, token, key, sum string, u Upload) (img Image, replay bool, err error) {
-	if _, err := m.AuthenticatePhone(ctx, token); err != nil {
+	s, err := m.phoneSession(ctx, token)
+	if err != nil {
 		return Image{}, false, err
 	}
 	sessionID, secret, _ := splitCredential(token)
-	return m.addImageOnce(ctx, sessionID, key, sum, u, SourcePhone, hashSecret(secret))
+	return m.addImageOnce(ctx, sessionID, key, sum, u, SourcePhone, hashSecret(secret), s)
 }
 
-func (m *Manager) addImageOnce(ctx context.Context, sessionID, key, sum string, u Upload, src Source, tokenHash string) (Image, bool, error) {
+// addImageOnce is AddImageOnce; read is the session as the caller has just
+// read it, or nil.
+func (m *Manager) addImageOnce(ctx context.Context, sessionID, key, sum string, u Upload, src Source, tokenHash string, read *Session) (Image, bool, error) {
 	if _, err := ParseIdempotencyKey(key); err != nil {
 		return Image{}, false, fmt.Errorf("session: add image: %w", err)
 	}
@@ -203,12 +206,15 @@ func (m *Manager) addImageOnce(ctx context.Context, sessionID, key, sum string, 
 	idem, ok := m.Idempotency()
 	if !ok {
 		m.log.DebugContext(ctx, "store keeps no idempotency records; key ignored", "session", sessionID)
-		img, err := m.addImage(ctx, sessionID, u, src, tokenHash)
+		img, err := m.addImage(ctx, sessionID, u, src, tokenHash, read)
 		return img, false, err
 	}
-	s, err := m.store.Get(ctx, sessionID)
-	if err != nil {
-		return Image{}, false, fmt.Errorf("session: add image: %w", err)
+	s := read
+	if s == nil {
+		var err error
+		if s, err = m.store.Get(ctx, sessionID); err != nil {
+			return Image{}, false, fmt.Errorf("session: add image: %w", err)
+		}
 	}
 	token := NewID()
 	var waited <-chan time.Time
@@ -249,7 +255,7 @@ func (m *Manager) addImageOnce(ctx context.Context, sessionID, key, sum string, 
 		}
 	}
 
-	img, err := m.addImage(ctx, sessionID, u, src, tokenHash)
+	img, err := m.addImage(ctx, sessionID, u, src, tokenHash, s)
 	// Cleanup runs with a context of its own: the caller's may be done.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

@@ -282,10 +282,13 @@ type Upload struct {
 // session is full, expires or ends meanwhile, the bytes are deleted and the
 // session's error is returned.
 func (m *Manager) AddImage(ctx context.Context, sessionID string, u Upload) (Image, error) {
-	return m.addImage(ctx, sessionID, u, SourceDesktop, "")
+	return m.addImage(ctx, sessionID, u, SourceDesktop, "", nil)
 }
 
-func (m *Manager) addImage(ctx context.Context, sessionID string, u Upload, src Source, tokenHash string) (Image, error) {
+// addImage stores and lists one image. read is the session as the caller
+// has just read it, or nil (it is read here): only its early refusal uses
+// it, the update that lists the image checks again.
+func (m *Manager) addImage(ctx context.Context, sessionID string, u Upload, src Source, tokenHash string, read *Session) (Image, error) {
 	if u.Body == nil || u.ContentType == "" {
 		return Image{}, errors.New("session: add image: body and content type are required")
 	}
@@ -297,9 +300,13 @@ func (m *Manager) addImage(ctx context.Context, sessionID string, u Upload, src 
 	}
 	// Refuse early, before streaming bytes for a session that is gone or
 	// full. The update below decides; this only saves the upload.
-	if s, err := m.store.Get(ctx, sessionID); err != nil {
-		return Image{}, fmt.Errorf("session: add image: %w", err)
-	} else if len(s.Images) >= m.maxImages {
+	if read == nil {
+		var err error
+		if read, err = m.store.Get(ctx, sessionID); err != nil {
+			return Image{}, fmt.Errorf("session: add image: %w", err)
+		}
+	}
+	if len(read.Images) >= m.maxImages {
 		return Image{}, fmt.Errorf("session: add image: %w", ErrTooManyImages)
 	}
 	imageID := NewID()
