@@ -126,15 +126,26 @@ func (d *libde265) decodeThreads(pic *heifPicture, threads int) (*image.YCbCr, e
 		next <- i
 	}
 	close(next)
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
+	}
 	for range min(threads, len(pic.tiles)) {
 		wg.Go(func() {
+			// A panic (none is known) in a goroutine of its own would end
+			// the process: it fails this decode instead, and the caller
+			// hands the file to libheif.
+			defer func() {
+				if r := recover(); r != nil {
+					fail(fmt.Errorf("%w: placing a tile: %v", ErrDecode, r))
+				}
+			}()
 			for i := range next {
 				if err := d.decodeTile(pic, i, out, 0); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
+					fail(err)
 					return
 				}
 			}
