@@ -162,7 +162,7 @@ func (n *Normalizer) putBuf(b *bytes.Buffer) {
 // (the format and declared size, when known) and nothing was written to w.
 // For the same input and options the output bytes are the same.
 func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (Result, error) {
-	o, err := n.start(ctx, r)
+	o, err := n.start(ctx, r, true)
 	if err != nil {
 		return o.res, err
 	}
@@ -182,7 +182,9 @@ func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (R
 // proves its coded data sound (a few milliseconds for a phone photo) runs
 // on a goroutine of its own, and Start returns as soon as the rebuilt file
 // is ready; every other input is normalised in full before Start returns,
-// exactly as by Normalize. Its errors are Normalize's.
+// exactly as by Normalize. Its errors are Normalize's. The check keeps to
+// one core, leaving the others to the caller's storing (on two cores,
+// checking on both made the Service's phone upload slower, not faster).
 //
 // The caller may store [Output.Bytes] meanwhile, but must call
 // [Output.Check] before it treats them as the image (before listing,
@@ -191,7 +193,7 @@ func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (R
 // stored copy must be discarded. Check also returns the input's buffer for
 // reuse; an Output never checked leaves it to the garbage collector.
 func (n *Normalizer) Start(ctx context.Context, r io.Reader) (*Output, error) {
-	o, err := n.start(ctx, r)
+	o, err := n.start(ctx, r, false)
 	if err != nil {
 		return nil, err
 	}
@@ -288,8 +290,11 @@ func (o *Output) release() {
 
 // start reads and normalises one image; for a passthrough it leaves the
 // check running. On error the returned Output (never nil) holds the
-// Result learned so far.
-func (n *Normalizer) start(ctx context.Context, r io.Reader) (*Output, error) {
+// Result learned so far. twoCores lets the check use a second core when a
+// concurrency slot is free: for a caller that only waits for it
+// (Normalize), not for one that stores the bytes meanwhile (Start), whose
+// storing would then wait for a core.
+func (n *Normalizer) start(ctx context.Context, r io.Reader, twoCores bool) (*Output, error) {
 	o := &Output{n: n}
 	in := n.getBuf()
 	src, info, err := n.read(ctx, r, in)
@@ -310,7 +315,7 @@ func (n *Normalizer) start(ctx context.Context, r io.Reader) (*Output, error) {
 		o.res.ColourConverted = true
 	}
 	if n.passthroughCandidate(src, info) {
-		kept, q, verify, err := n.passthrough(ctx, src)
+		kept, q, verify, err := n.passthrough(ctx, src, twoCores)
 		if err != nil {
 			n.putBuf(in)
 			return o, err

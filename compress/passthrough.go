@@ -142,12 +142,12 @@ func (n *Normalizer) passthroughCandidate(src Source, info sourceInfo) bool {
 // path. The check is internal/jpegdec's Verify: the entropy decoding of
 // every block, with every Huffman code, restart marker and the end of the
 // data checked as by a decode at any scale (and the baseline coefficient
-// range that a lossless edit needs), storing nothing; on two cores
-// (VerifyConcurrent, same verdict, yielding often to whatever else is
-// runnable) when another concurrency slot is free.
+// range that a lossless edit needs), storing nothing; with twoCores, on
+// two (VerifyConcurrent, same verdict) when another concurrency slot is
+// free.
 // It needs a concurrency slot and its (small) share of the decode budget,
 // like any other decode: passthrough takes them, verify gives them back.
-func (n *Normalizer) passthrough(ctx context.Context, src Source) (_ *bytes.Buffer, quality int, verify func() bool, err error) {
+func (n *Normalizer) passthrough(ctx context.Context, src Source, twoCores bool) (_ *bytes.Buffer, quality int, verify func() bool, err error) {
 	buf := n.getBuf()
 	defer func() {
 		if verify == nil {
@@ -176,7 +176,7 @@ func (n *Normalizer) passthrough(ctx context.Context, src Source) (_ *bytes.Buff
 	}
 	return buf, estimateQuality(out), func() bool {
 		defer release()
-		return verifyQuietly(out, n.idle()) == nil
+		return verifyQuietly(out, twoCores && n.idle()) == nil
 	}, nil
 }
 

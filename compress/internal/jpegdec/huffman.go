@@ -11,11 +11,21 @@ type huffman struct {
 	// fastAC, for AC tables, holds value<<16 | run<<8 | bits for a
 	// run/size symbol whose code and magnitude bits together fit in
 	// lookBits: one lookup decodes a whole coefficient. 0 means no.
-	fastAC  [1 << lookBits]int32
+	fastAC [1 << lookBits]int32
+	// skipAC, for AC tables, is fastAC for Verify, which keeps no values:
+	// advance<<5 | bits, where advance is how far the symbol moves the
+	// coefficient index (run+1; 16 for ZRL; skipEnd for an end of block)
+	// and bits its code and magnitude bits. It also covers the ends of
+	// blocks, which fastAC leaves to the slow path. 0 means no.
+	skipAC  [1 << lookBits]uint16
 	maxcode [17]int32 // largest code of each length, -1 when none
 	valptr  [17]int32 // index in vals of the first code of each length, less that code
 	vals    [256]uint8
 }
+
+// skipEnd is skipAC's advance for an end of block: past any index a
+// block can reach (at most 63+16), so the index says the block ended.
+const skipEnd = 128
 
 func newHuffman(counts [16]int, symbols []byte, ac bool) (*huffman, error) {
 	h := &huffman{}
@@ -51,6 +61,14 @@ func newHuffman(counts [16]int, symbols []byte, ac bool) (*huffman, error) {
 			}
 			l, rs := int(e>>8), int(e&0xFF)
 			run, s := rs>>4, rs&15
+			switch {
+			case s == 0 && run == 15:
+				h.skipAC[i] = 16<<5 | uint16(l)
+			case s == 0:
+				h.skipAC[i] = skipEnd<<5 | uint16(l)
+			case s <= 10 && l+s <= lookBits:
+				h.skipAC[i] = uint16(run+1)<<5 | uint16(l+s)
+			}
 			if s == 0 || l+s > lookBits {
 				continue
 			}

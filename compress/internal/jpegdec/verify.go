@@ -159,7 +159,8 @@ func verifyBlock(r *reader, b bits, dc, ac *huffman, pred int32) (bits, int32, e
 		return b, pred, errRange
 	}
 	// AC: run/size symbols to the end of the block.
-	for k := 1; k < 64; {
+	k := 1
+	for k < 64 {
 		if b.n < 16 {
 			if b.pos+8 <= len(data) {
 				x := binary.BigEndian.Uint64(data[b.pos:])
@@ -180,14 +181,11 @@ func verifyBlock(r *reader, b bits, dc, ac *huffman, pred int32) (bits, int32, e
 				b = r.bits()
 			}
 		}
-		if f := ac.fastAC[b.acc>>(64-lookBits)]; f != 0 {
-			l := uint(f & 0xFF)
+		if f := ac.skipAC[b.acc>>(64-lookBits)]; f != 0 {
+			l := uint(f & 31)
 			b.acc <<= l
 			b.n -= l
-			k += int(f>>8)&0xFF + 1
-			if k > 64 {
-				return b, pred, FormatError("too many coefficients in a block")
-			}
+			k += int(f >> 5)
 			continue
 		}
 		var rs int
@@ -208,12 +206,10 @@ func verifyBlock(r *reader, b bits, dc, ac *huffman, pred int32) (bits, int32, e
 		run, s := rs>>4, uint(rs&15)
 		if s == 0 {
 			if run != 15 {
+				k += skipEnd
 				break // end of block
 			}
 			k += 16
-			if k > 64 {
-				return b, pred, FormatError("too many coefficients in a block")
-			}
 			continue
 		}
 		if s > 10 {
@@ -221,6 +217,8 @@ func verifyBlock(r *reader, b bits, dc, ac *huffman, pred int32) (bits, int32, e
 		}
 		k += run + 1
 		if k > 64 {
+			// (A coefficient past the block: the error now, before its
+			// magnitude bits, as ReadCoefficients reports it.)
 			return b, pred, FormatError("too many coefficients in a block")
 		}
 		if b.n < s {
@@ -230,6 +228,11 @@ func verifyBlock(r *reader, b bits, dc, ac *huffman, pred int32) (bits, int32, e
 		}
 		b.acc <<= s
 		b.n -= s
+	}
+	// An end of block leaves k at skipEnd or more; any other index past
+	// 64 is a run past the block's end.
+	if k > 64 && k < skipEnd {
+		return b, pred, FormatError("too many coefficients in a block")
 	}
 	return b, pred, nil
 }
