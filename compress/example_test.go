@@ -61,3 +61,33 @@ func ExampleWithDecoder() {
 	// true
 	// compress: unsupported image format (sniff heic): HEIC decoding is not enabled: pass heic.Option() from package github.com/clinicpro/clinicalimages/compress/heic to compress.New
 }
+
+// A caller that stores the normalised photo (here in a map standing in
+// for a blob store) starts storing before the check of a passed-through
+// JPEG has finished, and makes the photo visible only once Check says the
+// stored bytes stand; a failed check replaces them.
+func ExampleNormalizer_Start() {
+	photo := enginetest.EncodeJPEG(enginetest.Photo(1600, 1200, 1, false), 85) // as the phone page sends
+	n, err := compress.New()
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	out, err := n.Start(ctx, bytes.NewReader(photo))
+	if err != nil {
+		panic(err)
+	}
+	defer out.Release()
+	store := map[string][]byte{}
+	store["photo"] = bytes.Clone(out.Bytes()) // meanwhile, the check runs
+	replaced, err := out.Check(ctx)
+	if err != nil {
+		delete(store, "photo") // refused: corrupt
+		panic(err)
+	}
+	if replaced {
+		store["photo"] = bytes.Clone(out.Bytes())
+	}
+	fmt.Println("passthrough:", out.Result().Passthrough, "replaced:", replaced, "stored:", len(store["photo"]) == len(out.Bytes()))
+	// Output: passthrough: true replaced: false stored: true
+}
