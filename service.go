@@ -757,30 +757,42 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, n
 	// Check the caller and the image count before spending CPU on pixels.
 	// This count is only a fast path: the session.Manager checks the limit
 	// again inside the update that lists the image.
-	var sessionID string
+	var (
+		sessionID string
+		sess      *session.Session
+		// seen is closed once the phone's heartbeat is recorded: it runs
+		// beside the upload, and the photo is listed (and announced) only
+		// after it, so a phone.connected it announces comes first.
+		seen = make(chan struct{})
+	)
 	if who.PhoneToken != "" {
-		view, err := s.sessions.AuthenticatePhone(ctx, who.PhoneToken)
-		if err != nil {
+		var err error
+		if sess, err = s.sessions.PhoneSession(ctx, who.PhoneToken); err != nil {
 			return session.Image{}, false, storage(err)
 		}
-		sessionID = view.SessionID
+		sessionID = sess.ID
 		// A photo on its way is the phone's heartbeat, and so is its
 		// arrival when the upload took long enough for the first to run
 		// low (a slow network): the second costs store round trips that a
 		// quick upload, still well within its window, does not need.
-		seen := s.now()
-		s.phoneSeen(ctx, sessionID, s.phones.Lapse)
+		at := s.now()
+		go func() {
+			defer close(seen)
+			s.phoneSeen(ctx, sessionID, s.phones.Lapse)
+		}()
 		defer func() {
-			if s.now().Sub(seen) >= s.phones.Lapse/2 {
+			<-seen
+			if s.now().Sub(at) >= s.phones.Lapse/2 {
 				s.phoneSeen(ctx, sessionID, s.phones.Lapse)
 			}
 		}()
 	} else {
+		close(seen)
 		sessionID = who.SessionID
-	}
-	sess, err := s.sessions.Get(ctx, sessionID)
-	if err != nil {
-		return session.Image{}, false, storage(err)
+		var err error
+		if sess, err = s.sessions.Get(ctx, sessionID); err != nil {
+			return session.Image{}, false, storage(err)
+		}
 	}
 	if key != "" {
 		// A replay of a finished upload: hash the body, never decode it,
@@ -832,6 +844,7 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, r io.Reader, n
 	up := session.Upload{Body: bytes.NewReader(out.Bytes()), Size: int64(len(out.Bytes())), ContentType: "image/jpeg",
 		Check: func(ctx context.Context) error {
 			waited := time.Now()
+			<-seen
 			replaced, err := out.Check(ctx)
 			*normalize += time.Since(waited)
 			switch {

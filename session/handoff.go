@@ -171,15 +171,18 @@ func checkToken(s *Session, tokenHash string) error {
 // session. Errors: ErrInvalidToken (malformed or not the paired phone's),
 // ErrRevoked, ErrExpired or ErrNotFound (the session is gone).
 func (m *Manager) AuthenticatePhone(ctx context.Context, token string) (PhoneView, error) {
-	s, err := m.phoneSession(ctx, token)
+	s, err := m.PhoneSession(ctx, token)
 	if err != nil {
 		return PhoneView{}, err
 	}
 	return phoneView(s), nil
 }
 
-// phoneSession returns the session of the phone holding token, checked.
-func (m *Manager) phoneSession(ctx context.Context, token string) (*Session, error) {
+// PhoneSession is AuthenticatePhone for the server: it checks token the
+// same way and returns the whole session (with the patient's details,
+// which never go to the phone), saving a caller that needs both a second
+// read.
+func (m *Manager) PhoneSession(ctx context.Context, token string) (*Session, error) {
 	sessionID, secret, ok := splitCredential(token)
 	if !ok {
 		return nil, ErrInvalidToken
@@ -200,7 +203,7 @@ func (m *Manager) phoneSession(ctx context.Context, token string) (*Session, err
 // nothing. The returned Image is for the server (to announce it to the
 // desktop); it holds no patient details.
 func (m *Manager) AddPhoneImage(ctx context.Context, token string, u Upload) (Image, error) {
-	s, err := m.phoneSession(ctx, token)
+	s, err := m.PhoneSession(ctx, token)
 	if err != nil {
 		return Image{}, err
 	}

@@ -186,7 +186,7 @@ func (m *Manager) AddImageOnce(ctx context.Context, sessionID, key, sum string, 
 // with the promises of [Manager.AddImageOnce]. The token is checked before
 // anything, on replays too.
 func (m *Manager) AddPhoneImageOnce(ctx context.Context, token, key, sum string, u Upload) (img Image, replay bool, err error) {
-	s, err := m.phoneSession(ctx, token)
+	s, err := m.PhoneSession(ctx, token)
 	if err != nil {
 		return Image{}, false, err
 	}
