@@ -17,7 +17,12 @@ type huffman struct {
 	// coefficient index (run+1; 16 for ZRL; skipEnd for an end of block)
 	// and bits its code and magnitude bits. It also covers the ends of
 	// blocks, which fastAC leaves to the slow path. 0 means no.
-	skipAC  [1 << lookBits]uint16
+	skipAC [1 << lookBits]uint16
+	// pairAC is skipAC for two symbols: for the next pairBits bits, the
+	// bits and advance of the first symbol and, when it is no end of
+	// block and the second lies within them too, of both. Filled by
+	// buildPairs, for Verify only.
+	pairAC  [1 << pairBits]uint16
 	maxcode [17]int32 // largest code of each length, -1 when none
 	valptr  [17]int32 // index in vals of the first code of each length, less that code
 	vals    [256]uint8
@@ -26,6 +31,28 @@ type huffman struct {
 // skipEnd is skipAC's advance for an end of block: past any index a
 // block can reach (at most 63+16), so the index says the block ended.
 const skipEnd = 128
+
+// pairBits is how many bits one pairAC lookup decodes.
+const pairBits = 12
+
+// buildPairs fills pairAC from skipAC.
+func (h *huffman) buildPairs() {
+	const mask = 1<<pairBits - 1
+	for v := range 1 << pairBits {
+		e1 := h.skipAC[v>>(pairBits-lookBits)]
+		if e1 == 0 {
+			continue // a long code, or its magnitude past lookBits: slow path
+		}
+		entry := e1
+		if l1 := uint(e1 & 31); e1>>5 < skipEnd && l1 < pairBits {
+			v2 := v << l1 & mask // the bits after the first symbol, then zeros
+			if e2 := h.skipAC[v2>>(pairBits-lookBits)]; e2 != 0 && uint(e2&31) <= pairBits-l1 {
+				entry = (e1>>5+e2>>5)<<5 | uint16(l1+uint(e2&31))
+			}
+		}
+		h.pairAC[v] = entry
+	}
+}
 
 func newHuffman(counts [16]int, symbols []byte, ac bool) (*huffman, error) {
 	h := &huffman{}

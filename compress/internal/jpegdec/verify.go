@@ -43,6 +43,11 @@ func verify(data []byte, split int) error {
 	if err != nil {
 		return err
 	}
+	for _, h := range d.ac {
+		if h != nil {
+			h.buildPairs()
+		}
+	}
 	s := d.plan()
 	r := &reader{data: data, pos: pos}
 	var sp *speculation
@@ -181,6 +186,17 @@ func verifyBlock(r *reader, b bits, dc, ac *huffman, pred int32) (bits, int32, e
 				b = r.bits()
 			}
 		}
+		if k < pairMaxK {
+			// Two symbols at once; the first leaves the block open (its
+			// advance is at most 16), so the second is this block's.
+			if f := ac.pairAC[b.acc>>(64-pairBits)]; f != 0 {
+				l := uint(f & 31)
+				b.acc <<= l
+				b.n -= l
+				k += int(f >> 5)
+				continue
+			}
+		}
 		if f := ac.skipAC[b.acc>>(64-lookBits)]; f != 0 {
 			l := uint(f & 31)
 			b.acc <<= l
@@ -236,6 +252,11 @@ func verifyBlock(r *reader, b bits, dc, ac *huffman, pred int32) (bits, int32, e
 	}
 	return b, pred, nil
 }
+
+// pairMaxK bounds the coefficient index at which verifyBlock reads two
+// symbols at once: from 48 on, a first symbol's advance (up to 16) could
+// complete the block, and the bits after it would be the next block's.
+const pairMaxK = 48
 
 // verifyScan reads the scan's blocks from the start and checks that the
 // last did not read past the data. With sp, once past the point where sp's
