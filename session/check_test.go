@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clinicpro/clinicalimages/session"
-	"github.com/clinicpro/clinicalimages/session/memory"
 )
 
 // TestAddImageWaitsForCheck: an Upload's Check runs once the bytes are
@@ -18,19 +17,9 @@ import (
 // lists nothing and is returned.
 func TestAddImageWaitsForCheck(t *testing.T) {
 	t.Parallel()
-	st, err := memory.NewStore()
-	require.NoError(t, err)
-	blobs, err := memory.NewBlobStore()
-	require.NoError(t, err)
-	m, err := session.New(st, blobs)
-	require.NoError(t, err)
+	m, stored := managerCountingBlobs(t)
 	s, err := m.Start(t.Context(), session.Launch{Facility: "f", PatientID: "p", NHI: "ZZZ0016", Practitioner: "d"})
 	require.NoError(t, err)
-	stored := func() int {
-		n := 0
-		require.NoError(t, blobs.List(t.Context(), func(session.BlobInfo) error { n++; return nil }))
-		return n
-	}
 	listed := func() int {
 		got, err := m.Get(t.Context(), s.ID)
 		require.NoError(t, err)

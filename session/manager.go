@@ -317,7 +317,7 @@ func (m *Manager) addImage(ctx context.Context, sessionID string, u Upload, src 
 	info, err := m.blobs.Put(ctx, key, &capReader{r: u.Body, left: m.maxImageSize}, u.Size, u.ContentType)
 	if err == nil && u.Check != nil {
 		if err = u.Check(ctx); err != nil {
-			m.deleteUnlisted(ctx, sessionID, imageID, key)
+			m.deleteBestEffort(ctx, sessionID, imageID, key)
 		}
 	}
 	if err != nil {
@@ -349,24 +349,13 @@ func (m *Manager) addImage(ctx context.Context, sessionID string, u Upload, src 
 		return nil
 	})
 	if err != nil {
-		m.deleteUnlisted(ctx, sessionID, imageID, key)
+		m.deleteBestEffort(ctx, sessionID, imageID, key)
 		return Image{}, fmt.Errorf("session: add image: %w", err)
 	}
 	m.log.DebugContext(ctx, "image added", "session", sessionID, "image", imageID, "source", string(src), "size", info.Size)
 	return img, nil
 }
 
-// deleteUnlisted deletes the stored bytes of an image that was not listed,
-// best effort, with a context of its own (the caller's may be done); the
-// sweeper deletes what this cannot.
-func (m *Manager) deleteUnlisted(ctx context.Context, sessionID, imageID string, key BlobKey) {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if derr := m.blobs.Delete(dctx, key); derr != nil {
-		m.log.WarnContext(ctx, "deleting bytes of an unlisted image failed; the sweeper will retry",
-			"session", sessionID, "image", imageID, "error", derr)
-	}
-}
 
 // updateImage runs fn on one image of a session, atomically, bumps the
 // image's version and returns the image as stored.
@@ -684,14 +673,14 @@ func (m *Manager) RestoreOriginal(ctx context.Context, sessionID, imageID string
 	return img, true, nil
 }
 
-// deleteBestEffort deletes bytes no image points at any more, with a
-// context of its own (the caller's may be done); a failure is left to the
-// sweeper's orphan rule.
+// deleteBestEffort deletes bytes no image points at any more (replaced,
+// or never listed), with a context of its own (the caller's may be done);
+// a failure is left to the sweeper's orphan rule.
 func (m *Manager) deleteBestEffort(ctx context.Context, sessionID, imageID string, key BlobKey) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := m.blobs.Delete(dctx, key); err != nil {
-		m.log.WarnContext(ctx, "deleting replaced image bytes failed; the sweeper will retry",
+		m.log.WarnContext(ctx, "deleting image bytes no image points at failed; the sweeper will retry",
 			"session", sessionID, "image", imageID, "error", err)
 	}
 }

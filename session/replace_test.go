@@ -19,18 +19,8 @@ import (
 // blob behind; RestoreOriginal gives the captured bytes back.
 func TestReplaceImage(t *testing.T) {
 	t.Parallel()
-	st, err := memory.NewStore()
-	require.NoError(t, err)
-	blobs, err := memory.NewBlobStore()
-	require.NoError(t, err)
-	m, err := session.New(st, blobs)
-	require.NoError(t, err)
+	m, count := managerCountingBlobs(t)
 	ctx := t.Context()
-	count := func() int {
-		n := 0
-		_ = blobs.List(context.Background(), func(session.BlobInfo) error { n++; return nil })
-		return n
-	}
 	up := func(s string) session.Upload {
 		return session.Upload{Body: strings.NewReader(s), Size: int64(len(s)), ContentType: "image/jpeg", Width: 2, Height: 1}
 	}
@@ -97,4 +87,21 @@ func TestReplaceImage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, done.Original)
 	assert.Zero(t, count(), "no original survives the commit")
+}
+
+// managerCountingBlobs is a Manager on memory stores and a count of the
+// blobs stored.
+func managerCountingBlobs(t *testing.T) (*session.Manager, func() int) {
+	t.Helper()
+	st, err := memory.NewStore()
+	require.NoError(t, err)
+	blobs, err := memory.NewBlobStore()
+	require.NoError(t, err)
+	m, err := session.New(st, blobs)
+	require.NoError(t, err)
+	return m, func() int {
+		n := 0
+		require.NoError(t, blobs.List(context.Background(), func(session.BlobInfo) error { n++; return nil }))
+		return n
+	}
 }
