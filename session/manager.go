@@ -356,7 +356,6 @@ func (m *Manager) addImage(ctx context.Context, sessionID string, u Upload, src 
 	return img, nil
 }
 
-
 // updateImage runs fn on one image of a session, atomically, bumps the
 // image's version and returns the image as stored.
 func (m *Manager) updateImage(ctx context.Context, sessionID, imageID string, fn func(s *Session, img *Image, now time.Time) error) (*Session, Image, error) {
