@@ -166,10 +166,10 @@ func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (R
 	if err != nil {
 		return o.res, err
 	}
+	defer o.Release()
 	if _, err := o.Check(ctx); err != nil {
 		return o.res, err
 	}
-	defer o.Release()
 	if _, err := w.Write(o.data); err != nil {
 		return o.res, fmtErr("compress: write output: %w", err)
 	}
@@ -190,8 +190,8 @@ func (n *Normalizer) Normalize(ctx context.Context, r io.Reader, w io.Writer) (R
 // [Output.Check] before it treats them as the image (before listing,
 // sending or showing them): when the check fails, Check normalises the
 // input the normal way and reports that the bytes were replaced, and the
-// stored copy must be discarded. Check also returns the input's buffer for
-// reuse; an Output never checked leaves it to the garbage collector.
+// stored copy must be discarded. [Output.Release] hands the buffers back
+// for the next image once the bytes are no longer needed.
 func (n *Normalizer) Start(ctx context.Context, r io.Reader) (*Output, error) {
 	o, err := n.start(ctx, r, false)
 	if err != nil {

@@ -95,16 +95,12 @@ func rebuildJPEG(out, d []byte) ([]byte, error) {
 // scanEnd returns where the entropy-coded data starting at pos ends: at a
 // marker that is neither a stuffed zero nor a restart, which must be EOI.
 func scanEnd(d []byte, pos int) (int, error) {
-	for i := pos; i+1 < len(d); i++ {
-		if d[i] != 0xFF {
-			k := bytes.IndexByte(d[i:], 0xFF)
-			if k < 0 {
-				break
-			}
-			if i += k; i+1 >= len(d) {
-				break
-			}
+	for i := pos; ; i++ {
+		k := bytes.IndexByte(d[i:], 0xFF)
+		if k < 0 || i+k+1 >= len(d) {
+			break
 		}
+		i += k
 		switch m := d[i+1]; {
 		case m == 0x00, m >= 0xD0 && m <= 0xD7, m == 0xFF:
 			continue
@@ -137,16 +133,16 @@ func (n *Normalizer) passthroughCandidate(src Source, info sourceInfo) bool {
 }
 
 // passthrough rebuilds a candidate and prepares the check that it decodes
-// completely. It returns the bytes to store (in a pooled buffer) and verify, which runs the
-// check and reports whether they may be kept; verify nil means the normal
-// path. The check is internal/jpegdec's Verify: the entropy decoding of
-// every block, with every Huffman code, restart marker and the end of the
-// data checked as by a decode at any scale (and the baseline coefficient
-// range that a lossless edit needs), storing nothing; with twoCores, on
-// two (VerifyConcurrent, same verdict) when another concurrency slot is
-// free.
-// It needs a concurrency slot and its (small) share of the decode budget,
-// like any other decode: passthrough takes them, verify gives them back.
+// completely. It returns the bytes to store (in a pooled buffer) and
+// verify, which runs the check and reports whether they may be kept;
+// verify nil means the normal path. The check is internal/jpegdec's
+// Verify: the entropy decoding of every block, with every Huffman code,
+// restart marker and the end of the data checked as by a decode at any
+// scale (and the baseline coefficient range that a lossless edit needs),
+// storing nothing; with twoCores, on two (VerifyConcurrent, same verdict)
+// when another concurrency slot is free. It needs a concurrency slot and
+// its (small) share of the decode budget, like any other decode:
+// passthrough takes them, verify gives them back.
 func (n *Normalizer) passthrough(ctx context.Context, src Source, twoCores bool) (_ *bytes.Buffer, quality int, verify func() bool, err error) {
 	buf := n.getBuf()
 	defer func() {

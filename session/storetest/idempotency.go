@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,28 +77,11 @@ func TestIdempotency(t *testing.T, newStore NewStore) {
 		t.Parallel()
 		idem, clk := get(t)
 		sid, key := session.NewID(), "k-"+session.NewID()
-		var wins atomic.Int32
-		var mu sync.Mutex
-		seen := map[string]int{}
-		var wg sync.WaitGroup
-		for range 50 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cur, ok, err := idem.ClaimUpload(t.Context(), sid, key, pending(clk, sumA))
-				if !assert.NoError(t, err) {
-					return
-				}
-				if ok {
-					wins.Add(1)
-				}
-				mu.Lock()
-				seen[cur.Token]++
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		assert.Equal(t, int32(1), wins.Load(), "exactly one of 50 racing claims wins")
+		wins, seen := race(t, 50, func(int) (string, bool, error) {
+			cur, ok, err := idem.ClaimUpload(t.Context(), sid, key, pending(clk, sumA))
+			return cur.Token, ok, err
+		})
+		assert.Equal(t, 1, wins, "exactly one of 50 racing claims wins")
 		assert.Len(t, seen, 1, "every caller reads the one winning claim")
 	})
 	t.Run("CompleteThenReplay", func(t *testing.T) {
@@ -377,32 +359,15 @@ func TestIdempotentUploads(t *testing.T, newManagers NewManagers) {
 		a, b, blobs := newManagers(t)
 		sid := start(t, a)
 		key := "key-" + session.NewID()
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		ids := map[string]int{}
-		var made atomic.Int32
-		for i := range 12 {
+		made, ids := race(t, 12, func(i int) (string, bool, error) {
 			m := a
 			if i%2 == 1 {
 				m = b
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				img, replay, err := m.AddImageOnce(t.Context(), sid, key, sumA, body())
-				if !assert.NoError(t, err) {
-					return
-				}
-				if !replay {
-					made.Add(1)
-				}
-				mu.Lock()
-				ids[img.ID]++
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		assert.Equal(t, int32(1), made.Load(), "one of 12 racing uploads makes the image")
+			img, replay, err := m.AddImageOnce(t.Context(), sid, key, sumA, body())
+			return img.ID, !replay, err
+		})
+		assert.Equal(t, 1, made, "one of 12 racing uploads makes the image")
 		assert.Len(t, ids, 1, "all 12 get the same image")
 		assert.Equal(t, 1, images(t, a, sid))
 		assert.Equal(t, 1, blobCount(t, blobs))
@@ -566,4 +531,30 @@ func (g *gateReader) Read(p []byte) (int, error) {
 		<-g.release
 	}
 	return g.r.Read(p)
+}
+
+// race runs do n times at once (with the index of each call) and returns
+// how many calls reported winning and how many times each id was
+// returned; a call's error fails t.
+func race(t *testing.T, n int, do func(i int) (id string, won bool, err error)) (wins int, ids map[string]int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ids = map[string]int{}
+	for i := range n {
+		wg.Go(func() {
+			id, won, err := do(i)
+			if !assert.NoError(t, err) {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if won {
+				wins++
+			}
+			ids[id]++
+		})
+	}
+	wg.Wait()
+	return wins, ids
 }
